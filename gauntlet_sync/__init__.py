@@ -1,0 +1,86 @@
+"""gauntlet-sync: put an Alembic migration history through a gauntlet of checks on PostgreSQL."""
+
+from __future__ import annotations
+
+from .config import CHECK_NAMES, DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
+from .errors import (
+    CheckConstraintDriftError,
+    CheckFailed,
+    CheckSkipped,
+    ConfigError,
+    DatabaseUnavailableError,
+    DowngradeError,
+    DowngradeLeftTraceError,
+    DsnError,
+    EmptySchemaNameError,
+    EnumDriftError,
+    GauntletError,
+    GauntletFailed,
+    HistoryError,
+    InvalidSchemaNameError,
+    IsolationError,
+    IsolationEscapeError,
+    MetadataImportError,
+    MigrationEnvironmentError,
+    MultipleHeadsError,
+    NamingConventionError,
+    ReservedWordSchemaNameError,
+    SchemaDriftError,
+    SchemaNameTooLongError,
+    SchemaValidationError,
+    ServerNotFoundError,
+    ServerStartError,
+    StairwayError,
+    UpgradeError,
+)
+from .gauntlet import Gauntlet
+from .isolation import validate_schema_name
+from .report import CheckResult, CheckStarted, Report
+from .runner import Progress, Step
+from .server import EmbeddedPostgres
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHECK_NAMES",
+    "DEFAULT_IGNORE_TABLES",
+    "CheckConstraintDriftError",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSkipped",
+    "CheckStarted",
+    "ConfigError",
+    "DatabaseUnavailableError",
+    "DowngradeError",
+    "DowngradeLeftTraceError",
+    "DsnError",
+    "EmbeddedPostgres",
+    "EmptySchemaNameError",
+    "EnumDriftError",
+    "Gauntlet",
+    "GauntletConfig",
+    "GauntletError",
+    "GauntletFailed",
+    "HistoryError",
+    "InvalidSchemaNameError",
+    "IsolationError",
+    "IsolationEscapeError",
+    "MetadataImportError",
+    "MigrationEnvironmentError",
+    "MultipleHeadsError",
+    "NamingConventionError",
+    "NamingRule",
+    "Progress",
+    "Report",
+    "ReservedWordSchemaNameError",
+    "SchemaDriftError",
+    "SchemaNameTooLongError",
+    "SchemaValidationError",
+    "ServerNotFoundError",
+    "ServerStartError",
+    "StairwayError",
+    "Step",
+    "UpgradeError",
+    "__version__",
+    "validate_schema_name",
+]

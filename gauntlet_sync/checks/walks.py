@@ -1,0 +1,207 @@
+"""The walks: upgrade, stairway (with the no-trace comparison riding along), downgrade.
+
+Each walk is a plan of :class:`Step` objects built straight from the revision graph.
+Walking revisions in dependency order means that, when a revision is stepped down, no
+applied revision depends on it, so stepping down a merge point is just "undo this one
+revision" and never the ambiguous ``downgrade -1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from .. import snapshot
+from ..errors import (
+    DowngradeError,
+    DowngradeLeftTraceError,
+    GauntletError,
+    StairwayError,
+    UpgradeError,
+)
+from ..history import History
+from ..runner import MigrationSession, ProgressCallback, Step, StepFailed, StepHooks, describe
+
+
+def describe_revision(history: History, revision: str) -> str:
+    doc = (history.get(revision).doc or "").strip().splitlines()
+    return f"{revision} ({doc[0]})" if doc and doc[0] else revision
+
+
+def upgrade_plan(history: History) -> list[Step]:
+    return [Step(rev, "upgrade", "upgrade") for rev in history.ids]
+
+
+def stairway_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
+    steps: list[Step] = []
+    for rev in history.ids:
+        steps.append(Step(rev, "upgrade", "upgrade"))
+        if rev not in irreversible:
+            steps.append(Step(rev, "downgrade", "downgrade"))
+            steps.append(Step(rev, "upgrade", "re-upgrade"))
+    return steps
+
+
+def downgrade_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
+    return [
+        Step(rev, "downgrade", "downgrade")
+        for rev in reversed(history.ids)
+        if rev not in irreversible
+    ]
+
+
+class RevisionData(StepHooks):
+    """Inserts the configured sample rows right after a revision is applied."""
+
+    def __init__(self, session: MigrationSession, data: Mapping[str, Any]) -> None:
+        self.session = session
+        self.data = data
+
+    def after(self, step: Step, conn: Connection) -> None:
+        if not step.is_upgrade or step.revision not in self.data:
+            return
+        rows = self.data[step.revision]
+        try:
+            if callable(rows):
+                rows(conn)
+                return
+            for table_name, table_rows in rows.items():
+                self.session.insert_rows(conn, table_name, table_rows)
+        except Exception as exc:
+            where = Step(step.revision, step.direction, f"{step.label} (inserting revision_data)")
+            raise StepFailed(where, exc, describe(exc, self.session.url)) from exc
+
+
+class TraceWatch(StepHooks):
+    """Snapshots the schema before each upgrade and after its downgrade, and compares."""
+
+    def __init__(self, session: MigrationSession, skip_tables: frozenset[str]) -> None:
+        self.schema = session.target.schema
+        self.skip = skip_tables | {session.version_table[1]}
+        self.before_upgrade: snapshot.Snapshot | None = None
+        self.traces: dict[str, list[str]] = {}
+
+    def _take(self, conn: Connection) -> snapshot.Snapshot:
+        try:
+            return snapshot.take(conn, self.schema, self.skip)
+        except Exception as exc:
+            raise GauntletError(
+                f"Could not read the catalog of schema {self.schema}: {describe(exc)}"
+            ) from exc
+
+    def before(self, step: Step, conn: Connection) -> None:
+        if step.label == "upgrade":
+            self.before_upgrade = self._take(conn)
+
+    def after(self, step: Step, conn: Connection) -> None:
+        if step.label == "downgrade" and self.before_upgrade is not None:
+            after = self._take(conn)
+            lines = self.before_upgrade.diff(after)
+            if lines:
+                self.traces[step.revision] = lines
+
+
+class Hooks(StepHooks):
+    """Several hooks in order."""
+
+    def __init__(self, *hooks: StepHooks | None) -> None:
+        self.hooks = [h for h in hooks if h is not None]
+
+    def before(self, step: Step, conn: Connection) -> None:
+        for hook in self.hooks:
+            hook.before(step, conn)
+
+    def after(self, step: Step, conn: Connection) -> None:
+        for hook in self.hooks:
+            hook.after(step, conn)
+
+
+@dataclasses.dataclass
+class WalkOutcome:
+    """What one walk found: the step that failed (if any) and the traces seen."""
+
+    failure: StepFailed | None = None
+    traces: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def walk(
+    session: MigrationSession,
+    steps: Sequence[Step],
+    *,
+    name: str,
+    revision_data: Mapping[str, Any] | None = None,
+    trace: TraceWatch | None = None,
+    progress: ProgressCallback | None = None,
+) -> WalkOutcome:
+    """Run ``steps``; a failing step ends the walk and is returned, not raised."""
+    data = RevisionData(session, revision_data) if revision_data else None
+    hooks = Hooks(trace, data) if (trace or data) else None
+    total = len({s.revision for s in steps})
+    outcome = WalkOutcome()
+    try:
+        session.run(steps, hooks=hooks, walk=name, progress=progress, total=total)
+    except StepFailed as failed:
+        outcome.failure = failed
+    if trace is not None:
+        outcome.traces = dict(trace.traces)
+    return outcome
+
+
+def upgrade_error(history: History, failed: StepFailed) -> UpgradeError:
+    rev = failed.step.revision
+    return UpgradeError(
+        f"Upgrade failed at revision {describe_revision(history, rev)}: {failed}",
+        revision=rev,
+        step="upgrade",
+        problems=[str(failed)],
+    )
+
+
+def stairway_error(history: History, failed: StepFailed) -> StairwayError:
+    rev = failed.step.revision
+    return StairwayError(
+        f"Stairway failed at revision {describe_revision(history, rev)} in step "
+        f"'{failed.step.label}': {failed}",
+        revision=rev,
+        step=failed.step.label,
+        problems=[str(failed)],
+    )
+
+
+def downgrade_error(history: History, failed: StepFailed) -> DowngradeError:
+    rev = failed.step.revision
+    hint = ""
+    if isinstance(failed.cause, NotImplementedError):
+        hint = (
+            " The downgrade is not implemented; if that is deliberate, set "
+            f"minimum_downgrade_revision={rev!r} (CLI: --minimum-downgrade-revision)."
+        )
+    return DowngradeError(
+        f"Downgrade failed at revision {describe_revision(history, rev)}: {failed}.{hint}",
+        revision=rev,
+        step="downgrade",
+        problems=[str(failed)],
+    )
+
+
+def trace_error(history: History, traces: Mapping[str, list[str]]) -> DowngradeLeftTraceError:
+    first = next(iter(traces))
+    parts = []
+    problems: list[str] = []
+    for rev, lines in traces.items():
+        parts.append(
+            f"revision {describe_revision(history, rev)}:\n"
+            + "\n".join(f"  - {line}" for line in lines)
+        )
+        problems.extend(f"{rev}: {line}" for line in lines)
+    count = len(traces)
+    return DowngradeLeftTraceError(
+        f"Downgrade left a trace in {count} revision{'s' if count != 1 else ''} "
+        "(catalog after downgrade differs from before upgrade):\n" + "\n".join(parts),
+        revision=first,
+        step="downgrade",
+        problems=problems,
+    )

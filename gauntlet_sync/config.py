@@ -1,0 +1,182 @@
+"""What a run is told: the frozen ``GauntletConfig`` and the loading of what it points at."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+
+from .errors import ConfigError, MetadataImportError
+
+Isolation = Literal["schema", "database"]
+#: rows per table, or a callable that receives the migration connection.
+RevisionData = Mapping[str, Sequence[Mapping[str, Any]]] | Callable[[Connection], None]
+
+CHECK_NAMES: tuple[str, ...] = (
+    "single_head",
+    "upgrade",
+    "stairway",
+    "downgrade_to_base",
+    "models_match",
+    "check_constraints",
+    "enums",
+    "naming",
+    "no_trace",
+)
+
+DEFAULT_IGNORE_TABLES: frozenset[str] = frozenset({"alembic_version"})
+
+
+@dataclasses.dataclass(frozen=True)
+class NamingRule:
+    """Allowed shapes for one kind of name: it passes if it fits any prefix or any suffix.
+
+    A suffix also accepts trailing digits, as PostgreSQL appends them to clashing
+    auto-generated names (``orders_pkey1``).
+    """
+
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class GauntletConfig:
+    """Everything a run needs to know about the project under test.
+
+    ``metadata`` is a ``MetaData`` or a ``"module:attr"`` string imported relative to the
+    working directory; when it is ``None`` the env.py's ``target_metadata`` is used if it
+    sets one, else the checks that need models are skipped.
+    """
+
+    alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
+    ini_section: str = "alembic"
+    script_location: str | None = None
+    alembic_config: Config | None = None
+    attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    metadata: MetaData | str | None = None
+    ignore_tables: frozenset[str] | Sequence[str] = frozenset()
+    compare_server_default: bool = False
+    naming_rules: Mapping[str, NamingRule] = dataclasses.field(default_factory=dict)
+    minimum_downgrade_revision: str | None = None
+    isolation: Isolation = "schema"
+    prepare: Callable[[Connection], None] | None = None
+    revision_data: Mapping[str, RevisionData] = dataclasses.field(default_factory=dict)
+    statement_timeout: float | None = None
+    lock_timeout: float | None = 10.0
+    connect_timeout: int = 10
+    schema_prefix: str = "gauntlet"
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ("schema", "database"):
+            raise ConfigError(f"isolation must be 'schema' or 'database', not {self.isolation!r}.")
+        unknown = set(self.naming_rules) - set(NAMING_KINDS)
+        if unknown:
+            raise ConfigError(
+                f"naming_rules keys must be among {', '.join(NAMING_KINDS)}; "
+                f"got {', '.join(sorted(unknown))}."
+            )
+        if self.alembic_config is None and self.alembic_ini is None:
+            raise ConfigError("Give alembic_ini (a path) or alembic_config (an alembic Config).")
+
+    @property
+    def ignored_tables(self) -> frozenset[str]:
+        return DEFAULT_IGNORE_TABLES | frozenset(self.ignore_tables)
+
+    def replace(self, **changes: Any) -> GauntletConfig:
+        return dataclasses.replace(self, **changes)
+
+
+NAMING_KINDS: tuple[str, ...] = ("ix", "uq", "ck", "fk", "pk")
+
+
+def load_alembic_config(cfg: GauntletConfig) -> Config:
+    """A private copy of the alembic ``Config``, so a run's attributes never leak out."""
+    if cfg.alembic_config is not None:
+        source = cfg.alembic_config
+        config = Config(
+            source.config_file_name,
+            ini_section=source.config_ini_section,
+            attributes=dict(source.attributes),
+            cmd_opts=source.cmd_opts,
+        )
+        for key, value in _main_options(source).items():
+            config.set_main_option(key, value)  # raw: already escaped
+    else:
+        ini = Path(os.fspath(cfg.alembic_ini or "alembic.ini"))
+        if not ini.is_file():
+            raise ConfigError(
+                f"Alembic ini file not found: {ini} (working directory {Path.cwd()}). "
+                "Pass alembic_ini= (CLI: -c/--config) with the path of your alembic.ini."
+            )
+        config = Config(str(ini), ini_section=cfg.ini_section)
+        if not config.file_config.has_section(cfg.ini_section):
+            raise ConfigError(
+                f"Section [{cfg.ini_section}] not found in {ini}. "
+                "Pass ini_section= (CLI: --name) with the section that holds script_location."
+            )
+    if cfg.script_location:
+        config.set_main_option("script_location", cfg.script_location)
+    config.attributes.update(cfg.attributes)
+    if not config.get_main_option("script_location"):
+        raise ConfigError(
+            f"No script_location in [{config.config_ini_section}] of "
+            f"{config.config_file_name or 'the alembic config'}: set it there or pass "
+            "script_location=."
+        )
+    return config
+
+
+def _main_options(config: Config) -> dict[str, str]:
+    """Options set in code on a ready Config (not visible through its ini file)."""
+    section = config.config_ini_section
+    if not config.file_config.has_section(section):
+        return {}
+    return {
+        key: config.file_config.get(section, key, raw=True)
+        for key in config.file_config.options(section)
+    }
+
+
+def resolve_metadata(metadata: MetaData | str | None) -> MetaData | None:
+    """Import a ``"module:attr"`` string relative to the working directory."""
+    if metadata is None or isinstance(metadata, MetaData):
+        return metadata
+    if not isinstance(metadata, str) or metadata.count(":") != 1:
+        raise MetadataImportError(
+            f"metadata must be a MetaData or a 'module:attr' string such as "
+            f"'myapp.models:Base.metadata'; got {metadata!r}."
+        )
+    module_name, attr_path = metadata.split(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise MetadataImportError(
+            f"Cannot import module {module_name!r} for metadata {metadata!r}: "
+            f"{type(exc).__name__}: {exc}. Run from the project root or fix the module path."
+        ) from exc
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise MetadataImportError(
+                f"Module {module_name!r} has no attribute path {attr_path!r} "
+                f"(missing {part!r}); point metadata at your MetaData, e.g. "
+                f"'{module_name}:Base.metadata'."
+            ) from None
+    if not isinstance(target, MetaData):
+        raise MetadataImportError(
+            f"{metadata!r} is a {type(target).__name__}, not a sqlalchemy MetaData; "
+            "point it at e.g. Base.metadata."
+        )
+    return target

@@ -1,0 +1,483 @@
+"""``Gauntlet``: the blocking façade. Each ``check_*`` method is short and delegates.
+
+The object owns one engine, the alembic config and the revision history (loaded once).
+A check called on its own runs in its own isolated schema; ``run_all`` lets the checks
+that only read the head state share one upgrade, and lets the stairway and the no-trace
+comparison share one walk, so no work is done twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from . import isolation
+from .checks import drift, naming, walks
+from .config import CHECK_NAMES, GauntletConfig, load_alembic_config, resolve_metadata
+from .dsn import mask, redact, to_url
+from .errors import (
+    CheckFailed,
+    CheckSkipped,
+    ConfigError,
+    DatabaseUnavailableError,
+    GauntletError,
+    GauntletFailed,
+    IsolationError,
+    MultipleHeadsError,
+)
+from .history import History
+from .report import CheckResult, CheckStarted, Report
+from .runner import MigrationSession, Progress
+
+ProgressEvent = CheckStarted | Progress | CheckResult
+HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
+
+
+class Gauntlet:
+    """Puts one Alembic history through the checks against one PostgreSQL.
+
+    ``dsn=None`` uses the process-wide embedded server. Use it as a context manager (or
+    call :meth:`close`) so the engine is disposed.
+    """
+
+    def __init__(
+        self,
+        dsn: str | URL | None = None,
+        config: GauntletConfig | None = None,
+        *,
+        progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> None:
+        self.config = config if config is not None else GauntletConfig()
+        self.progress = progress
+        self.alembic_config = load_alembic_config(self.config)
+        self.history = History(self.alembic_config)
+        self._metadata: MetaData | None = resolve_metadata(self.config.metadata)
+        self._env_metadata: MetaData | None = None
+        if self.config.minimum_downgrade_revision is not None:
+            self.history.get(self.config.minimum_downgrade_revision)  # typed error if unknown
+        if dsn is None:
+            from .server import EmbeddedPostgres
+
+            dsn = EmbeddedPostgres.shared().dsn
+        self.url = to_url(dsn)
+        if "connect_timeout" not in self.url.query:
+            self.url = self.url.update_query_dict(
+                {"connect_timeout": str(self.config.connect_timeout)}
+            )
+        self.engine: Engine = create_engine(self.url, poolclass=NullPool)
+        self._ping()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def __enter__(self) -> Gauntlet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def target(self) -> str:
+        """The database in use, password masked."""
+        return mask(self.url)
+
+    def _ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            raise DatabaseUnavailableError(
+                f"Cannot connect to {self.target}: {redact(str(exc.orig).strip(), self.url)}. "
+                "Check the DSN (host, port, user, password, database) and that the server is "
+                "running, or pass no DSN to use the embedded server."
+            ) from None
+
+    # -- isolation --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[MigrationSession]:
+        """A fresh isolated target with a migration session on it; both gone afterwards."""
+        cfg = self.config
+        make = (
+            isolation.isolated_database
+            if cfg.isolation == "database"
+            else isolation.isolated_schema
+        )
+        try:
+            target_cm = make(self.engine, cfg.schema_prefix)
+            target = target_cm.__enter__()
+        except DBAPIError as exc:
+            raise DatabaseUnavailableError(
+                f"Cannot create the isolated {cfg.isolation} on {self.target}: "
+                f"{redact(str(exc.orig).strip(), self.url)}. The role needs CREATE on the "
+                "database"
+                + (
+                    " (and CREATEDB for isolation='database')"
+                    if cfg.isolation == "database"
+                    else ""
+                )
+                + "."
+            ) from None
+        session = MigrationSession(
+            self.history,
+            self.alembic_config,
+            target,
+            lock_timeout=cfg.lock_timeout,
+            statement_timeout=cfg.statement_timeout,
+            connect_timeout=cfg.connect_timeout,
+        )
+        try:
+            if cfg.prepare is not None:
+                with session.connection.begin():
+                    cfg.prepare(session.connection)
+            yield session
+        except BaseException:
+            session.close()
+            with contextlib.suppress(IsolationError):  # the first error is the one to see
+                target_cm.__exit__(None, None, None)
+            raise
+        session.close()
+        target_cm.__exit__(None, None, None)
+
+    # -- shared steps -----------------------------------------------------------------
+
+    def _emit(self, event: ProgressEvent) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+    def _walk(
+        self,
+        session: MigrationSession,
+        steps: Sequence[walks.Step],
+        name: str,
+        trace: walks.TraceWatch | None = None,
+    ) -> walks.WalkOutcome:
+        return walks.walk(
+            session,
+            steps,
+            name=name,
+            revision_data=self.config.revision_data,
+            trace=trace,
+            progress=self._emit if self.progress else None,
+        )
+
+    def _upgrade(self, session: MigrationSession) -> None:
+        outcome = self._walk(session, walks.upgrade_plan(self.history), "upgrade")
+        if outcome.failure is not None:
+            raise walks.upgrade_error(self.history, outcome.failure)
+        if session.env_metadata is not None and self._env_metadata is None:
+            self._env_metadata = session.env_metadata
+
+    def _require_revisions(self) -> None:
+        if not self.history.ids:
+            raise CheckSkipped("The history has no revisions: nothing to walk.")
+
+    def _models(self, session: MigrationSession | None = None) -> MetaData:
+        metadata = self._metadata or self._env_metadata
+        if metadata is None and session is not None:
+            metadata = session.env_metadata
+        if isinstance(metadata, (list, tuple)):
+            metadata = metadata[0] if len(metadata) == 1 else None
+        if not isinstance(metadata, MetaData):
+            raise CheckSkipped(
+                "No models to compare: pass metadata= (CLI: --metadata module:attr) or set "
+                "target_metadata in env.py."
+            )
+        return metadata
+
+    # -- the checks -------------------------------------------------------------------
+
+    def check_single_head(self) -> None:
+        heads = self.history.heads
+        if len(heads) > 1:
+            raise MultipleHeadsError(
+                f"The history has {len(heads)} heads: {', '.join(heads)}. Merge them with "
+                f"`alembic merge -m 'merge heads' {' '.join(heads)}`.",
+                problems=[f"head {h}" for h in heads],
+            )
+
+    def check_upgrade(self) -> None:
+        with self._session() as session:
+            self._upgrade(session)
+
+    def check_stairway(self) -> None:
+        self._require_revisions()
+        with self._session() as session:
+            outcome = self._stairway(session, trace=False)
+        if outcome.failure is not None:
+            raise walks.stairway_error(self.history, outcome.failure)
+
+    def check_downgrade_to_base(self) -> None:
+        self._require_revisions()
+        with self._session() as session:
+            self._upgrade(session)
+            self._downgrade(session)
+
+    def check_models_match(self) -> None:
+        with self._session() as session:
+            self._upgrade(session)
+            self._models_match(session)
+
+    def check_check_constraints(self) -> None:
+        with self._session() as session:
+            self._upgrade(session)
+            self._check_constraints(session)
+
+    def check_enums(self) -> None:
+        with self._session() as session:
+            self._upgrade(session)
+            self._enums(session)
+
+    def check_naming(self) -> None:
+        with self._session() as session:
+            self._upgrade(session)
+            self._naming(session)
+
+    def check_no_trace(self) -> None:
+        self._require_revisions()
+        with self._session() as session:
+            outcome = self._stairway(session, trace=True)
+        self._raise_for_traces(outcome)
+
+    # -- check bodies on a prepared session ----------------------------------------------
+
+    def _stairway(self, session: MigrationSession, *, trace: bool) -> walks.WalkOutcome:
+        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        watch = walks.TraceWatch(session, self.config.ignored_tables) if trace else None
+        return self._walk(
+            session, walks.stairway_plan(self.history, irreversible), "stairway", watch
+        )
+
+    def _raise_for_traces(self, outcome: walks.WalkOutcome) -> None:
+        if outcome.traces:
+            raise walks.trace_error(self.history, outcome.traces)
+        if outcome.failure is not None:
+            raise walks.stairway_error(self.history, outcome.failure)
+
+    def _downgrade(self, session: MigrationSession) -> None:
+        self._require_revisions()
+        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        outcome = self._walk(
+            session, walks.downgrade_plan(self.history, irreversible), "downgrade_to_base"
+        )
+        if outcome.failure is not None:
+            raise walks.downgrade_error(self.history, outcome.failure)
+
+    def _models_match(self, session: MigrationSession) -> None:
+        metadata = self._metadata
+        used, diffs = session.compare(
+            metadata, compare_server_default=self.config.compare_server_default
+        )
+        if used is None:
+            self._models(session)  # raises the skip with its reason
+        error = drift.models_match_error(diffs, self.config.ignored_tables)
+        if error is not None:
+            raise error
+
+    def _check_constraints(self, session: MigrationSession) -> None:
+        metadata = self._models(session)
+        error = drift.check_constraints_error(
+            session.connection, session.target.schema, metadata, self.config.ignored_tables
+        )
+        if error is not None:
+            raise error
+
+    def _enums(self, session: MigrationSession) -> None:
+        metadata = self._models(session)
+        error = drift.enums_error(
+            session.connection, session.target.schema, metadata, self.config.ignored_tables
+        )
+        if error is not None:
+            raise error
+
+    def _naming(self, session: MigrationSession) -> None:
+        try:
+            metadata: MetaData | None = self._models(session)
+        except CheckSkipped:
+            metadata = None  # built-in default rules still apply
+        error = naming.naming_error(
+            session.connection,
+            session.target.schema,
+            metadata,
+            self.config.naming_rules,
+            self.config.ignored_tables,
+        )
+        if error is not None:
+            raise error
+
+    # -- run_all ------------------------------------------------------------------------
+
+    def run_all(
+        self,
+        checks: Iterable[str] | None = None,
+        *,
+        skip: Iterable[str] = (),
+        raise_on_failure: bool = True,
+    ) -> Report:
+        """Run the selected checks (all by default), sharing work, and report each."""
+        selected = self._select(checks, skip)
+        started = time.perf_counter()
+        results: dict[str, CheckResult] = {}
+        run = _Recorder(self, results)
+        if "single_head" in selected:
+            run.one("single_head", self.check_single_head)
+        head_group = [
+            n for n in ("upgrade", *HEAD_STATE_CHECKS, "downgrade_to_base") if n in selected
+        ]
+        if head_group:
+            self._run_head_group(run, head_group)
+        walk_group = [n for n in ("stairway", "no_trace") if n in selected]
+        if walk_group:
+            self._run_walk_group(run, walk_group)
+        report = Report(
+            results=[results[n] for n in CHECK_NAMES if n in results],
+            seconds=time.perf_counter() - started,
+            target=self.target,
+        )
+        if raise_on_failure and not report.ok:
+            bad = report.by_status("failed", "error")
+            raise GauntletFailed(
+                f"{len(bad)} of {len(report.results)} checks did not pass:\n"
+                + "\n".join(
+                    f"  - {r.name} ({r.status}): {r.message.splitlines()[0] if r.message else ''}"
+                    for r in bad
+                )
+                + "\n\n"
+                + str(report),
+                report=report,
+                errors=[r.error for r in bad if r.error is not None],
+            )
+        return report
+
+    @staticmethod
+    def _select(checks: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+        wanted = list(CHECK_NAMES) if checks is None else list(checks)
+        skipped = list(skip)
+        unknown = [n for n in wanted + skipped if n not in CHECK_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"Unknown check name(s): {', '.join(unknown)}. "
+                f"Known checks: {', '.join(CHECK_NAMES)}."
+            )
+        return [n for n in CHECK_NAMES if n in wanted and n not in skipped]
+
+    def _run_head_group(self, run: _Recorder, names: list[str]) -> None:
+        """upgrade, then the head-state checks, then downgrade_to_base: one schema."""
+        with self._session() as session:
+            upgrade_failed = run.one(
+                "upgrade", lambda: self._upgrade(session), record="upgrade" in names
+            )
+            bodies: dict[str, Callable[[], None]] = {
+                "models_match": lambda: self._models_match(session),
+                "check_constraints": lambda: self._check_constraints(session),
+                "enums": lambda: self._enums(session),
+                "naming": lambda: self._naming(session),
+                "downgrade_to_base": lambda: self._downgrade(session),
+            }
+            for name in names:
+                if name == "upgrade":
+                    continue
+                if upgrade_failed is not None:
+                    run.blocked(name, upgrade_failed)
+                else:
+                    run.one(name, bodies[name])
+
+    def _run_walk_group(self, run: _Recorder, names: Sequence[str]) -> None:
+        """The stairway and the no-trace comparison ride one walk."""
+        if not self.history.ids:
+            for name in names:
+                run.skip(name, "The history has no revisions: nothing to walk.")
+            return
+        for name in names:
+            self._emit(CheckStarted(name))
+        started = time.perf_counter()
+        with self._session() as session:
+            outcome = self._stairway(session, trace="no_trace" in names)
+        seconds = time.perf_counter() - started
+        if "stairway" in names:
+            error = walks.stairway_error(self.history, outcome.failure) if outcome.failure else None
+            run.finish("stairway", seconds, error)
+        if "no_trace" in names:
+            try:
+                self._raise_for_traces(outcome)
+            except CheckFailed as exc:
+                run.finish("no_trace", seconds, exc)
+            else:
+                run.finish("no_trace", seconds, None)
+
+    # -- introspection used by the runner API -------------------------------------------
+
+    def revisions(self) -> list[str]:
+        """Revision ids from base to heads, in dependency order."""
+        return list(self.history.ids)
+
+    def heads(self) -> list[str]:
+        return list(self.history.heads)
+
+    def cleanup_stale(self, older_than: float = 3600.0) -> list[str]:
+        """Drop leftovers of killed gauntlet runs (only ours, only old, only orphaned)."""
+        return isolation.cleanup_stale(
+            self.engine, older_than=older_than, prefix=self.config.schema_prefix
+        )
+
+
+class _Recorder:
+    """Times checks and turns their outcomes into results."""
+
+    def __init__(self, gauntlet: Gauntlet, results: dict[str, CheckResult]) -> None:
+        self.gauntlet = gauntlet
+        self.results = results
+
+    def one(
+        self, name: str, body: Callable[[], Any], *, record: bool = True
+    ) -> GauntletError | None:
+        """Run ``body``; returns the error that stopped it (``None`` if it passed)."""
+        if record:
+            self.gauntlet._emit(CheckStarted(name))
+        started = time.perf_counter()
+        error: GauntletError | None = None
+        try:
+            body()
+        except DatabaseUnavailableError:
+            raise  # no later check can run either
+        except CheckSkipped as exc:
+            if record:
+                self._store(
+                    CheckResult(name, "skipped", time.perf_counter() - started, reason=str(exc))
+                )
+            return None
+        except GauntletError as exc:
+            error = exc
+        if record:
+            self.finish(name, time.perf_counter() - started, error)
+        return error
+
+    def finish(self, name: str, seconds: float, error: GauntletError | None) -> None:
+        if error is None:
+            result = CheckResult(name, "passed", seconds)
+        elif isinstance(error, CheckFailed) and error.check == name:
+            result = CheckResult(name, "failed", seconds, error=error)
+        else:
+            result = CheckResult(name, "error", seconds, error=error, reason=str(error))
+        self._store(result)
+
+    def blocked(self, name: str, cause: GauntletError) -> None:
+        self.gauntlet._emit(CheckStarted(name))
+        self._store(CheckResult(name, "error", 0.0, error=cause, reason=f"could not run: {cause}"))
+
+    def skip(self, name: str, reason: str) -> None:
+        self.gauntlet._emit(CheckStarted(name))
+        self._store(CheckResult(name, "skipped", 0.0, reason=reason))
+
+    def _store(self, result: CheckResult) -> None:
+        self.results[result.name] = result
+        self.gauntlet._emit(result)

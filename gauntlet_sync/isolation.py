@@ -1,0 +1,252 @@
+"""Isolated schemas and databases: named, created, and always dropped by whoever made them.
+
+Like pytest-postgresql's ``DatabaseJanitor``: a context manager that creates the target,
+yields it, and on the way out terminates what is still connected and drops it. Names carry
+the prefix, the pid, the host and the start time, so that leftovers of a killed run can be
+recognised and cleaned up by :func:`cleanup_stale` — and nothing else ever is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.pool import NullPool
+
+from .errors import (
+    EmptySchemaNameError,
+    InvalidSchemaNameError,
+    IsolationError,
+    ReservedWordSchemaNameError,
+    SchemaNameTooLongError,
+)
+from .pgsql import execute
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_IDENTIFIER_BYTES = 63
+_COMMENT_TAG = "gauntlet-sync"
+# prefix _ pid _ unix time _ random
+_STALE_NAME = re.compile(
+    r"^(?P<prefix>[a-z][a-z0-9]*)_(?P<pid>\d+)_(?P<started>\d{10})_[0-9a-f]{6}$"
+)
+
+
+def validate_schema_name(name: str, connection: Connection | None = None) -> None:
+    """Refuse names that are empty, malformed, too long or (with a connection) reserved."""
+    if not name:
+        raise EmptySchemaNameError(
+            "Schema name cannot be empty; pass a name such as 'gauntlet_test'."
+        )
+    if not _IDENTIFIER.match(name):
+        raise InvalidSchemaNameError(
+            f"Invalid schema name {name!r}: use letters, digits and underscores only, "
+            "starting with a letter or underscore."
+        )
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise SchemaNameTooLongError(
+            f"Schema name {name!r} is {len(name.encode())} bytes; PostgreSQL allows at most "
+            f"{MAX_IDENTIFIER_BYTES}. Use a shorter name or prefix."
+        )
+    if connection is not None and name.lower() in reserved_words(connection):
+        raise ReservedWordSchemaNameError(
+            f"Schema name {name!r} is a PostgreSQL reserved word; choose another name."
+        )
+
+
+def reserved_words(connection: Connection) -> frozenset[str]:
+    rows = connection.execute(text("SELECT word FROM pg_get_keywords() WHERE catcode = 'R'"))
+    return frozenset(row[0] for row in rows)
+
+
+def new_name(prefix: str) -> str:
+    """A unique, recognisable name: ``<prefix>_<pid>_<unix time>_<random>``."""
+    validate_schema_name(prefix)
+    if not re.fullmatch(r"[a-z][a-z0-9]*", prefix):
+        raise InvalidSchemaNameError(
+            f"Invalid schema prefix {prefix!r}: use lower-case letters and digits only."
+        )
+    name = f"{prefix}_{os.getpid()}_{int(time.time())}_{secrets.token_hex(3)}"
+    validate_schema_name(name)
+    return name
+
+
+def _owner_comment() -> str:
+    return (
+        f"{_COMMENT_TAG} pid={os.getpid()} host={socket.gethostname()} started={int(time.time())}"
+    )
+
+
+@dataclasses.dataclass
+class Target:
+    """Where one isolated run happens."""
+
+    engine: Engine
+    schema: str
+    database: str | None = None  # set when a whole database was created
+
+    @property
+    def url(self) -> URL:
+        return self.engine.url
+
+
+@contextlib.contextmanager
+def isolated_schema(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target]:
+    """Create a fresh schema, yield it, drop it (only it) afterwards."""
+    name = new_name(prefix)
+    with _admin(engine) as conn:
+        execute(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        execute(
+            conn,
+            sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                sql.Identifier(name), sql.Literal(_owner_comment())
+            ),
+        )
+    try:
+        yield Target(engine=engine, schema=name)
+    finally:
+        _drop_schema(engine, name)
+
+
+@contextlib.contextmanager
+def isolated_database(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target]:
+    """Create a fresh database (for migrations that create schemas or extensions)."""
+    name = new_name(prefix)
+    with _admin(engine) as conn:
+        execute(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        execute(
+            conn,
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(_owner_comment())
+            ),
+        )
+    child = create_engine(engine.url.set(database=name), poolclass=NullPool)
+    try:
+        yield Target(engine=child, schema="public", database=name)
+    finally:
+        child.dispose()
+        _drop_database(engine, name)
+
+
+@contextlib.contextmanager
+def _admin(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+def _drop_schema(engine: Engine, name: str) -> None:
+    try:
+        with _admin(engine) as conn:
+            _terminate_users_of_schema(conn, name)
+            execute(conn, sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    except Exception as exc:  # the server may be gone; the name stays recognisable
+        raise IsolationError(
+            f"Could not drop isolated schema {name}: {type(exc).__name__}: {exc}. "
+            "It is named for cleanup_stale() (CLI: --cleanup-stale)."
+        ) from exc
+
+
+def _terminate_users_of_schema(conn: Connection, name: str) -> None:
+    """End other sessions still holding locks in the schema (a hung migration's)."""
+    conn.execute(
+        text(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND l.pid <> pg_backend_pid() GROUP BY l.pid"
+        ),
+        {"schema": name},
+    )
+
+
+def _drop_database(engine: Engine, name: str) -> None:
+    try:
+        with _admin(engine) as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            execute(conn, sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    except Exception as exc:
+        raise IsolationError(
+            f"Could not drop isolated database {name}: {type(exc).__name__}: {exc}. "
+            "It is named for cleanup_stale() (CLI: --cleanup-stale)."
+        ) from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class StaleObject:
+    kind: str  # "schema" or "database"
+    name: str
+    pid: int
+    started: int
+
+
+def find_stale(
+    engine: Engine, *, older_than: float = 3600.0, prefix: str = "gauntlet"
+) -> list[StaleObject]:
+    """Schemas and databases this tool created whose run is over.
+
+    Only names of our exact shape, carrying our comment, older than ``older_than``
+    seconds and whose process is gone from this host qualify.
+    """
+    now = time.time()
+    host = socket.gethostname()
+    found: list[StaleObject] = []
+    with _admin(engine) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT 'schema', nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+                "UNION ALL SELECT 'database', datname, shobj_description(oid, 'pg_database') "
+                "FROM pg_database"
+            )
+        ).all()
+    for kind, name, comment in rows:
+        match = _STALE_NAME.match(name)
+        if not match or match["prefix"] != prefix or not comment:
+            continue
+        if not comment.startswith(f"{_COMMENT_TAG} "):
+            continue
+        fields = dict(part.split("=", 1) for part in comment.split()[1:] if "=" in part)
+        pid, started = int(match["pid"]), int(match["started"])
+        if now - started < older_than:
+            continue
+        if fields.get("host") == host and _process_alive(pid):
+            continue
+        found.append(StaleObject(kind, name, pid, started))
+    return found
+
+
+def cleanup_stale(
+    engine: Engine, *, older_than: float = 3600.0, prefix: str = "gauntlet"
+) -> list[str]:
+    """Drop what :func:`find_stale` finds; returns the names dropped."""
+    dropped = []
+    for obj in find_stale(engine, older_than=older_than, prefix=prefix):
+        if obj.kind == "schema":
+            _drop_schema(engine, obj.name)
+        else:
+            _drop_database(engine, obj.name)
+        dropped.append(f"{obj.kind} {obj.name}")
+    return dropped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

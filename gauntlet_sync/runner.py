@@ -1,0 +1,346 @@
+"""Drive alembic steps on an isolated target through the project's own env.py.
+
+The env.py is the only way migrations run: it may configure ``include_object``,
+``compare_type``, the version table, custom options. It is reached three ways at once,
+so that every common shape of env.py lands in the isolated schema:
+
+* ``config.attributes["connection"]``: a connection whose ``search_path`` is the schema
+  (pinned through libpq ``options``, so it survives rollbacks);
+* ``sqlalchemy.url``: the same URL, for the stock env.py that builds its own engine;
+* ``config.attributes["target_schema"]``: for alembic-gauntlet style env.py files.
+
+Many steps run inside one env.py invocation: the ``fn`` handed to the migration context
+is a generator that alembic pulls steps from one by one, so a 300-revision stairway costs
+a handful of env.py runs instead of 900 ``alembic.command`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, RevisionStep
+from sqlalchemy import Engine, column, create_engine, insert, table
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from .dsn import redact
+from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
+from .history import History
+from .isolation import Target
+
+Direction = Literal["upgrade", "downgrade"]
+#: steps run per env.py invocation; bounds the locks one transaction holds.
+CHUNK = 150
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One revision applied in one direction; ``label`` is what a person calls it."""
+
+    revision: str
+    direction: Direction
+    label: str
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.direction == "upgrade"
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Reported before each step of a walk."""
+
+    walk: str
+    step: Step
+    index: int  # 1-based position of the revision in the walk
+    total: int  # revisions in the walk
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class StepFailed(Exception):
+    """A migration step raised; carries the step and the (password-free) cause."""
+
+    def __init__(self, step: Step, cause: BaseException, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.cause = cause
+
+
+class StepHooks:
+    """Called around each step on the migration's own connection (inside its transaction)."""
+
+    def before(self, step: Step, conn: Connection) -> None:  # pragma: no cover - default
+        pass
+
+    def after(self, step: Step, conn: Connection) -> None:  # pragma: no cover - default
+        pass
+
+
+def search_path_url(
+    url: URL, schema: str, *, lock_timeout: float | None, statement_timeout: float | None
+) -> URL:
+    """The target URL with the session's search_path (and timeouts) pinned by libpq."""
+    options = [f"-csearch_path={schema}"]
+    if lock_timeout:
+        options.append(f"-clock_timeout={int(lock_timeout * 1000)}")
+    if statement_timeout:
+        options.append(f"-cstatement_timeout={int(statement_timeout * 1000)}")
+    existing = url.query.get("options")
+    if isinstance(existing, str) and existing:
+        options.insert(0, existing)
+    return url.update_query_dict({"options": " ".join(options)})
+
+
+class MigrationSession:
+    """One isolated target and the env.py runs that migrate it."""
+
+    def __init__(
+        self,
+        history: History,
+        config: Config,
+        target: Target,
+        *,
+        lock_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        connect_timeout: int = 10,
+    ) -> None:
+        self.history = history
+        self.config = config
+        self.target = target
+        url = search_path_url(
+            target.url,
+            target.schema,
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+        )
+        if "connect_timeout" not in url.query:
+            url = url.update_query_dict({"connect_timeout": str(connect_timeout)})
+        self.url = url
+        self.engine: Engine = create_engine(url, poolclass=NullPool)
+        self._conn: Connection | None = None
+        self.env_metadata: Any = None
+        self.version_table: tuple[str | None, str] = (None, "alembic_version")
+
+    # -- connection -------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            try:
+                self._conn = self.engine.connect()
+            except DBAPIError as exc:
+                raise DatabaseUnavailableError(
+                    f"Cannot connect to the isolated target: {redact(str(exc.orig), self.url)}"
+                ) from exc
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                if self._conn.in_transaction():
+                    self._conn.rollback()
+                self._conn.close()
+            self._conn = None
+        self.engine.dispose()
+
+    # -- env.py -----------------------------------------------------------------------
+
+    def _invoke_env(
+        self, fn: Callable[[Any, MigrationContext], Iterable[Any]], started: list[bool]
+    ) -> None:
+        conn = self.connection
+        attributes = self.config.attributes
+        attributes["connection"] = conn
+        attributes["target_schema"] = self.target.schema
+        self.config.set_main_option(
+            "sqlalchemy.url", self.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+
+        def tracking(heads: Any, ctx: MigrationContext) -> Iterable[Any]:
+            started[0] = True
+            self.env_metadata = ctx.opts.get("target_metadata")
+            self.version_table = (ctx.version_table_schema, ctx.version_table)
+            return fn(heads, ctx)
+
+        try:
+            with EnvironmentContext(self.config, self.history.script, fn=tracking, as_sql=False):
+                self.history.script.run_env()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if conn.in_transaction():
+                    conn.rollback()
+            raise
+        finally:
+            attributes.pop("connection", None)
+        if conn.in_transaction():  # env.py began before configure(): we own its transaction
+            conn.commit()
+
+    def run(
+        self,
+        steps: Iterable[Step],
+        *,
+        hooks: StepHooks | None = None,
+        walk: str = "migrate",
+        progress: ProgressCallback | None = None,
+        total: int = 0,
+    ) -> None:
+        """Run ``steps`` in order, as few env.py invocations as the chunk size allows."""
+        pending: Iterator[Step] = iter(steps)
+        revision_map = self.history.script.revision_map
+        state: dict[str, Any] = {"current": None, "done": False, "index": 0, "last_rev": None}
+
+        def plan(heads: Any, ctx: MigrationContext) -> Iterator[RevisionStep]:
+            count = 0
+            conn = ctx.connection
+            assert conn is not None
+            for step in pending:
+                if step.revision != state["last_rev"]:
+                    state["index"] += 1
+                    state["last_rev"] = step.revision
+                if progress is not None:
+                    progress(Progress(walk, step, state["index"], total))
+                state["current"] = step
+                if hooks is not None:
+                    hooks.before(step, conn)
+                yield RevisionStep(revision_map, self.history.get(step.revision), step.is_upgrade)
+                if hooks is not None:
+                    hooks.after(step, conn)
+                state["current"] = None
+                count += 1
+                if count >= CHUNK:
+                    return
+            state["done"] = True
+
+        while not state["done"]:
+            started = [False]
+            try:
+                self._invoke_env(plan, started)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                self._raise_for(exc, state["current"], started[0])
+                raise
+            if not started[0]:
+                raise MigrationEnvironmentError(
+                    f"env.py at {self.history.script.env_py_location} ran no migrations: it "
+                    "must call context.run_migrations() in online mode."
+                )
+
+    def _raise_for(self, exc: BaseException, step: Step | None, started: bool) -> None:
+        if isinstance(exc, (StepFailed, GauntletError)):
+            raise exc  # already says what and where
+        unavailable = _unavailable(exc)
+        if unavailable is not None:
+            raise DatabaseUnavailableError(
+                "The database went away"
+                f"{f' during {step.label} of {step.revision}' if step else ''}: "
+                f"{redact(unavailable, self.url)}. Is the server running?"
+            ) from exc
+        if step is not None:
+            raise StepFailed(step, exc, describe(exc, self.url)) from exc
+        if not started:
+            raise MigrationEnvironmentError(
+                f"env.py at {self.history.script.env_py_location} failed before any migration "
+                f"ran: {describe(exc, self.url)}"
+            ) from exc
+
+    # -- questions answered through env.py ---------------------------------------------
+
+    def inspect(self, fn: Callable[[MigrationContext], Any]) -> Any:
+        """Run ``fn`` with the env.py-configured migration context; no steps run."""
+        box: list[Any] = []
+
+        def plan(heads: Any, ctx: MigrationContext) -> Sequence[Any]:
+            box.append(fn(ctx))
+            return ()
+
+        started = [False]
+        try:
+            self._invoke_env(plan, started)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self._raise_for(exc, None, started[0])
+            raise
+        if not box:
+            raise MigrationEnvironmentError(
+                f"env.py at {self.history.script.env_py_location} never called "
+                "context.run_migrations() in online mode."
+            )
+        return box[0]
+
+    def compare(self, metadata: Any, *, compare_server_default: bool) -> tuple[Any, list[Any]]:
+        """Autogenerate's diff, under env.py's include_object / compare_type settings."""
+
+        def diff(ctx: MigrationContext) -> tuple[Any, list[Any]]:
+            target = metadata if metadata is not None else ctx.opts.get("target_metadata")
+            if target is None:
+                return None, []
+            if compare_server_default and not ctx._user_compare_server_default:
+                ctx._user_compare_server_default = True
+            return target, list(compare_metadata(ctx, target))
+
+        result: tuple[Any, list[Any]] = self.inspect(diff)
+        return result
+
+    def current_heads(self) -> tuple[str, ...]:
+        heads: tuple[str, ...] = self.inspect(lambda ctx: tuple(ctx.get_current_heads()))
+        return heads
+
+    def insert_rows(
+        self, conn: Connection, table_name: str, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if not rows:
+            return
+        names = sorted({key for row in rows for key in row})
+        conn.execute(
+            insert(table(table_name, *(column(n) for n in names))), [dict(r) for r in rows]
+        )
+
+
+def _unavailable(exc: BaseException) -> str | None:
+    """The server's message when ``exc`` means the connection itself is gone."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return str(current.orig)
+        name = type(current).__name__
+        if name in ("OperationalError",) and any(
+            marker in str(current)
+            for marker in (
+                "server closed the connection",
+                "terminating connection",
+                "connection failed",
+                "Connection refused",
+                "the connection is closed",
+                "consuming input failed",
+                "No such file or directory",
+            )
+        ):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def describe(exc: BaseException, url: URL | None = None) -> str:
+    """A one-line, password-free account of a migration error."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
+        statement = (exc.statement or "").strip()
+        if statement:
+            text += f" [SQL: {statement[:300]}]"
+    else:
+        text = f"{type(exc).__name__}: {exc}".strip()
+    text = " ".join(text.split())
+    return redact(text, url) if url is not None else text

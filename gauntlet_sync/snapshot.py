@@ -1,0 +1,158 @@
+"""Catalog snapshots of one schema, and what differs between two of them.
+
+Autogenerate cannot see functions, triggers, sequences' settings, views, enum labels or
+server defaults reliably; the catalog can. One query returns every object of the schema
+as ``(kind, name, definition)`` rows, free of OIDs and positions, so two snapshots of the
+same state are equal and any trace a downgrade leaves shows up as a differing row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+_SNAPSHOT_SQL = text(
+    r"""
+WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = :schema),
+rels AS (
+    SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions
+    FROM pg_class c
+    WHERE c.relnamespace = (SELECT oid FROM ns)
+      AND c.relname <> ALL(:skip)
+      AND NOT EXISTS (  -- indexes and sequences of skipped tables
+          SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+          WHERE i.indexrelid = c.oid AND t.relname = ANY(:skip))
+)
+SELECT kind, name, definition FROM (
+    SELECT 'relation' AS kind, r.relname AS name,
+           'kind=' || r.relkind::text || ' persistence=' || r.relpersistence::text
+           || coalesce(' options=' || array_to_string(r.reloptions, ','), '') AS definition
+    FROM rels r WHERE r.relkind <> 'i' AND r.relkind <> 'I'
+  UNION ALL
+    SELECT 'column', r.relname || '.' || a.attname,
+           format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END
+           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+           || CASE WHEN a.attidentity::text <> ''
+                   THEN ' identity=' || a.attidentity::text ELSE '' END
+           || CASE WHEN a.attgenerated::text <> ''
+                   THEN ' generated=' || a.attgenerated::text ELSE '' END
+           || coalesce(' collation=' || co.collname, '')
+    FROM rels r
+    JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 0
+         AND co.collname <> 'default'
+    WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
+  UNION ALL
+    SELECT 'index', r.relname, pg_get_indexdef(r.oid)
+    FROM rels r WHERE r.relkind IN ('i', 'I')
+  UNION ALL
+    SELECT 'constraint', coalesce(tr.relname, ty.typname, '') || '.' || con.conname,
+           con.contype::text || ' ' || pg_get_constraintdef(con.oid)
+           || CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END
+    FROM pg_constraint con
+    LEFT JOIN pg_class tr ON tr.oid = con.conrelid
+    LEFT JOIN pg_type ty ON ty.oid = con.contypid
+    WHERE con.connamespace = (SELECT oid FROM ns)
+      AND coalesce(tr.relname, '') <> ALL(:skip)
+  UNION ALL
+    SELECT 'sequence', r.relname,
+           format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
+           || ' increment=' || s.seqincrement
+           || ' min=' || s.seqmin || ' max=' || s.seqmax || ' cache=' || s.seqcache
+           || ' cycle=' || s.seqcycle
+           || coalesce(' owned_by=' || (
+                SELECT t.relname || '.' || a.attname FROM pg_depend dep
+                JOIN pg_class t ON t.oid = dep.refobjid
+                JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+                WHERE dep.objid = r.oid AND dep.classid = 'pg_class'::regclass
+                  AND dep.deptype IN ('a', 'i') LIMIT 1), '')
+    FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid
+  UNION ALL
+    SELECT 'type', t.typname,
+           t.typtype::text
+           || coalesce(' labels=' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                                      FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+           || CASE WHEN t.typtype = 'd' THEN ' base=' || format_type(t.typbasetype, t.typtypmod)
+                   || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
+                   || coalesce(' default=' || t.typdefault, '') ELSE '' END
+    FROM pg_type t
+    LEFT JOIN pg_class tc ON tc.oid = t.typrelid
+    WHERE t.typnamespace = (SELECT oid FROM ns)
+      AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND tc.relkind = 'c'))
+  UNION ALL
+    SELECT 'view', r.relname, pg_get_viewdef(r.oid)
+    FROM rels r WHERE r.relkind IN ('v', 'm')
+  UNION ALL
+    SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+           p.prokind::text || ' returns ' || pg_get_function_result(p.oid)
+           || ' md5=' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
+           || ' volatility=' || p.provolatile::text || ' lang=' || l.lanname
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.pronamespace = (SELECT oid FROM ns)
+  UNION ALL
+    SELECT 'trigger', c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid)
+    FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
+    WHERE c.relnamespace = (SELECT oid FROM ns) AND NOT tg.tgisinternal
+  UNION ALL
+    SELECT 'policy', pol.tablename || '.' || pol.policyname,
+           pol.cmd || ' ' || coalesce(pol.qual, '') || ' check ' || coalesce(pol.with_check, '')
+    FROM pg_policies pol WHERE pol.schemaname = :schema
+  UNION ALL
+    SELECT 'comment', c.relname || coalesce('.' || a.attname, ''), d.description
+    FROM pg_description d
+    JOIN pg_class c ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+    WHERE c.relnamespace = (SELECT oid FROM ns) AND c.relname <> ALL(:skip)
+  UNION ALL
+    SELECT 'extension', e.extname, e.extversion
+    FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)
+) AS objects
+ORDER BY kind, name, definition
+"""
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Every object of a schema as sorted ``(kind, name, definition)`` rows."""
+
+    rows: tuple[tuple[str, str, str], ...]
+
+    def diff(self, after: Snapshot) -> list[str]:
+        """What ``after`` has that this snapshot lacks, and the reverse, one line each."""
+        if self.rows == after.rows:
+            return []
+        before_map = _by_key(self.rows)
+        after_map = _by_key(after.rows)
+        lines: list[str] = []
+        for key in sorted(before_map.keys() | after_map.keys()):
+            kind, name = key
+            was, now = before_map.get(key), after_map.get(key)
+            if was == now:
+                continue
+            if was is None:
+                lines.append(f"{kind} {name} left behind ({'; '.join(now or [])})")
+            elif now is None:
+                lines.append(f"{kind} {name} missing after downgrade (was {'; '.join(was)})")
+            else:
+                lines.append(f"{kind} {name} changed: {'; '.join(was)} -> {'; '.join(now)}")
+        return lines
+
+
+def _by_key(rows: tuple[tuple[str, str, str], ...]) -> dict[tuple[str, str], list[str]]:
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for kind, name, definition in rows:
+        grouped.setdefault((kind, name), []).append(definition)
+    return grouped
+
+
+def take(
+    conn: Connection, schema: str, skip_tables: frozenset[str] | set[str] = frozenset()
+) -> Snapshot:
+    """Snapshot ``schema`` as seen from ``conn`` (uncommitted changes included)."""
+    result = conn.execute(_SNAPSHOT_SQL, {"schema": schema, "skip": sorted(skip_tables)})
+    return Snapshot(tuple((str(k), str(n), str(d)) for k, n, d in result))
