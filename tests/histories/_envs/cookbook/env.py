@@ -1,0 +1,52 @@
+"""Alembic cookbook env.py: share a Connection passed in through ``config.attributes``.
+
+* ``config.attributes["connection"]``: a SQLAlchemy Connection to run on (the caller owns
+  it and its transaction); otherwise an engine is built from ``sqlalchemy.url``.
+* ``config.attributes["target_metadata"]``: the models' MetaData, or None.
+
+No logging setup (no fileConfig), as in the cookbook recipe.
+"""
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+target_metadata = config.attributes.get("target_metadata")
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = config.attributes.get("connection", None)
+    if connectable is None:
+        # Only build an Engine when no Connection came from the outside.
+        connectable = engine_from_config(
+            config.get_section(config.config_ini_section, {}),
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        )
+        with connectable.connect() as connection:
+            do_run_migrations(connection)
+    else:
+        do_run_migrations(connectable)
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,34 @@
+"""create orders with a CHECK on total
+
+Revision ID: g1000002
+Revises: g1000001
+Create Date: 2024-01-01 00:00:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "g1000002"
+down_revision = "g1000001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "orders",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Numeric(precision=10, scale=2), nullable=False),
+        sa.CheckConstraint("total > 0", name=op.f("ck_orders_total_positive")),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("orders")

@@ -1,0 +1,30 @@
+"""create customers
+
+Revision ID: m1000001
+Revises:
+Create Date: 2024-01-01 00:00:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "m1000001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "customers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+        sa.UniqueConstraint("email", name=op.f("uq_customers_email")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("customers")
