@@ -247,6 +247,13 @@ def _cache_key(bin_dir: Path, run_uid: int) -> str:
     return f"initdb-pg{server_version(bin_dir)}-uid{run_uid}-{where}"
 
 
+def _is_cluster(path: Path) -> bool:
+    try:
+        return (path / "PG_VERSION").is_file()
+    except OSError:  # an unreadable cache is no cache
+        return False
+
+
 def _store_in_cache(data_dir: Path, entry: Path) -> None:
     """Copy a fresh cluster into the cache atomically; a concurrent winner is fine."""
     try:
@@ -256,7 +263,7 @@ def _store_in_cache(data_dir: Path, entry: Path) -> None:
             shutil.copytree(data_dir, staging / "data", symlinks=True)
             os.rename(staging / "data", entry)
         except OSError:
-            if not (entry / "PG_VERSION").exists():
+            if not _is_cluster(entry):
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -322,13 +329,32 @@ class _Watchdog:
     """Removes the server and its base dir when this process goes away, however it goes."""
 
     def __init__(self, base_dir: Path) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable or "python3", "-I", "-S", "-c", _WATCHDOG_CODE, str(base_dir)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd="/",
+        self._process = self._spawn(base_dir)
+
+    @staticmethod
+    def _spawn(base_dir: Path) -> subprocess.Popen[bytes]:
+        # The code is stdlib-only, so any Python 3 will do when ours cannot be executed again
+        # (a venv whose base interpreter sits in a directory we lost access to).
+        candidates = dict.fromkeys(
+            c for c in (sys.executable, shutil.which("python3"), "/usr/bin/python3") if c
+        )
+        failures = []
+        for interpreter in candidates:
+            try:
+                return subprocess.Popen(
+                    [interpreter, "-I", "-S", "-c", _WATCHDOG_CODE, str(base_dir)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd="/",
+                )
+            except OSError as exc:
+                failures.append(f"{interpreter}: {exc.strerror}")
+        raise ServerStartError(
+            "Cannot start the cleanup watchdog (no executable Python interpreter: "
+            + "; ".join(failures)
+            + ")"
         )
 
     def watch(self, pid: int) -> None:
@@ -595,7 +621,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         self._cache_entry = None
         if self._cache_root is not None:
             self._cache_entry = self._cache_root / _cache_key(self.bin_dir, run_uid)
-        cached = self._cache_entry is not None and (self._cache_entry / "PG_VERSION").exists()
+        cached = self._cache_entry is not None and _is_cluster(self._cache_entry)
         self.settings["copy_data_from"] = str(self._cache_entry) if cached else None
         self.settings["port"] = get_unused_port() if self.tcp else _UNIX_ONLY_PORT
         self.setup()
