@@ -30,6 +30,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "enums",
     "naming",
     "no_trace",
+    "isolation",
 )
 
 DEFAULT_IGNORE_TABLES: frozenset[str] = frozenset({"alembic_version"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from . import isolation
+from . import isolation, snapshot
 from .checks import drift, naming, walks
 from .config import CHECK_NAMES, GauntletConfig, load_alembic_config, resolve_metadata
 from .dsn import mask, redact, to_url
@@ -30,6 +31,7 @@ from .errors import (
     GauntletError,
     GauntletFailed,
     IsolationError,
+    IsolationEscapeError,
     MultipleHeadsError,
 )
 from .history import History
@@ -136,11 +138,15 @@ class Gauntlet:
             connect_timeout=cfg.connect_timeout,
         )
         try:
+            outside = self._outside(session)
             if cfg.prepare is not None:
                 with session.connection.begin():
                     cfg.prepare(session.connection)
             yield session
+            self._undo_escapes(session, outside)
         except BaseException:
+            with contextlib.suppress(Exception):
+                self._undo_escapes(session, outside)
             session.close()
             with contextlib.suppress(IsolationError):  # the first error is the one to see
                 target_cm.__exit__(None, None, None)
@@ -242,6 +248,12 @@ class Gauntlet:
             self._upgrade(session)
             self._naming(session)
 
+    def check_isolation(self) -> None:
+        with self._session() as session:
+            before = self._outside(session)
+            self._upgrade(session)
+            self._raise_for_escapes(session, before)
+
     def check_no_trace(self) -> None:
         self._require_revisions()
         with self._session() as session:
@@ -249,6 +261,48 @@ class Gauntlet:
         self._raise_for_traces(outcome)
 
     # -- check bodies on a prepared session ----------------------------------------------
+
+    def _outside(self, session: MigrationSession) -> snapshot.Snapshot | None:
+        """What lies outside the isolated schema (None when the whole database is ours)."""
+        if session.target.database is not None:
+            return None
+        with self.engine.connect() as conn:
+            return snapshot.take_outside(conn, session.target.schema)
+
+    def _undo_escapes(self, session: MigrationSession, before: snapshot.Snapshot | None) -> None:
+        """Objects a migration put outside the schema are not ours to drop, but they are
+        its own downgrades' to undo: step the history down to base before leaving."""
+        if before is None or not snapshot.escapes(before, self._outside(session) or before):
+            return
+        applied = self.history.ancestors(session.current_heads())
+        steps = [
+            walks.Step(r, "downgrade", "downgrade")
+            for r in reversed(self.history.ids)
+            if r in applied
+        ]
+        walks.walk(session, steps, name="undo escapes")
+        left = snapshot.escapes(before, self._outside(session) or before)
+        if left:
+            warnings.warn(
+                "gauntlet-sync: migrations left objects outside the isolated schema that their "
+                "downgrades did not remove: " + "; ".join(left),
+                stacklevel=2,
+            )
+
+    def _raise_for_escapes(
+        self, session: MigrationSession, before: snapshot.Snapshot | None
+    ) -> None:
+        if before is None:
+            raise CheckSkipped("isolation='database': the whole database belongs to the run.")
+        lines = snapshot.escapes(before, self._outside(session) or before)
+        if lines:
+            raise IsolationEscapeError(
+                "The migrations reached outside the isolated schema "
+                f"{session.target.schema} (schema-qualified names, or SET search_path in a "
+                "migration); gauntlet-sync does not drop what it did not create:\n"
+                + "\n".join(f"  - {line}" for line in lines),
+                problems=lines,
+            )
 
     def _stairway(self, session: MigrationSession, *, trace: bool) -> walks.WalkOutcome:
         irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
@@ -258,9 +312,13 @@ class Gauntlet:
         )
 
     def _raise_for_traces(self, outcome: walks.WalkOutcome) -> None:
+        """Traces fail the check; a walk that stopped before comparing every downgrade
+        leaves it unable to judge the rest (an error), unless nothing was left to compare."""
         if outcome.traces:
             raise walks.trace_error(self.history, outcome.traces)
-        if outcome.failure is not None:
+        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        to_compare = set(self.history.ids) - irreversible
+        if outcome.failure is not None and not to_compare <= outcome.compared:
             raise walks.stairway_error(self.history, outcome.failure)
 
     def _downgrade(self, session: MigrationSession) -> None:
@@ -331,7 +389,9 @@ class Gauntlet:
         if "single_head" in selected:
             run.one("single_head", self.check_single_head)
         head_group = [
-            n for n in ("upgrade", *HEAD_STATE_CHECKS, "downgrade_to_base") if n in selected
+            n
+            for n in ("upgrade", "isolation", *HEAD_STATE_CHECKS, "downgrade_to_base")
+            if n in selected
         ]
         if head_group:
             self._run_head_group(run, head_group)
@@ -373,10 +433,12 @@ class Gauntlet:
     def _run_head_group(self, run: _Recorder, names: list[str]) -> None:
         """upgrade, then the head-state checks, then downgrade_to_base: one schema."""
         with self._session() as session:
+            outside = self._outside(session) if "isolation" in names else None
             upgrade_failed = run.one(
                 "upgrade", lambda: self._upgrade(session), record="upgrade" in names
             )
             bodies: dict[str, Callable[[], None]] = {
+                "isolation": lambda: self._raise_for_escapes(session, outside),
                 "models_match": lambda: self._models_match(session),
                 "check_constraints": lambda: self._check_constraints(session),
                 "enums": lambda: self._enums(session),

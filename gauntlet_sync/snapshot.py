@@ -156,3 +156,59 @@ def take(
     """Snapshot ``schema`` as seen from ``conn`` (uncommitted changes included)."""
     result = conn.execute(_SNAPSHOT_SQL, {"schema": schema, "skip": sorted(skip_tables)})
     return Snapshot(tuple((str(k), str(n), str(d)) for k, n, d in result))
+
+
+_OUTSIDE_SQL = text(
+    r"""
+WITH outside AS (
+    SELECT oid, nspname FROM pg_namespace
+    WHERE nspname <> :schema
+      AND nspname NOT IN ('pg_catalog', 'information_schema')
+      AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp\_%'
+      AND nspname !~ '^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$'  -- other isolated runs
+)
+SELECT 'schema', nspname, '' FROM outside
+UNION ALL
+SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+            WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'
+            WHEN 'I' THEN 'index' ELSE 'relation' END,
+       o.nspname || '.' || c.relname, c.relkind::text
+FROM pg_class c JOIN outside o ON o.oid = c.relnamespace WHERE c.relkind <> 't'
+UNION ALL
+SELECT 'column', o.nspname || '.' || c.relname || '.' || a.attname,
+       format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN outside o ON o.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
+UNION ALL
+SELECT 'type', o.nspname || '.' || t.typname, t.typtype::text
+FROM pg_type t JOIN outside o ON o.oid = t.typnamespace LEFT JOIN pg_class tc ON tc.oid = t.typrelid
+WHERE t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND tc.relkind = 'c')
+UNION ALL
+SELECT 'function',
+       o.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       md5(p.prosrc)
+FROM pg_proc p JOIN outside o ON o.oid = p.pronamespace
+ORDER BY 1, 2, 3
+"""
+)
+
+
+def take_outside(conn: Connection, own_schema: str) -> Snapshot:
+    """Names and shapes of everything outside ``own_schema`` and other isolated runs."""
+    result = conn.execute(_OUTSIDE_SQL, {"schema": own_schema})
+    return Snapshot(tuple((str(k), str(n), str(d)) for k, n, d in result))
+
+
+def escapes(before: Snapshot, after: Snapshot) -> list[str]:
+    """Objects created, dropped or changed outside the isolated schema."""
+    was, now = set(before.rows), set(after.rows)
+    lines = []
+    for kind, name, _ in sorted(now - was):
+        changed = any(k == kind and n == name for k, n, _ in was)
+        lines.append(
+            f"{kind} {name} {'changed' if changed else 'created'} outside the isolated schema"
+        )
+    for kind, name, _ in sorted(was - now):
+        if not any(k == kind and n == name for k, n, _ in now):
+            lines.append(f"{kind} {name} dropped outside the isolated schema")
+    return lines

@@ -69,7 +69,8 @@ def render_diff(item: Any) -> list[str]:
         fk = item[1]
         cols = ", ".join(c.name for c in fk.columns)
         verb = op.split("_")[0]
-        return [f"{verb} foreign key {fk.name} on {fk.parent.name} ({cols}) -> {fk.referred_table.name}"]
+        target = fk.referred_table.name
+        return [f"{verb} foreign key {fk.name} on {fk.parent.name} ({cols}) -> {target}"]
     if op.startswith("modify_"):
         _, _schema, table, column, existing, old, new = item
         what = op[len("modify_") :]

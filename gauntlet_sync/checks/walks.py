@@ -83,6 +83,7 @@ class TraceWatch(StepHooks):
         self.skip = skip_tables | {session.version_table[1]}
         self.before_upgrade: snapshot.Snapshot | None = None
         self.traces: dict[str, list[str]] = {}
+        self.compared: set[str] = set()
 
     def _take(self, conn: Connection) -> snapshot.Snapshot:
         try:
@@ -100,6 +101,7 @@ class TraceWatch(StepHooks):
         if step.label == "downgrade" and self.before_upgrade is not None:
             after = self._take(conn)
             lines = self.before_upgrade.diff(after)
+            self.compared.add(step.revision)
             if lines:
                 self.traces[step.revision] = lines
 
@@ -125,6 +127,7 @@ class WalkOutcome:
 
     failure: StepFailed | None = None
     traces: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    compared: frozenset[str] = frozenset()
 
 
 def walk(
@@ -147,6 +150,7 @@ def walk(
         outcome.failure = failed
     if trace is not None:
         outcome.traces = dict(trace.traces)
+        outcome.compared = frozenset(trace.compared)
     return outcome
 
 

@@ -1,0 +1,263 @@
+"""Every check against the hand-written histories in tests/histories, on the embedded server.
+
+Each history breaks exactly one check (catalog.EXPECTATIONS says which, with the error
+type, the revision and the words its message must contain); the other checks must stay
+quiet. ``run_all`` shares work between checks, so every verdict is also compared with the
+one the check gives when run on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+import gauntlet_sync
+from gauntlet_sync import (
+    CHECK_NAMES,
+    CheckFailed,
+    CheckSkipped,
+    EmbeddedPostgres,
+    Gauntlet,
+    GauntletConfig,
+    GauntletError,
+    GauntletFailed,
+)
+from tests.histories import catalog
+
+EXPECTATIONS = catalog.EXPECTATIONS
+
+
+def _id(exp: catalog.Expectation) -> str:
+    return exp.history + ("+" + "+".join(exp.config) if exp.config else "")
+
+
+def _config(exp: catalog.Expectation, **extra: Any) -> GauntletConfig:
+    return GauntletConfig(
+        alembic_ini=catalog.ini(exp.history),
+        metadata=catalog.load_metadata(exp.history),
+        **{**exp.config, **extra},
+    )
+
+
+def _expected_statuses(exp: catalog.Expectation) -> dict[str, str]:
+    statuses = dict(exp.statuses)
+    statuses["isolation"] = (
+        "failed"
+        if exp.failing_check == "isolation"
+        else ("error" if statuses["upgrade"] == "failed" else "passed")
+    )
+    return statuses
+
+
+def leftover_schemas() -> list[str]:
+    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gauntlet%'")
+            )
+            return [r[0] for r in rows]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Any:
+    yield
+    assert leftover_schemas() == []
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, gauntlet_sync.Report]:
+    """One run_all per expectation, shared by the tests that read it."""
+    found = {}
+    for exp in EXPECTATIONS:
+        with Gauntlet(None, _config(exp)) as gauntlet:
+            found[_id(exp)] = gauntlet.run_all(raise_on_failure=False)
+    return found
+
+
+@pytest.mark.parametrize("exp", EXPECTATIONS, ids=_id)
+def test_run_all_gives_each_check_its_expected_status(
+    exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]
+) -> None:
+    report = reports[_id(exp)]
+    got = {r.name: r.status for r in report.results}
+    assert got == _expected_statuses(exp), str(report)
+    assert [r.name for r in report.results] == list(CHECK_NAMES)
+    assert report.ok == all(s in ("passed", "skipped") for s in got.values())
+
+
+@pytest.mark.parametrize("exp", [e for e in EXPECTATIONS if e.failing_check], ids=_id)
+def test_the_broken_check_names_revision_and_objects(
+    exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]
+) -> None:
+    result = reports[_id(exp)].get(exp.failing_check or "")
+    assert result.status == "failed"
+    assert type(result.error).__name__ == exp.error_class
+    assert isinstance(result.error, CheckFailed)
+    assert result.error.check == exp.failing_check
+    for words in exp.message_contains:
+        assert words in result.message, result.message
+    if exp.revision:
+        assert exp.revision in result.message
+        assert result.error.revision == exp.revision
+    assert result.error.problems, "problems lists each finding"
+
+
+@pytest.mark.parametrize("exp", EXPECTATIONS, ids=_id)
+def test_each_check_alone_gives_the_run_all_verdict(
+    exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]
+) -> None:
+    """The shared-work path of run_all must not change any verdict."""
+    report = reports[_id(exp)]
+    with Gauntlet(None, _config(exp)) as gauntlet:
+        for name in CHECK_NAMES:
+            method = getattr(gauntlet, f"check_{name}")
+            try:
+                method()
+            except CheckSkipped:
+                status = "skipped"
+            except CheckFailed as exc:
+                status = "failed" if exc.check == name else "error"
+                assert type(exc) is type(report.get(name).error)
+            else:
+                status = "passed"
+            assert status == report.get(name).status, name
+
+
+def test_run_all_raises_with_the_whole_report_by_default() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "models_drift")
+    with Gauntlet(None, _config(exp)) as gauntlet, pytest.raises(GauntletFailed) as caught:
+        gauntlet.run_all()
+    assert caught.value.report.get("models_match").status == "failed"
+    assert [type(e).__name__ for e in caught.value.errors] == ["SchemaDriftError"]
+    assert "add column orders.note VARCHAR(20)" in str(caught.value)
+
+
+def test_run_all_selects_and_skips_checks() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    with Gauntlet(None, _config(exp)) as gauntlet:
+        report = gauntlet.run_all(["upgrade", "naming", "stairway"], skip=["stairway"])
+        assert [r.name for r in report.results] == ["upgrade", "naming"]
+        with pytest.raises(gauntlet_sync.ConfigError, match="Known checks"):
+            gauntlet.run_all(["stairways"])
+
+
+def test_revision_data_turns_a_not_null_column_into_a_failure() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "revision_data")
+    data = {"s1000001": {"orders": [{"id": 1, "status": "new"}, {"id": 2, "status": "paid"}]}}
+    with Gauntlet(None, _config(exp, revision_data=data)) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    assert report.get("upgrade").status == "failed"
+    assert report.get("stairway").status == "failed"
+    for name in ("upgrade", "stairway"):
+        message = report.get(name).message
+        assert "s1000002" in message and "total" in message, message
+
+
+def test_revision_data_accepts_a_callable() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "revision_data")
+    calls: list[str] = []
+
+    def seed(conn: Any) -> None:
+        calls.append("seed")
+        conn.execute(text("INSERT INTO orders (id, status) VALUES (7, 'new')"))
+
+    with Gauntlet(None, _config(exp, revision_data={"s1000001": seed})) as gauntlet:
+        with pytest.raises(gauntlet_sync.UpgradeError, match="s1000002"):
+            gauntlet.check_upgrade()
+    assert calls == ["seed"]
+
+
+def test_progress_reports_every_step_of_the_walks() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    events: list[Any] = []
+    with Gauntlet(None, _config(exp), progress=events.append) as gauntlet:
+        gauntlet.run_all()
+    steps = [e for e in events if isinstance(e, gauntlet_sync.Progress)]
+    stairway = [(e.step.revision, e.step.label) for e in steps if e.walk == "stairway"]
+    revisions = gauntlet.revisions()
+    assert stairway == [
+        (r, label) for r in revisions for label in ("upgrade", "downgrade", "re-upgrade")
+    ]
+    assert {e.total for e in steps if e.walk == "stairway"} == {len(revisions)}
+    finished = [e.name for e in events if isinstance(e, gauntlet_sync.CheckResult)]
+    assert finished == list(CHECK_NAMES) or sorted(finished) == sorted(CHECK_NAMES)
+
+
+def test_models_checks_skip_without_metadata() -> None:
+    with Gauntlet(None, GauntletConfig(alembic_ini=catalog.ini("stock_env"))) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    for name in ("models_match", "check_constraints", "enums"):
+        result = report.get(name)
+        assert result.status == "skipped", name
+        assert "metadata" in result.reason
+    assert report.get("naming").status == "passed"  # built-in rules need no models
+    assert report.ok
+
+
+def test_env_py_target_metadata_is_used_when_none_is_given() -> None:
+    metadata = catalog.load_metadata("filtered_env")
+    config = GauntletConfig(
+        alembic_ini=catalog.ini("filtered_env"), attributes={"target_metadata": metadata}
+    )
+    with Gauntlet(None, config) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    assert report.get("models_match").status == "passed"
+    assert report.get("check_constraints").status == "passed"
+
+
+def test_database_isolation_runs_every_check() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    with Gauntlet(None, _config(exp, isolation="database")) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    statuses = {r.name: r.status for r in report.results}
+    assert statuses.pop("isolation") == "skipped"
+    assert set(statuses.values()) == {"passed"}, str(report)
+    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gauntlet%'"))
+        assert list(left) == []
+    engine.dispose()
+
+
+def test_prepare_runs_on_each_fresh_schema_before_migrations() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    schemas: list[str] = []
+
+    def prepare(conn: Any) -> None:
+        schemas.append(conn.execute(text("SELECT current_schema()")).scalar_one())
+        conn.execute(text("CREATE TABLE baseline_marker (id int)"))
+
+    with Gauntlet(None, _config(exp, prepare=prepare, ignore_tables=["baseline_marker"])) as g:
+        g.check_upgrade()
+        g.check_naming()
+    assert len(schemas) == 2 and len(set(schemas)) == 2
+    assert all(s.startswith("gauntlet_") for s in schemas)
+
+
+def test_minimum_downgrade_revision_must_exist() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    with pytest.raises(gauntlet_sync.ConfigError, match="nope"):
+        Gauntlet(None, _config(exp, minimum_downgrade_revision="nope"))
+
+
+def test_errors_form_one_hierarchy() -> None:
+    names = [n for n in gauntlet_sync.__all__ if n.endswith("Error") or n in ("CheckFailed",)]
+    for name in names:
+        assert issubclass(getattr(gauntlet_sync, name), GauntletError), name
+
+
+def test_objects_a_migration_put_outside_are_undone_by_its_own_downgrades() -> None:
+    exp = next(e for e in EXPECTATIONS if e.history == "escape")
+    with Gauntlet(None, _config(exp)) as gauntlet:
+        with pytest.raises(gauntlet_sync.IsolationEscapeError, match="public.leak"):
+            gauntlet.check_isolation()
+        engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('public.leak')")).scalar() is None
+        engine.dispose()
