@@ -34,6 +34,7 @@ from .errors import (
     UpgradeError,
 )
 from .gauntlet import Gauntlet
+from .isolated import IsolatedDatabase
 from .isolation import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
 from .runner import Progress, Step
@@ -63,6 +64,7 @@ __all__ = [
     "GauntletFailed",
     "HistoryError",
     "InvalidSchemaNameError",
+    "IsolatedDatabase",
     "IsolationError",
     "IsolationEscapeError",
     "MetadataImportError",

@@ -35,6 +35,7 @@ from .errors import (
     MultipleHeadsError,
 )
 from .history import History
+from .isolated import IsolatedDatabase
 from .report import CheckResult, CheckStarted, Report
 from .runner import MigrationSession, Progress
 
@@ -476,7 +477,13 @@ class Gauntlet:
             else:
                 run.finish("no_trace", seconds, None)
 
-    # -- introspection used by the runner API -------------------------------------------
+    # -- writing your own tests ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[IsolatedDatabase]:
+        """A fresh isolated schema at base for a hand-written test; dropped afterwards."""
+        with self._session() as session:
+            yield IsolatedDatabase(session)
 
     def revisions(self) -> list[str]:
         """Revision ids from base to heads, in dependency order."""

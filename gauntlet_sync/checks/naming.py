@@ -147,10 +147,16 @@ def naming_error(
             problems.append(
                 f"{KIND_LABELS[obj.kind]} {obj.name} on table {obj.table}: {rule.explanation}"
             )
+    return naming_violations(problems)
+
+
+def naming_violations(problems: list[str]) -> NamingConventionError | None:
+    """All violations in one error (never just the first)."""
     if not problems:
         return None
+    count = len(problems)
     return NamingConventionError(
-        f"{len(problems)} name{'s' if len(problems) != 1 else ''} break the naming convention:\n"
+        f"{count} name{'s' if count != 1 else ''} break the naming convention:\n"
         + "\n".join(f"  - {p}" for p in problems),
         problems=problems,
     )

@@ -1,0 +1,144 @@
+"""``IsolatedDatabase``: write your own migration tests around specific revisions.
+
+Built-in checks catch structural mistakes; data migrations and migrations that break on
+non-empty tables need tests that put rows in at one revision and look at them at another.
+This is the handle for that: a fresh isolated schema, moved up and down the history
+through the project's env.py, with a connection whose ``search_path`` is the schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from .checks import walks
+from .errors import ConfigError
+from .runner import MigrationSession, Step
+
+try:  # alembic >= 1.10 raises RevisionError subclasses for bad targets
+    from alembic.script.revision import RevisionError
+except ImportError:  # pragma: no cover
+    RevisionError = CommandError  # type: ignore[misc,assignment]
+
+
+class IsolatedDatabase:
+    """One isolated schema and the moves a test makes on it."""
+
+    def __init__(self, session: MigrationSession) -> None:
+        self._session = session
+        self._history = session.history
+
+    @property
+    def schema(self) -> str:
+        return self._session.target.schema
+
+    @property
+    def connection(self) -> Connection:
+        """A connection whose ``search_path`` is the isolated schema."""
+        return self._session.connection
+
+    # -- moving through the history -----------------------------------------------------
+
+    def current_revision(self) -> str | tuple[str, ...] | None:
+        """``None`` at base, the revision id, or a tuple when several heads are current."""
+        heads = self._session.current_heads()
+        if not heads:
+            return None
+        return heads[0] if len(heads) == 1 else tuple(sorted(heads))
+
+    def upgrade(self, revision: str = "heads") -> None:
+        """Upgrade to ``revision`` (an id, ``heads``, ``+1``...)."""
+        heads: Any = self._session.current_heads()  # alembic takes the tuple
+        planned = self._plan(lambda: self._history.script._upgrade_revs(revision, heads), revision)
+        self._run(planned, "upgrade")
+
+    def downgrade(self, revision: str = "-1") -> None:
+        """Downgrade to ``revision`` (an id, ``base``, ``-1``...).
+
+        ``-N`` undoes the current head revision N times, also across a merge point,
+        where alembic's own relative walk is ambiguous.
+        """
+        relative = re.fullmatch(r"-(\d+)", revision)
+        if relative:
+            for _ in range(int(relative.group(1))):
+                self._undo_head()
+            return
+        heads: Any = self._session.current_heads()  # alembic takes the tuple
+        planned = self._plan(
+            lambda: self._history.script._downgrade_revs(revision, heads or None), revision
+        )
+        self._run(planned, "downgrade")
+
+    def _undo_head(self) -> None:
+        heads = self._session.current_heads()
+        if len(heads) != 1:
+            raise ConfigError(
+                f"Cannot step down one revision from {len(heads)} heads "
+                f"({', '.join(heads) or 'base'}); name the revision to downgrade to."
+            )
+        self._run([Step(heads[0], "downgrade", "downgrade")], "downgrade")
+
+    def migrate_to(self, revision: str) -> None:
+        """Upgrade or downgrade, whichever way ``revision`` lies from here."""
+        if revision == "base":
+            self.downgrade("base")
+            return
+        targets = set(self._history.resolve(revision))
+        current = set(self._session.current_heads())
+        applied = self._history.ancestors(current)
+        if targets <= applied:
+            if targets != current:
+                self.downgrade(revision)
+            return
+        self.upgrade(revision)
+
+    def _plan(self, make: Any, revision: str) -> list[Step]:
+        try:
+            planned = make()
+        except (CommandError, RevisionError) as exc:
+            raise ConfigError(f"Cannot move to revision {revision!r}: {exc}") from exc
+        return [
+            Step(s.revision.revision, "upgrade" if s.is_upgrade else "downgrade", s.name)
+            for s in planned
+        ]
+
+    def _run(self, steps: list[Step], kind: str) -> None:
+        outcome = walks.walk(self._session, steps, name=kind)
+        if outcome.failure is None:
+            return
+        if outcome.failure.step.is_upgrade:
+            raise walks.upgrade_error(self._history, outcome.failure)
+        raise walks.downgrade_error(self._history, outcome.failure)
+
+    # -- data --------------------------------------------------------------------------
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (dicts of column values) into ``table`` and commit."""
+        with self._committing() as conn:
+            self._session.insert_rows(conn, table, rows)
+
+    def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a query as plain tuples."""
+        with self._committing() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), dict(params or {}))]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement and commit."""
+        with self._committing() as conn:
+            conn.execute(text(sql), dict(params or {}))
+
+    @contextlib.contextmanager
+    def _committing(self) -> Iterator[Connection]:
+        conn = self.connection
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
