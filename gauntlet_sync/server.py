@@ -532,6 +532,10 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
     ) -> None:
         self.stop()
 
+    def __del__(self) -> None:
+        if "child_process" in self.__dict__:  # not if __init__ failed before the base class ran
+            super().__del__()
+
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running() else "stopped"
         return f"<EmbeddedPostgres {self.version} {state} base_dir={self.base_dir!r}>"
