@@ -86,6 +86,7 @@ _SERVER_SETTINGS: tuple[tuple[str, str], ...] = (
 _BOOT_POLL_SECONDS = 0.02
 _STOP_TIMEOUT_SECONDS = 10.0
 _LOG_TAIL_LINES = 20
+_STAGING_PREFIX = ".staging-"
 
 _NOT_FOUND_FIXES = (
     "Fix one of three ways: install PostgreSQL (e.g. `apt-get install postgresql`, "
@@ -254,11 +255,22 @@ def _is_cluster(path: Path) -> bool:
         return False
 
 
+def _remove_abandoned_staging(cache_dir: Path) -> None:
+    """Staging dirs of processes killed mid-copy; an hour is far longer than any copy takes."""
+    for staging in cache_dir.glob(f"{_STAGING_PREFIX}*"):
+        try:
+            if time.time() - staging.stat().st_mtime > 3600:
+                shutil.rmtree(staging, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _store_in_cache(data_dir: Path, entry: Path) -> None:
     """Copy a fresh cluster into the cache atomically; a concurrent winner is fine."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+        _remove_abandoned_staging(entry.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{entry.name}.", dir=entry.parent))
         try:
             shutil.copytree(data_dir, staging / "data", symlinks=True)
             os.rename(staging / "data", entry)
@@ -507,10 +519,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
                 self._boot()
             except BaseException as exc:
                 tail = self._log_tail()
-                used_cache = self.settings.get("copy_data_from")
                 self.stop()
-                if used_cache and self._cache_entry is not None:
-                    shutil.rmtree(self._cache_entry, ignore_errors=True)  # maybe it is broken
                 if isinstance(exc, ServerStartError) or not isinstance(exc, Exception):
                     raise
                 raise ServerStartError(self._start_failure(str(exc), tail)) from exc
