@@ -167,6 +167,8 @@ class Gauntlet:
         steps: Sequence[walks.Step],
         name: str,
         trace: walks.TraceWatch | None = None,
+        *,
+        one_transaction: bool = False,
     ) -> walks.WalkOutcome:
         return walks.walk(
             session,
@@ -175,10 +177,14 @@ class Gauntlet:
             revision_data=self.config.revision_data,
             trace=trace,
             progress=self._emit if self.progress else None,
+            commit_each_step=not one_transaction,
         )
 
     def _upgrade(self, session: MigrationSession) -> None:
-        outcome = self._walk(session, walks.upgrade_plan(self.history), "upgrade")
+        # One transaction, as `alembic upgrade heads` on a fresh database would run it.
+        outcome = self._walk(
+            session, walks.upgrade_plan(self.history), "upgrade", one_transaction=True
+        )
         if outcome.failure is not None:
             raise walks.upgrade_error(self.history, outcome.failure)
         if session.env_metadata is not None and self._env_metadata is None:

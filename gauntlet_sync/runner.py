@@ -36,8 +36,6 @@ from .history import History
 from .isolation import Target
 
 Direction = Literal["upgrade", "downgrade"]
-#: steps run per env.py invocation; bounds the locks one transaction holds.
-CHUNK = 150
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,14 +190,19 @@ class MigrationSession:
         walk: str = "migrate",
         progress: ProgressCallback | None = None,
         total: int = 0,
+        commit_each_step: bool = False,
     ) -> None:
-        """Run ``steps`` in order, as few env.py invocations as the chunk size allows."""
+        """Run ``steps`` in order in one env.py invocation.
+
+        ``commit_each_step=False`` runs them in env.py's one transaction, as
+        ``alembic upgrade heads`` does; ``True`` commits after every step, as separate
+        alembic commands would (an enum value added by one step is usable by the next).
+        """
         pending: Iterator[Step] = iter(steps)
         revision_map = self.history.script.revision_map
         state: dict[str, Any] = {"current": None, "done": False, "index": 0, "last_rev": None}
 
         def plan(heads: Any, ctx: MigrationContext) -> Iterator[RevisionStep]:
-            count = 0
             conn = ctx.connection
             assert conn is not None
             for step in pending:
@@ -214,26 +217,24 @@ class MigrationSession:
                 yield RevisionStep(revision_map, self.history.get(step.revision), step.is_upgrade)
                 if hooks is not None:
                     hooks.after(step, conn)
+                if commit_each_step:
+                    _commit_between_steps(ctx)
                 state["current"] = None
-                count += 1
-                if count >= CHUNK:
-                    return
             state["done"] = True
 
-        while not state["done"]:
-            started = [False]
-            try:
-                self._invoke_env(plan, started)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                self._raise_for(exc, state["current"], started[0])
-                raise
-            if not started[0]:
-                raise MigrationEnvironmentError(
-                    f"env.py at {self.history.script.env_py_location} ran no migrations: it "
-                    "must call context.run_migrations() in online mode."
-                )
+        started = [False]
+        try:
+            self._invoke_env(plan, started)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self._raise_for(exc, state["current"], started[0])
+            raise
+        if not started[0] or not state["done"]:
+            raise MigrationEnvironmentError(
+                f"env.py at {self.history.script.env_py_location} ran no migrations: it "
+                "must call context.run_migrations() once, in online mode."
+            )
 
     def _raise_for(self, exc: BaseException, step: Step | None, started: bool) -> None:
         if isinstance(exc, (StepFailed, GauntletError)):
@@ -305,6 +306,23 @@ class MigrationSession:
         conn.execute(
             insert(table(table_name, *(column(n) for n in names))), [dict(r) for r in rows]
         )
+
+
+def _commit_between_steps(ctx: MigrationContext) -> None:
+    """Commit what the step did and carry on in a new transaction.
+
+    Uses the move alembic's own ``autocommit_block`` makes. A transaction env.py holds in
+    a ``with connection.begin():`` block is left alone: committing it would break that
+    block, so such an env.py gets one transaction for the walk.
+    """
+    conn = ctx.connection
+    assert conn is not None
+    transaction = ctx._transaction
+    if transaction is not None:  # env.py's context.begin_transaction()
+        transaction.commit()
+        ctx._transaction = conn.begin()
+    elif conn.in_transaction() and getattr(conn, "_trans_context_manager", None) is None:
+        conn.commit()  # autobegun by env.py on our connection: ours to commit
 
 
 def _unavailable(exc: BaseException) -> str | None:

@@ -138,6 +138,7 @@ def walk(
     revision_data: Mapping[str, Any] | None = None,
     trace: TraceWatch | None = None,
     progress: ProgressCallback | None = None,
+    commit_each_step: bool = True,
 ) -> WalkOutcome:
     """Run ``steps``; a failing step ends the walk and is returned, not raised."""
     data = RevisionData(session, revision_data) if revision_data else None
@@ -145,7 +146,14 @@ def walk(
     total = len({s.revision for s in steps})
     outcome = WalkOutcome()
     try:
-        session.run(steps, hooks=hooks, walk=name, progress=progress, total=total)
+        session.run(
+            steps,
+            hooks=hooks,
+            walk=name,
+            progress=progress,
+            total=total,
+            commit_each_step=commit_each_step,
+        )
     except StepFailed as failed:
         outcome.failure = failed
     if trace is not None:

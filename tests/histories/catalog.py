@@ -254,4 +254,10 @@ EXPECTATIONS: list[Expectation] = [
     # s1000002 adds orders.total NOT NULL without a server default: passes on an empty
     # table. Tests add revision data (rows in orders before s1000002) to make it fail.
     _clean("revision_data"),
+    # u1000002 adds an enum value; its downgrade mentions that value, which PostgreSQL
+    # allows only after the adding transaction committed. Passes when every stairway step
+    # commits, as separate alembic commands do.
+    _clean("enum_add_value"),
+    # t1000002 upper-cases order statuses (tests/test_runner.py drives it by hand).
+    _clean("data_migration"),
 ]
