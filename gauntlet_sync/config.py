@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from .errors import ConfigError, MetadataImportError
+from .isolation import validate_prefix
 
 Isolation = Literal["schema", "database"]
 #: rows per table, or a callable that receives the migration connection.
@@ -84,6 +85,8 @@ class GauntletConfig:
                 f"naming_rules keys must be among {', '.join(NAMING_KINDS)}; "
                 f"got {', '.join(sorted(unknown))}."
             )
+        # Checked here, not at the first CREATE SCHEMA: a bad prefix is a config error.
+        validate_prefix(self.schema_prefix)
         if self.alembic_config is None and self.alembic_ini is None:
             raise ConfigError("Give alembic_ini (a path) or alembic_config (an alembic Config).")
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RESERVED_WORDS
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
@@ -67,13 +68,43 @@ def reserved_words(connection: Connection) -> frozenset[str]:
     return frozenset(row[0] for row in rows)
 
 
-def new_name(prefix: str) -> str:
-    """A unique, recognisable name: ``<prefix>_<pid>_<unix time>_<random>``."""
-    validate_schema_name(prefix)
+#: what ``new_name`` appends: ``_<pid, up to 7 digits>_<10-digit time>_<6 hex>``.
+_SUFFIX_BYTES = 1 + 7 + 1 + 10 + 1 + 6
+MAX_PREFIX_BYTES = MAX_IDENTIFIER_BYTES - _SUFFIX_BYTES
+
+
+def validate_prefix(prefix: str) -> None:
+    r"""Refuse a ``schema_prefix`` up front, before anything connects or is created.
+
+    Names built from it must match ``_STALE_NAME`` (or ``cleanup_stale`` could never find
+    them), fit in 63 bytes whatever the pid, and a reserved word is refused as a prefix as
+    it is as a name, so that no prefix is ever a surprise in SQL or in ``\dn``.
+    """
+    if not prefix:
+        raise EmptySchemaNameError(
+            "Schema prefix cannot be empty; pass a prefix such as 'gauntlet'."
+        )
     if not re.fullmatch(r"[a-z][a-z0-9]*", prefix):
         raise InvalidSchemaNameError(
-            f"Invalid schema prefix {prefix!r}: use lower-case letters and digits only."
+            f"Invalid schema prefix {prefix!r}: use lower-case letters and digits only, "
+            "starting with a letter, e.g. 'gauntlet'."
         )
+    if len(prefix) > MAX_PREFIX_BYTES:
+        raise SchemaNameTooLongError(
+            f"Schema prefix {prefix!r} is {len(prefix)} bytes; names are "
+            f"'<prefix>_<pid>_<time>_<random>' and must fit PostgreSQL's "
+            f"{MAX_IDENTIFIER_BYTES} bytes, so use at most {MAX_PREFIX_BYTES}."
+        )
+    if prefix in POSTGRESQL_RESERVED_WORDS:
+        raise ReservedWordSchemaNameError(
+            f"Schema prefix {prefix!r} is a PostgreSQL reserved word; choose another, "
+            "e.g. 'gauntlet'."
+        )
+
+
+def new_name(prefix: str) -> str:
+    """A unique, recognisable name: ``<prefix>_<pid>_<unix time>_<random>``."""
+    validate_prefix(prefix)
     name = f"{prefix}_{os.getpid()}_{int(time.time())}_{secrets.token_hex(3)}"
     validate_schema_name(name)
     return name
