@@ -1,0 +1,285 @@
+"""``GauntletMixin``: the gauntlet as one ``unittest`` test method per check.
+
+Mix it into ``unittest.TestCase`` (or Django's ``SimpleTestCase``); every runner that
+speaks unittest (``python -m unittest``, pytest, Django's ``DiscoverRunner``) then runs
+the checks as ordinary tests::
+
+    class MigrationTests(GauntletMixin, unittest.TestCase):
+        gauntlet_config = GauntletConfig(
+            alembic_ini="alembic.ini", metadata="app.models:Base.metadata"
+        )
+
+How outcomes map to unittest:
+
+* the check passed -> the test passes;
+* the check failed -> a *failure* whose message is the typed error's message;
+* the check was skipped (no revisions, no models) -> a *skip* with its reason;
+* the check could not run because another part of the history broke (an upgrade that
+  fails leaves no schema to compare models with) -> a *failure* ``"could not run: ..."``
+  carrying the blocking error's message: the history under test is at fault;
+* anything else (unreachable database, a broken configuration, env.py that cannot load)
+  -> the ``GauntletError`` is raised, a unittest *error*: the test could not be judged.
+
+By default (``gauntlet_share_run = True``) the first check test of a class runs every
+enabled check at once through :meth:`Gauntlet.run_all`, which shares upgrades and walks;
+each test then reports its own entry of that report. That is fastest, but the first test
+carries the whole run time. With ``gauntlet_share_run = False`` each test calls its own
+``Gauntlet.check_*`` method: slower (one upgrade per check), with per-test timing.
+"""
+
+from __future__ import annotations
+
+import os
+import unittest
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from .config import CHECK_NAMES, GauntletConfig, NamingRule
+from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError
+from .gauntlet import Gauntlet
+from .report import CheckResult, Report
+
+__all__ = ["DSN_ENV", "TEST_METHODS", "GauntletMixin"]
+
+# unittest leaves this module's frames out of failure tracebacks: the message says it all.
+__unittest = True
+
+#: environment variable read when ``gauntlet_dsn`` is ``None``.
+DSN_ENV = "GAUNTLET_DSN"
+
+#: check name -> the test method that runs it (the names alembic-gauntlet users know).
+TEST_METHODS: Mapping[str, str] = {
+    "single_head": "test_single_head_revision",
+    "upgrade": "test_upgrade",
+    "stairway": "test_stairway_upgrade_downgrade",
+    "downgrade_to_base": "test_downgrade_all_the_way",
+    "models_match": "test_migrations_up_to_date",
+    "check_constraints": "test_check_constraints_match",
+    "enums": "test_enum_values_match",
+    "naming": "test_naming_conventions",
+    "no_trace": "test_downgrade_leaves_no_trace",
+    "isolation": "test_migrations_stay_isolated",
+}
+_CHECK_OF_METHOD = {method: check for check, method in TEST_METHODS.items()}
+
+
+class GauntletMixin:
+    """One test per gauntlet check, on one :class:`Gauntlet` per test class.
+
+    Class attributes:
+
+    * ``gauntlet_config`` (required): the :class:`GauntletConfig`.
+    * ``gauntlet_dsn``: the database; ``None`` reads ``GAUNTLET_DSN``, else the embedded
+      server is used.
+    * ``gauntlet_skip_checks``: check names (or test method names) to switch off; setting a
+      test method to ``None`` in the subclass does the same.
+    * ``gauntlet_config_overrides``: ``GauntletConfig`` fields to change for this class.
+    * ``migration_diff_ignore_tables``, ``allowed_index_prefixes``,
+      ``allowed_index_suffixes``, ``allowed_fk_suffixes``: the alembic-gauntlet attributes,
+      mapped to ``ignore_tables`` and the ``ix`` / ``fk`` naming rules (each replaces the
+      config's value; ``None`` keeps it).
+    * ``gauntlet_share_run``: one shared ``run_all`` per class (default) or one
+      ``check_*`` call per test.
+
+    ``self.gauntlet`` is the open :class:`Gauntlet`, for tests of your own.
+    """
+
+    # Not a test case by itself, under any runner; __init_subclass__ re-enables subclasses.
+    __test__: ClassVar[bool] = False
+
+    gauntlet_config: ClassVar[GauntletConfig | None] = None
+    gauntlet_dsn: ClassVar[str | None] = None
+    gauntlet_skip_checks: ClassVar[Sequence[str]] = ()
+    gauntlet_config_overrides: ClassVar[Mapping[str, Any]] = {}
+    gauntlet_share_run: ClassVar[bool] = True
+    migration_diff_ignore_tables: ClassVar[Sequence[str] | None] = None
+    allowed_index_prefixes: ClassVar[Sequence[str] | None] = None
+    allowed_index_suffixes: ClassVar[Sequence[str] | None] = None
+    allowed_fk_suffixes: ClassVar[Sequence[str] | None] = None
+
+    gauntlet: ClassVar[Gauntlet]
+    _gauntlet_outcome: ClassVar[Report | GauntletError | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__test__" not in cls.__dict__:
+            cls.__test__ = issubclass(cls, unittest.TestCase)
+
+    # -- class fixture ------------------------------------------------------------------
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()  # type: ignore[misc]
+        cls._gauntlet_skipped()  # unknown names fail here, once, not in every test
+        cls._gauntlet_outcome = None
+        cls.gauntlet = cls.gauntlet_open()
+        cls.addClassCleanup(cls._gauntlet_close)  # type: ignore[attr-defined]
+
+    @classmethod
+    def gauntlet_open(cls) -> Gauntlet:
+        """The class's Gauntlet; override to pass e.g. a ``progress`` callback."""
+        dsn = cls.gauntlet_dsn or os.environ.get(DSN_ENV) or None
+        return Gauntlet(dsn, cls.gauntlet_effective_config())
+
+    @classmethod
+    def _gauntlet_close(cls) -> None:
+        cls._gauntlet_outcome = None
+        gauntlet = cls.__dict__.get("gauntlet")
+        if gauntlet is not None:
+            gauntlet.close()
+            del cls.gauntlet
+
+    @classmethod
+    def gauntlet_effective_config(cls) -> GauntletConfig:
+        """``gauntlet_config`` with this class's overrides applied (a clear error if unset)."""
+        base = cls.gauntlet_config
+        if not isinstance(base, GauntletConfig):
+            raise ConfigError(
+                f"{cls.__qualname__}.gauntlet_config is "
+                f"{'not set' if base is None else f'a {type(base).__name__}'}: give the class "
+                "gauntlet_config = GauntletConfig(alembic_ini=..., metadata=...)."
+            )
+        changes: dict[str, Any] = {}
+        if cls.migration_diff_ignore_tables is not None:
+            changes["ignore_tables"] = frozenset(cls.migration_diff_ignore_tables)
+        rules = dict(base.naming_rules)
+        if cls.allowed_index_prefixes is not None or cls.allowed_index_suffixes is not None:
+            current = rules.get("ix", NamingRule())
+            rules["ix"] = NamingRule(
+                prefixes=_tuple_or(cls.allowed_index_prefixes, current.prefixes),
+                suffixes=_tuple_or(cls.allowed_index_suffixes, current.suffixes),
+            )
+        if cls.allowed_fk_suffixes is not None:
+            current = rules.get("fk", NamingRule())
+            rules["fk"] = NamingRule(
+                prefixes=current.prefixes, suffixes=tuple(cls.allowed_fk_suffixes)
+            )
+        if rules != dict(base.naming_rules):
+            changes["naming_rules"] = rules
+        changes.update(cls.gauntlet_config_overrides)
+        try:
+            return base.replace(**changes)
+        except TypeError as exc:  # an unknown field in gauntlet_config_overrides
+            raise ConfigError(
+                f"{cls.__qualname__}.gauntlet_config_overrides: {exc}. "
+                "Use GauntletConfig field names."
+            ) from None
+
+    @classmethod
+    def gauntlet_enabled_checks(cls) -> list[str]:
+        """The checks this class runs: its test method is set and not switched off."""
+        skipped = cls._gauntlet_skipped()
+        return [
+            name
+            for name, method in TEST_METHODS.items()
+            if name in CHECK_NAMES and callable(getattr(cls, method, None)) and name not in skipped
+        ]
+
+    @classmethod
+    def _gauntlet_skipped(cls) -> set[str]:
+        names = {_CHECK_OF_METHOD.get(n, n) for n in cls.gauntlet_skip_checks}
+        unknown = sorted(names - set(CHECK_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"{cls.__qualname__}.gauntlet_skip_checks has unknown check(s) "
+                f"{', '.join(unknown)}. Known checks: {', '.join(CHECK_NAMES)} (or their test "
+                "method names)."
+            )
+        return names
+
+    @classmethod
+    def gauntlet_report(cls) -> Report:
+        """The shared run of every enabled check, computed on first use."""
+        outcome = cls._gauntlet_outcome
+        if outcome is None:
+            try:
+                outcome = cls.gauntlet.run_all(
+                    cls.gauntlet_enabled_checks(), raise_on_failure=False
+                )
+            except GauntletError as exc:
+                outcome = exc  # e.g. the database went away: every test reports it
+            cls._gauntlet_outcome = outcome
+        if isinstance(outcome, GauntletError):
+            raise outcome.with_traceback(None)
+        return outcome
+
+    # -- the checks as tests ----------------------------------------------------------------
+
+    def _gauntlet_assert(self, name: str) -> None:
+        """Turn check ``name``'s outcome into a pass, failure, skip or error."""
+        __tracebackhide__ = True  # pytest: the same
+        case: Any = self
+        if name in self._gauntlet_skipped():
+            case.skipTest(f"{name} is switched off by gauntlet_skip_checks")
+        if name not in CHECK_NAMES:
+            case.skipTest(f"this gauntlet-sync has no {name} check")
+        if self.gauntlet_share_run:
+            result = self.gauntlet_report().get(name)
+        else:
+            result = _run_alone(name, getattr(self.gauntlet, f"check_{name}"))
+        if result.status == "skipped":
+            case.skipTest(result.reason)
+        failure = _failure_message(result)
+        if failure is not None:
+            case.fail(failure)
+
+    def test_single_head_revision(self) -> None:
+        self._gauntlet_assert("single_head")
+
+    def test_upgrade(self) -> None:
+        self._gauntlet_assert("upgrade")
+
+    def test_stairway_upgrade_downgrade(self) -> None:
+        self._gauntlet_assert("stairway")
+
+    def test_downgrade_all_the_way(self) -> None:
+        self._gauntlet_assert("downgrade_to_base")
+
+    def test_migrations_up_to_date(self) -> None:
+        self._gauntlet_assert("models_match")
+
+    def test_check_constraints_match(self) -> None:
+        self._gauntlet_assert("check_constraints")
+
+    def test_enum_values_match(self) -> None:
+        self._gauntlet_assert("enums")
+
+    def test_naming_conventions(self) -> None:
+        self._gauntlet_assert("naming")
+
+    def test_downgrade_leaves_no_trace(self) -> None:
+        self._gauntlet_assert("no_trace")
+
+    def test_migrations_stay_isolated(self) -> None:
+        self._gauntlet_assert("isolation")
+
+
+def _run_alone(name: str, check: Callable[[], None]) -> CheckResult:
+    """Run one ``check_*`` method and describe its outcome like ``run_all`` does."""
+    try:
+        check()
+    except CheckSkipped as exc:
+        return CheckResult(name, "skipped", reason=str(exc))
+    except CheckFailed as exc:
+        return CheckResult(name, "failed" if exc.check == name else "error", error=exc)
+    return CheckResult(name, "passed")
+
+
+def _failure_message(result: CheckResult) -> str | None:
+    """``None`` if the check passed; the failure message if the history is at fault.
+
+    Errors that say nothing about the history (no database, broken setup) are raised.
+    """
+    if result.status in ("passed", "skipped"):
+        return None
+    error = result.error
+    if isinstance(error, CheckFailed) and error.check == result.name:
+        return str(error)
+    if error is not None and not isinstance(error, CheckFailed):
+        raise error
+    message = str(error) if error is not None else result.reason
+    return message if message.startswith("could not run") else f"could not run: {message}"
+
+
+def _tuple_or(value: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return default if value is None else tuple(value)
