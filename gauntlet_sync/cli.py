@@ -1,0 +1,306 @@
+"""``gauntlet-sync`` / ``python -m gauntlet_sync``: the gauntlet for CI.
+
+Exit codes: 0 every check passed (or was skipped), 1 a check failed or could not run,
+2 usage or configuration error (bad option, missing alembic.ini, unreachable database),
+130 interrupted. Progress goes to stderr, the summary to stdout (to stderr with ``--json``,
+which keeps stdout for the JSON report). No output carries the DSN's password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.engine import URL
+
+from . import __version__
+from .config import CHECK_NAMES, GauntletConfig
+from .dsn import redact, to_url
+from .errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    GauntletError,
+    ServerStartError,
+)
+from .gauntlet import Gauntlet, ProgressEvent
+from .report import CheckResult, CheckStarted, Report
+from .runner import Progress
+
+__all__ = ["DSN_ENV", "ProgressPrinter", "build_parser", "main"]
+
+PROG = "gauntlet-sync"
+DSN_ENV = "GAUNTLET_DSN"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: errors that mean "the run could not start": fix the setup, not the migrations.
+SETUP_ERRORS = (ConfigError, DatabaseUnavailableError, ServerStartError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Put an Alembic migration history through the gauntlet of checks "
+        "against a real PostgreSQL.",
+        epilog=f"checks: {', '.join(CHECK_NAMES)}. Exit codes: 0 passed, 1 a check failed, "
+        "2 usage or configuration error, 130 interrupted.",
+    )
+    add = parser.add_argument
+    add(
+        "-c",
+        "--config",
+        default="alembic.ini",
+        metavar="PATH",
+        help="the alembic.ini (default: %(default)s)",
+    )
+    add(
+        "--name",
+        default="alembic",
+        metavar="SECTION",
+        help="the ini section holding script_location (default: %(default)s)",
+    )
+    add(
+        "--metadata",
+        metavar="MODULE:ATTR",
+        help="the models' MetaData, e.g. myapp.models:Base.metadata (default: env.py's "
+        "target_metadata)",
+    )
+    add(
+        "--dsn",
+        default=None,
+        help=f"the PostgreSQL to use (default: ${DSN_ENV}, else an embedded server)",
+    )
+    add(
+        "--only",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="run only these checks (comma-separated or repeated)",
+    )
+    add(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="skip these checks (comma-separated or repeated)",
+    )
+    add(
+        "--isolation",
+        choices=("schema", "database"),
+        default="schema",
+        help="run each check in a throwaway schema (default) or database",
+    )
+    add(
+        "--minimum-downgrade-revision",
+        metavar="REV",
+        help="do not downgrade below this revision (irreversible history)",
+    )
+    add(
+        "--ignore-table",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="leave this table out of the comparisons (repeatable)",
+    )
+    add(
+        "--compare-server-default",
+        action="store_true",
+        help="compare server defaults between models and schema",
+    )
+    add("--json", action="store_true", help="write the report as JSON on stdout")
+    add("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testcase per check)")
+    add(
+        "--cleanup-stale",
+        action="store_true",
+        help="drop leftovers of killed runs on the database, then exit",
+    )
+    add(
+        "--older-than",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --cleanup-stale: only leftovers older than this (default: %(default)s)",
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="report every revision step of the walks"
+    )
+    add("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def check_names(parser: argparse.ArgumentParser, option: str, values: list[str]) -> list[str]:
+    """``--only a,b --only c`` -> ``[a, b, c]``; an unknown name is a usage error (exit 2)."""
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CHECK_NAMES]
+    if unknown:
+        parser.error(
+            f"{option}: unknown check(s) {', '.join(unknown)}; "
+            f"valid checks: {', '.join(CHECK_NAMES)}"
+        )
+    return names
+
+
+class Output:
+    """Writes lines to a stream, with the DSN's password scrubbed from every one."""
+
+    def __init__(self, stream: TextIO, secret: URL | str | None) -> None:
+        self.stream = stream
+        self.secret = secret
+
+    def line(self, text: str) -> None:
+        self.stream.write(redact(text, self.secret) + "\n")
+        self.stream.flush()
+
+
+class ProgressPrinter:
+    """Turns progress events into lines on stderr.
+
+    Each check's start and end are always reported. Walk steps are reported one per line
+    with ``verbose``; otherwise at most one line per ``interval`` seconds, so a long walk
+    shows it is moving without flooding a CI log.
+    """
+
+    def __init__(
+        self,
+        out: Output,
+        *,
+        verbose: bool = False,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.out = out
+        self.verbose = verbose
+        self.interval = interval
+        self.clock = clock
+        self.last_line = clock()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, CheckStarted):
+            self._line(f"[{event.name}] started")
+        elif isinstance(event, Progress):
+            if self.verbose or self.clock() - self.last_line >= self.interval:
+                self._line(
+                    f"[{event.walk} {event.index}/{event.total}] "
+                    f"{event.step.label} {event.step.revision}"
+                )
+        elif isinstance(event, CheckResult):
+            self._line(self.describe(event))
+
+    @staticmethod
+    def describe(result: CheckResult) -> str:
+        text = f"[{result.name}] {result.status} in {result.seconds:.2f} s"
+        if result.status != "passed" and result.message:
+            text += f": {result.message.splitlines()[0]}"
+        return text
+
+    def _line(self, text: str) -> None:
+        self.out.line(text)
+        self.last_line = self.clock()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        only = check_names(parser, "--only", args.only)
+        skip = check_names(parser, "--skip", args.skip)
+    except SystemExit as exc:  # argparse has printed usage and the error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    dsn: str | None = args.dsn or os.environ.get(DSN_ENV) or None
+    secret = _secret_of(dsn)
+    err = Output(sys.stderr, secret)
+    out = Output(sys.stdout, secret)
+    try:
+        return _run(args, dsn, only, skip, out, err)
+    except SETUP_ERRORS as exc:
+        _error(err, exc, args.verbose)
+        return EXIT_USAGE
+    except GauntletError as exc:
+        _error(err, exc, args.verbose)
+        return EXIT_FAILED
+    except OSError as exc:  # e.g. the --junit-xml file cannot be written
+        err.line(f"{PROG}: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.line(f"{PROG}: interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run(
+    args: argparse.Namespace,
+    dsn: str | None,
+    only: list[str],
+    skip: list[str],
+    out: Output,
+    err: Output,
+) -> int:
+    config = GauntletConfig(
+        alembic_ini=args.config,
+        ini_section=args.name,
+        metadata=args.metadata,
+        isolation=args.isolation,
+        minimum_downgrade_revision=args.minimum_downgrade_revision,
+        ignore_tables=frozenset(args.ignore_table),
+        compare_server_default=args.compare_server_default,
+    )
+    progress = None if args.quiet else ProgressPrinter(err, verbose=args.verbose)
+    if dsn is None and not args.quiet:
+        err.line(f"{PROG}: starting an embedded PostgreSQL (pass --dsn or {DSN_ENV} to use yours)")
+    with Gauntlet(dsn, config, progress=progress) as gauntlet:
+        if args.cleanup_stale:
+            return _cleanup(gauntlet, args.older_than, out, err)
+        if not args.quiet:
+            heads = ", ".join(gauntlet.heads()) or "none"
+            err.line(
+                f"{PROG}: {len(gauntlet.revisions())} revisions (heads: {heads}) "
+                f"on {gauntlet.target}"
+            )
+        report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
+    _write_report(report, args, out, err)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cleanup(gauntlet: Gauntlet, older_than: float, out: Output, err: Output) -> int:
+    dropped = gauntlet.cleanup_stale(older_than=older_than)
+    for name in dropped:
+        out.line(f"dropped {name}")
+    err.line(f"{PROG}: {len(dropped)} stale object(s) dropped from {gauntlet.target}")
+    return EXIT_OK
+
+
+def _write_report(report: Report, args: argparse.Namespace, out: Output, err: Output) -> None:
+    if args.junit_xml:
+        path = Path(args.junit_xml)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(report.to_junit_xml(), out.secret), encoding="utf-8")
+    if args.json:
+        out.line(report.to_json(indent=2))
+    summary = err if args.json else out
+    summary.line(str(report))
+
+
+def _secret_of(dsn: str | None) -> URL | str | None:
+    """What to scrub from the output: the parsed URL's password, else the raw DSN."""
+    if dsn is None:
+        return None
+    try:
+        return to_url(dsn)
+    except GauntletError:
+        return dsn
+
+
+def _error(err: Output, exc: BaseException, verbose: bool) -> None:
+    """One line (``-v`` adds the rest of a multi-line message, e.g. a server log tail)."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    err.line(f"{PROG}: error: {lines[0]}")
+    if len(lines) > 1:
+        if verbose:
+            err.line("\n".join(f"  {line}" for line in lines[1:]))
+        else:
+            err.line(f"{PROG}: (run with -v for {len(lines) - 1} more line(s) of detail)")
