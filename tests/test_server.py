@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -53,13 +54,17 @@ def process_gone(pid: int) -> bool:
     return state == "Z"
 
 
-def wait_until(condition: object, seconds: float = 10.0) -> bool:
+def dir_gone(path: str) -> bool:
+    return not os.path.exists(path)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.05)
-    return bool(condition())  # type: ignore[operator]
+    return condition()
 
 
 def uid_of(pid: int) -> int:
@@ -132,7 +137,7 @@ def test_dsn_shape(shared: EmbeddedPostgres) -> None:
 
 def test_settings_for_throwaway_use(shared: EmbeddedPostgres) -> None:
     with psycopg.connect(shared.dsn) as conn:
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
                 (
@@ -442,41 +447,49 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(
-    ("how", "sig"),
-    [
-        ("exit", None),
-        ("raise", None),
-        ("sigterm", signal.SIGTERM),
-        ("keyboardinterrupt", signal.SIGINT),
-        ("sigkill", signal.SIGKILL),
-    ],
-)
-def test_nothing_left_after_the_interpreter_ends(how: str, sig: signal.Signals | None) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, how],
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+ENDINGS: dict[str, signal.Signals | None] = {
+    "exit": None,
+    "raise": None,
+    "sigterm": signal.SIGTERM,
+    "keyboardinterrupt": signal.SIGINT,
+    "sigkill": signal.SIGKILL,
+}
+
+
+def test_nothing_left_after_the_interpreter_ends() -> None:
+    """Every way a process can end, run side by side (each child costs an interpreter start)."""
+    children = {
+        how: subprocess.Popen(
+            [sys.executable, "-c", CHILD, how],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in ENDINGS
+    }
+    servers: dict[str, tuple[int, str]] = {}
+    stderr: dict[str, str] = {}
     try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line, child.communicate(timeout=30)[1]
-        pid_text, base_dir = line.split()
-        pid = int(pid_text)
-        assert not process_gone(pid) and os.path.isdir(base_dir)
-        if sig is not None:
-            child.send_signal(sig)
-        _, stderr = child.communicate(timeout=30)
+        for how, child in children.items():
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            assert line, f"{how}: {child.communicate(timeout=30)[1]}"
+            pid_text, base_dir = line.split()
+            servers[how] = (int(pid_text), base_dir)
+            assert not process_gone(int(pid_text)) and os.path.isdir(base_dir)
+        for how, sig in ENDINGS.items():
+            if sig is not None:
+                children[how].send_signal(sig)
+        for how, child in children.items():
+            stderr[how] = child.communicate(timeout=30)[1]
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    if how == "raise":
-        assert "RuntimeError: boom" in stderr
-    if how == "keyboardinterrupt":
-        assert "KeyboardInterrupt" in stderr
-    assert wait_until(lambda: process_gone(pid), 10), f"postgres {pid} still runs after {how}"
-    assert wait_until(lambda: not os.path.exists(base_dir), 10), f"{base_dir} left after {how}"
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert "RuntimeError: boom" in stderr["raise"]
+    assert "KeyboardInterrupt" in stderr["keyboardinterrupt"]
+    for how, (pid, base_dir) in servers.items():
+        assert wait_until(functools.partial(process_gone, pid)), f"{pid} still runs after {how}"
+        assert wait_until(functools.partial(dir_gone, base_dir)), f"{base_dir} left after {how}"
