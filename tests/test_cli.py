@@ -342,8 +342,8 @@ def test_password_never_appears_in_any_output(
 
 
 def test_readme_command_on_the_example_project_with_its_own_server() -> None:
-    """``cd examples/shop && python -m gauntlet_sync --metadata shop.models:Base.metadata``."""
-    process = spawn(["--metadata", "shop.models:Base.metadata"], cwd=SHOP)
+    """README: ``cd examples/shop && python -m gauntlet_sync -c alembic.ini --metadata ...``."""
+    process = spawn(["-c", "alembic.ini", "--metadata", "shop.models:Base.metadata"], cwd=SHOP)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert re.search(rf"^{len(CHECK_NAMES)} passed, 0 failed, 0 error, 0 skipped", out, re.M)
