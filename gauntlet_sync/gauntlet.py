@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -118,15 +119,16 @@ class Gauntlet:
         try:
             target_cm = make(self.engine, cfg.schema_prefix)
             target = target_cm.__enter__()
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg.Error) as exc:  # isolation runs psycopg.sql directly
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            user, database = self.url.username or "<user>", self.url.database or "<database>"
             raise DatabaseUnavailableError(
                 f"Cannot create the isolated {cfg.isolation} on {self.target}: "
-                f"{redact(str(exc.orig).strip(), self.url)}. The role needs CREATE on the "
-                "database"
+                f"{redact(str(cause).strip(), self.url)}. The role needs "
                 + (
-                    " (and CREATEDB for isolation='database')"
+                    f"CREATEDB (ALTER ROLE {user} CREATEDB)"
                     if cfg.isolation == "database"
-                    else ""
+                    else f"CREATE on the database (GRANT CREATE ON DATABASE {database} TO {user})"
                 )
                 + "."
             ) from None
@@ -522,8 +524,8 @@ class _Recorder:
         error: GauntletError | None = None
         try:
             body()
-        except DatabaseUnavailableError:
-            raise  # no later check can run either
+        except (DatabaseUnavailableError, ConfigError):
+            raise  # no later check can run either (a broken env.py, an unreachable server)
         except CheckSkipped as exc:
             if record:
                 self._store(

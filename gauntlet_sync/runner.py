@@ -251,7 +251,8 @@ class MigrationSession:
         if not started:
             raise MigrationEnvironmentError(
                 f"env.py at {self.history.script.env_py_location} failed before any migration "
-                f"ran: {describe(exc, self.url)}"
+                f"ran: {describe(exc, self.url)}. Fix env.py: `alembic upgrade head` must work "
+                "with it."
             ) from exc
 
     # -- questions answered through env.py ---------------------------------------------
