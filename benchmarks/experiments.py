@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Measure prototype optimisations (prototypes.py) against the library as it is.
+
+    python benchmarks/experiments.py --n 150 --repeat 3 --variants "base,digest,chunk=1000"
+
+Each variant runs ``child.py run_all`` (or ``--check NAME``) in a fresh process; variants
+are interleaved run by run so drifting machine load hits all alike. Prints medians:
+whole-process wall, run_all seconds and per-check seconds; ``--json`` keeps the raw runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import make_history  # noqa: E402
+from run import PY, timed  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=150)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variants", default="base,digest")
+    parser.add_argument("--check", default=None, help="time one check alone instead of run_all")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-bench"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    project = args.work / f"history_{args.n}"
+    make_history.generate(project, args.n)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for i in range(args.repeat):
+        for v in variants:
+            cmd = [PY, str(HERE / "child.py")]
+            cmd += ["check", str(project), args.check] if args.check else ["run_all", str(project)]
+            for p in v.split("+"):
+                if p != "base":
+                    cmd += ["--patch", p]
+            r = timed(cmd)
+            runs[v].append(r)
+            print(f"  run {i + 1} {v}: wall {r['wall_s']:.2f} run {r['run_s']:.2f} "
+                  f"load {r['load_during']:.1f}", flush=True)
+    names = list(runs[variants[0]][0]["checks"])
+    med = statistics.median
+    print(f"\nN={args.n}, medians of {args.repeat}:")
+    print("| variant | wall | in-process run | " + " | ".join(names) + " | load |")
+    print("|---" * (len(names) + 4) + "|")
+    for v in variants:
+        rs = runs[v]
+        cells = [f"{med([r['checks'][c][1] for r in rs]):.2f}" for c in names]
+        bad = {c for r in rs for c, (st, _) in r["checks"].items() if st not in ("passed",)}
+        print(f"| {v} | {med([r['wall_s'] for r in rs]):.2f} | {med([r['run_s'] for r in rs]):.2f}"
+              f" | " + " | ".join(cells) + f" | {med([r['load_during'] for r in rs]):.1f} |"
+              + (f" NOT PASSED: {bad}" if bad else ""))
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1))
+
+
+if __name__ == "__main__":
+    main()
