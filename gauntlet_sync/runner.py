@@ -114,6 +114,7 @@ class MigrationSession:
         self.history = history
         self.config = config
         self.target = target
+        self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
         url = search_path_url(
             target.url,
             target.schema,
@@ -247,13 +248,26 @@ class MigrationSession:
                 f"{redact(unavailable, self.url)}. Is the server running?"
             ) from exc
         if step is not None:
-            raise StepFailed(step, exc, describe(exc, self.url)) from exc
+            raise StepFailed(step, exc, describe(exc, self.url) + self._timeout_hint(exc)) from exc
         if not started:
             raise MigrationEnvironmentError(
                 f"env.py at {self.history.script.env_py_location} failed before any migration "
                 f"ran: {describe(exc, self.url)}. Fix env.py: `alembic upgrade head` must work "
                 "with it."
             ) from exc
+
+    def _timeout_hint(self, exc: BaseException) -> str:
+        """A step cancelled by our own lock/statement timeout is not a bug in the migration
+        (or not only): say which setting ended it and what to do."""
+        text = str(getattr(exc, "orig", exc))
+        for setting, what in (
+            ("lock_timeout", "another session holds a lock this step needs: end it"),
+            ("statement_timeout", "the step ran too long: make it faster"),
+        ):
+            seconds = self.timeouts[setting]
+            if seconds and setting.replace("_", " ") in text:
+                return f" ({setting}={seconds:g} s: {what}, or raise GauntletConfig.{setting})"
+        return ""
 
     # -- questions answered through env.py ---------------------------------------------
 
