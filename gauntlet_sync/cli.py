@@ -250,17 +250,13 @@ def _run(
         compare_server_default=args.compare_server_default,
     )
     progress = None if args.quiet else ProgressPrinter(err, verbose=args.verbose)
-    if dsn is None and not args.quiet:
-        err.line(f"{PROG}: starting an embedded PostgreSQL (pass --dsn or {DSN_ENV} to use yours)")
     with Gauntlet(dsn, config, progress=progress) as gauntlet:
         if args.cleanup_stale:
             return _cleanup(gauntlet, args.older_than, out, err)
         if not args.quiet:
             heads = ", ".join(gauntlet.heads()) or "none"
-            err.line(
-                f"{PROG}: {len(gauntlet.revisions())} revisions (heads: {heads}) "
-                f"on {gauntlet.target}"
-            )
+            where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
+            err.line(f"{PROG}: {len(gauntlet.revisions())} revisions (heads: {heads}) on {where}")
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
     _write_report(report, args, out, err)
     return EXIT_OK if report.ok else EXIT_FAILED

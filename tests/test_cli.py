@@ -261,7 +261,7 @@ def test_configuration_errors_are_one_line_and_exit_2(
 ) -> None:
     if args[0] != "-c":
         args = ["-c", catalog.ini("clean"), *args]
-    code, out, err = cli(capsys, "-q", *args)
+    code, out, err = cli(capsys, *args)
     assert code == 2 and out == ""
     assert err.startswith(f"gauntlet-sync: error: {message}"), err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
@@ -347,7 +347,7 @@ def test_readme_command_on_the_example_project_with_its_own_server() -> None:
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert re.search(rf"^{len(CHECK_NAMES)} passed, 0 failed, 0 error, 0 skipped", out, re.M)
-    assert "starting an embedded PostgreSQL" in err
+    assert "4 revisions (heads: e2b5f8a9c6d7) on an embedded PostgreSQL" in err
 
 
 def test_ctrl_c_exits_130_and_leaves_nothing_behind() -> None:
