@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def private_server() -> Iterator[EmbeddedPostgres]:
     """A private server this test may kill; no process of it may survive the test."""
+    EmbeddedPostgres.shared()  # started now, if at all, so it is not taken for a leak
     before = child_pids()
     pg = EmbeddedPostgres()
     try:
