@@ -438,6 +438,7 @@ CHILD = textwrap.dedent(
     from gauntlet_sync.server import EmbeddedPostgres
     pg = EmbeddedPostgres.shared() if sys.argv[1] == "exit" else EmbeddedPostgres()
     print(pg.pid, pg.base_dir, flush=True)
+    sys.stdin.readline()  # the test's go, or a signal arrives here
     if sys.argv[1] == "exit":
         sys.exit(0)
     if sys.argv[1] == "raise":
@@ -462,6 +463,7 @@ def test_nothing_left_after_the_interpreter_ends() -> None:
         how: subprocess.Popen(
             [sys.executable, "-c", CHILD, how],
             env=child_env(),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -477,17 +479,21 @@ def test_nothing_left_after_the_interpreter_ends() -> None:
             assert line, f"{how}: {child.communicate(timeout=30)[1]}"
             pid_text, base_dir = line.split()
             servers[how] = (int(pid_text), base_dir)
-            assert not process_gone(int(pid_text)) and os.path.isdir(base_dir)
+            assert not process_gone(int(pid_text)) and os.path.isdir(base_dir), how
         for how, sig in ENDINGS.items():
             if sig is not None:
                 children[how].send_signal(sig)
         for how, child in children.items():
-            stderr[how] = child.communicate(timeout=30)[1]
+            go = "go\n" if ENDINGS[how] is None else None
+            stderr[how] = child.communicate(go, timeout=30)[1]
     finally:
         for child in children.values():
             if child.poll() is None:
                 child.kill()
                 child.wait()
+            for stream in (child.stdin, child.stdout, child.stderr):
+                if stream is not None:
+                    stream.close()
     assert "RuntimeError: boom" in stderr["raise"]
     assert "KeyboardInterrupt" in stderr["keyboardinterrupt"]
     for how, (pid, base_dir) in servers.items():
