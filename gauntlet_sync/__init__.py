@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import CHECK_NAMES, DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
+from .database import cleanup_stale
 from .errors import (
     CheckConstraintDriftError,
     CheckFailed,
@@ -39,6 +40,7 @@ from .isolation import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
 from .runner import Progress, Step
 from .server import EmbeddedPostgres
+from .testcase import GauntletMixin
 
 __version__ = "0.1.0"
 
@@ -62,6 +64,7 @@ __all__ = [
     "GauntletConfig",
     "GauntletError",
     "GauntletFailed",
+    "GauntletMixin",
     "HistoryError",
     "InvalidSchemaNameError",
     "IsolatedDatabase",
@@ -84,5 +87,6 @@ __all__ = [
     "Step",
     "UpgradeError",
     "__version__",
+    "cleanup_stale",
     "validate_schema_name",
 ]

@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 
 from . import __version__
 from .config import CHECK_NAMES, GauntletConfig
-from .dsn import redact, to_url
+from .database import cleanup_stale
+from .dsn import mask, redact, to_url
 from .errors import (
     ConfigError,
     DatabaseUnavailableError,
@@ -240,6 +241,8 @@ def _run(
     out: Output,
     err: Output,
 ) -> int:
+    if args.cleanup_stale:  # needs the database only, not the project
+        return _cleanup(dsn, args.older_than, out, err)
     config = GauntletConfig(
         alembic_ini=args.config,
         ini_section=args.name,
@@ -251,8 +254,6 @@ def _run(
     )
     progress = None if args.quiet else ProgressPrinter(err, verbose=args.verbose)
     with Gauntlet(dsn, config, progress=progress) as gauntlet:
-        if args.cleanup_stale:
-            return _cleanup(gauntlet, args.older_than, out, err)
         if not args.quiet:
             heads = ", ".join(gauntlet.heads()) or "none"
             where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
@@ -262,11 +263,12 @@ def _run(
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _cleanup(gauntlet: Gauntlet, older_than: float, out: Output, err: Output) -> int:
-    dropped = gauntlet.cleanup_stale(older_than=older_than)
+def _cleanup(dsn: str | None, older_than: float, out: Output, err: Output) -> int:
+    dropped = cleanup_stale(dsn, older_than=older_than)
     for name in dropped:
         out.line(f"dropped {name}")
-    err.line(f"{PROG}: {len(dropped)} stale object(s) dropped from {gauntlet.target}")
+    where = "the embedded server" if dsn is None else mask(dsn)
+    err.line(f"{PROG}: {len(dropped)} stale object(s) dropped from {where}")
     return EXIT_OK
 
 

@@ -15,15 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
-from . import isolation, snapshot
+from . import database, isolation, snapshot
 from .checks import drift, naming, walks
 from .config import CHECK_NAMES, GauntletConfig, load_alembic_config, resolve_metadata
-from .dsn import mask, redact, to_url
+from .dsn import mask, redact
 from .errors import (
     CheckFailed,
     CheckSkipped,
@@ -66,17 +65,8 @@ class Gauntlet:
         self._env_metadata: MetaData | None = None
         if self.config.minimum_downgrade_revision is not None:
             self.history.get(self.config.minimum_downgrade_revision)  # typed error if unknown
-        if dsn is None:
-            from .server import EmbeddedPostgres
-
-            dsn = EmbeddedPostgres.shared().dsn
-        self.url = to_url(dsn)
-        if "connect_timeout" not in self.url.query:
-            self.url = self.url.update_query_dict(
-                {"connect_timeout": str(self.config.connect_timeout)}
-            )
-        self.engine: Engine = create_engine(self.url, poolclass=NullPool)
-        self._ping()
+        self.url = database.resolve(dsn, self.config.connect_timeout)
+        self.engine: Engine = database.open_engine(self.url)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -93,17 +83,6 @@ class Gauntlet:
     def target(self) -> str:
         """The database in use, password masked."""
         return mask(self.url)
-
-    def _ping(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except DBAPIError as exc:
-            raise DatabaseUnavailableError(
-                f"Cannot connect to {self.target}: {redact(str(exc.orig).strip(), self.url)}. "
-                "Check the DSN (host, port, user, password, database) and that the server is "
-                "running, or pass no DSN to use the embedded server."
-            ) from None
 
     # -- isolation --------------------------------------------------------------------
 

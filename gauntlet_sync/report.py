@@ -31,6 +31,8 @@ class CheckResult:
 
     @property
     def message(self) -> str:
+        if self.status == "error" and self.reason:
+            return self.reason  # says the check could not run, and why
         if self.error is not None:
             return str(self.error)
         return self.reason

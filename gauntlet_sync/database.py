@@ -1,0 +1,55 @@
+"""The server a run talks to: the DSN resolved (or the embedded server), one engine, pinged.
+
+Kept apart from :class:`~gauntlet_sync.Gauntlet` so that work which needs a database but no
+migration history (``cleanup_stale``) opens it the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from . import isolation
+from .dsn import mask, redact, to_url
+from .errors import DatabaseUnavailableError
+
+
+def resolve(dsn: str | URL | None, connect_timeout: int = 10) -> URL:
+    """The URL to use: the given DSN, else the process-wide embedded server's."""
+    if dsn is None:
+        from .server import EmbeddedPostgres
+
+        dsn = EmbeddedPostgres.shared().dsn
+    url = to_url(dsn)
+    if "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": str(connect_timeout)})
+    return url
+
+
+def open_engine(url: URL) -> Engine:
+    """An engine whose server answered, or a typed error saying why not."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseUnavailableError(
+            f"Cannot connect to {mask(url)}: {redact(str(exc.orig).strip(), url)}. "
+            "Check the DSN (host, port, user, password, database) and that the server is "
+            "running, or pass no DSN to use the embedded server."
+        ) from None
+    return engine
+
+
+def cleanup_stale(
+    dsn: str | URL | None = None, *, older_than: float = 3600.0, prefix: str = "gauntlet"
+) -> list[str]:
+    """Drop leftovers of killed runs on ``dsn`` (only ours, only old, only orphaned)."""
+    engine = open_engine(resolve(dsn))
+    try:
+        return isolation.cleanup_stale(engine, older_than=older_than, prefix=prefix)
+    finally:
+        engine.dispose()
