@@ -448,6 +448,8 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             copy_data_from=None,
             boot_timeout=boot_timeout,
         )
+        # The base class wanted a directory; each start() makes its own, watched one.
+        os.rmdir(self.base_dir)
         _live_servers.add(self)
         if auto_start:
             self.start()
