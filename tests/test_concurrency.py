@@ -315,21 +315,33 @@ class _Collect(logging.Handler):
 
 @contextlib.contextmanager
 def every_log_record() -> Iterator[list[str]]:
-    """Every record of every logger at DEBUG (SQLAlchemy's engine and pool included)."""
+    """Every record of every logger at DEBUG (SQLAlchemy's engine and pool included).
+
+    Loggers an env.py's ``fileConfig`` disabled earlier in the session are enabled again.
+    """
     handler = _Collect()
     names = ["", "sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "alembic", "psycopg"]
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
+    disabled = [
+        lg
+        for lg in logging.root.manager.loggerDict.values()
+        if isinstance(lg, logging.Logger) and lg.disabled
+    ]
     root = logging.getLogger()
     root.addHandler(handler)
     for lg in loggers:
         lg.setLevel(logging.DEBUG)
+    for lg in disabled:
+        lg.disabled = False
     try:
         yield handler.lines
     finally:
         root.removeHandler(handler)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+        for lg in disabled:
+            lg.disabled = True
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
