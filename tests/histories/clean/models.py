@@ -6,7 +6,6 @@ Every check passes.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional
 
 from sqlalchemy import (
     CheckConstraint,
@@ -52,4 +51,4 @@ class Order(Base):
         Enum("new", "paid", "shipped", name="order_status"), server_default="new"
     )
     total: Mapped[Decimal] = mapped_column(Numeric(10, 2), server_default="0")
-    code: Mapped[Optional[str]] = mapped_column(String(32), index=True)
+    code: Mapped[str | None] = mapped_column(String(32), index=True)

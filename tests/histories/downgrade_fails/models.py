@@ -7,8 +7,6 @@ downgrade that runs after e1000003 (down to base) fails.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,4 +28,4 @@ class Product(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    barcode: Mapped[Optional[str]] = mapped_column(String(32))
+    barcode: Mapped[str | None] = mapped_column(String(32))

@@ -7,7 +7,6 @@ orders.note VARCHAR(20)).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional
 
 from sqlalchemy import ForeignKey, Integer, MetaData, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -39,4 +38,4 @@ class Order(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     total: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     # DRIFT: no migration adds this column.
-    note: Mapped[Optional[str]] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(20), nullable=True)

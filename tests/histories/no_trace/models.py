@@ -6,8 +6,6 @@ customers.country ('NL' instead of 'US').
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,4 +28,4 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(255))
     country: Mapped[str] = mapped_column(String(2), server_default="NL")
-    email_normalized: Mapped[Optional[str]] = mapped_column(String(255))
+    email_normalized: Mapped[str | None] = mapped_column(String(255))

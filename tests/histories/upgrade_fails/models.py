@@ -6,8 +6,6 @@ upgrade fails there and the head is never reached.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,5 +27,5 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(32))
-    reference: Mapped[Optional[str]] = mapped_column(String(64), index=True)
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(64), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
