@@ -62,7 +62,8 @@ def run_checks(args: argparse.Namespace) -> dict:
                 report = prof.runcall(g.run_all, raise_on_failure=False)
                 prof.dump_stats(args.profile)
             else:
-                report = g.run_all(raise_on_failure=False)
+                checks = args.checks.split(",") if args.checks else None
+                report = g.run_all(checks, raise_on_failure=False)
             out["run_s"] = time.perf_counter() - t
             out["report_s"] = report.seconds
             out["checks"] = {r.name: [r.status, r.seconds] for r in report.results}
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--dsn", default=None)
     parser.add_argument("--patch", action="append", default=[])
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--checks", default=None, help="run_all(checks=...), comma-separated")
     args = parser.parse_args()
     result = server_start(args) if args.mode == "server" else run_checks(args)
     sys.stdout.write("\n" + json.dumps(result) + "\n")

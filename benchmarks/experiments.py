@@ -31,9 +31,17 @@ def main() -> None:
     parser.add_argument("--check", default=None, help="time one check alone instead of run_all")
     parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-bench"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--split", action="store_true",
+        help="estimate running the head group and the walk group in parallel: two processes "
+        "at once (one run_all each on its own embedded server), against one run_all",
+    )
     args = parser.parse_args()
     project = args.work / f"history_{args.n}"
     make_history.generate(project, args.n)
+    if args.split:
+        split(project, args.repeat)
+        return
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for i in range(args.repeat):
@@ -61,6 +69,35 @@ def main() -> None:
               + (f" NOT PASSED: {bad}" if bad else ""))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
+
+
+def split(project: Path, repeat: int) -> None:
+    import subprocess
+    import time
+
+    from gauntlet_sync.config import CHECK_NAMES
+    from run import wait_quiet
+
+    walk = [c for c in CHECK_NAMES if c in ("stairway", "no_trace")]
+    head = [c for c in CHECK_NAMES if c not in walk]
+    base = [PY, str(HERE / "child.py"), "run_all", str(project)]
+    one, two = [], []
+    for i in range(repeat):
+        wait_quiet()
+        t = time.perf_counter()
+        subprocess.run(base, check=True, capture_output=True)
+        one.append(time.perf_counter() - t)
+        wait_quiet()
+        t = time.perf_counter()
+        procs = [subprocess.Popen(base + ["--checks", ",".join(g)], stdout=subprocess.DEVNULL)
+                 for g in (head, walk)]
+        for p in procs:
+            p.wait()
+        two.append(time.perf_counter() - t)
+        print(f"  run {i + 1}: one process {one[-1]:.2f} s, two in parallel {two[-1]:.2f} s")
+    med = statistics.median
+    print(f"median: one run_all {med(one):.2f} s; head group || walk group {med(two):.2f} s "
+          f"(whole processes, wall)")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,25 @@ def patch(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
 
 
 def apply(name: str) -> None:
-    if name.startswith("chunk="):
-        from gauntlet_sync import runner
-
-        runner.CHUNK = int(name.split("=", 1)[1])
-        return
     PATCHES[name]()
+
+
+@patch("onetx")
+def _onetx() -> None:
+    """Informative, NOT a valid change: every walk in one transaction (no per-step commit).
+
+    The library commits after each stairway/downgrade step since 74c67d0 (an enum value
+    added by one step must be usable by the next); this measures what those commits cost.
+    """
+    from gauntlet_sync.checks import walks
+
+    original = walks.walk
+
+    def walk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["commit_each_step"] = False
+        return original(*args, **kwargs)
+
+    walks.walk = walk
 
 
 # --- no_trace: how much do the catalog snapshots cost? -------------------------------------
@@ -65,7 +78,7 @@ def _digest_sql(store: bool) -> str:
             f",\nkept AS (INSERT INTO {_TEMP} SELECT :id, kind, name, definition FROM objects)"
         )
     sql += (
-        "\nSELECT md5(coalesce(string_agg(kind || chr(1) || name || chr(1) || definition,"
+        "\nSELECT md5(coalesce(string_agg(kind || chr(1) || name || chr(1) || coalesce(definition, chr(3)),"
         " chr(2) ORDER BY kind, name, definition), '')) FROM objects"
     )
     return sql

@@ -250,6 +250,8 @@ def write_results(
         "Load = mean runnable tasks while it ran (the sampler counts 1, our client and its "
         "backend ~1-2; above ~3 other jobs competed for the 2 CPUs).\n"
     )
+    add(f"gauntlet_sync measured: {tools.get('library at start')} at the start, "
+        f"{tools.get('library at end')} at the end (other engineers edit it meanwhile).\n")
     add("## Main table (medians, seconds)\n")
     add(
         "| N | floor upgrade.sql | floor downgrade.sql | floor stairway.sql | run_all wall "
@@ -329,6 +331,8 @@ def write_results(
 
     add("## Other tools on the same histories\n")
     for label, state in tools.items():
+        if label.startswith("library"):
+            continue
         add(f"- {label}: {state}" + (
             " in this venv and cannot be fetched here, so it was not run; see the peers' "
             "numbers below." if state == "not installed" else ""))
@@ -411,6 +415,15 @@ def peers_table() -> str:
     return "\n".join(out)
 
 
+def library_state() -> str:
+    """The commit measured and whether gauntlet_sync/ had local edits (others work here)."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--short", "--", "gauntlet_sync").replace("\n", "; ")
+    return f"{git('rev-parse', '--short', 'HEAD')}" + (f" + uncommitted: {dirty}" if dirty else "")
+
+
 def server_version() -> str:
     try:
         from gauntlet_sync.server import find_pg_bin
@@ -435,6 +448,7 @@ def main() -> None:
     from gauntlet_sync import EmbeddedPostgres
 
     started = time.monotonic()
+    state_before = library_state()
     results = []
     with EmbeddedPostgres(tcp=False) as pg:  # the floor's server
         for n in sizes:
@@ -443,6 +457,8 @@ def main() -> None:
     print("server start times ...", flush=True)
     server = bench_server(args.repeat, args.work)
     tools = peers_status()
+    tools["library at start"] = state_before
+    tools["library at end"] = library_state()
     (HERE / "results.json").write_text(
         json.dumps({"sizes": results, "server": server, "tools": tools}, indent=1)
     )
