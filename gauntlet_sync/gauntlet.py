@@ -37,7 +37,7 @@ from .errors import (
 from .history import History
 from .isolated import IsolatedDatabase
 from .report import CheckResult, CheckStarted, Report
-from .runner import MigrationSession, Progress
+from .runner import MigrationSession, Progress, _unavailable
 
 ProgressEvent = CheckStarted | Progress | CheckResult
 HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
@@ -99,6 +99,9 @@ class Gauntlet:
             target_cm = make(self.engine, cfg.schema_prefix)
             target = target_cm.__enter__()
         except (DBAPIError, psycopg.Error) as exc:  # isolation runs psycopg.sql directly
+            lost = self._lost(exc, f"creating the isolated {cfg.isolation}")
+            if lost is not exc:
+                raise lost from None
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
             user, database = self.url.username or "<user>", self.url.database or "<database>"
             raise DatabaseUnavailableError(
@@ -254,8 +257,25 @@ class Gauntlet:
         """What lies outside the isolated schema (None when the whole database is ours)."""
         if session.target.database is not None:
             return None
-        with self.engine.connect() as conn:
-            return snapshot.take_outside(conn, session.target.schema)
+        try:
+            with self.engine.connect() as conn:
+                return snapshot.take_outside(conn, session.target.schema)
+        except DBAPIError as exc:
+            raise self._lost(exc, "reading the catalog outside the isolated schema") from exc
+
+    def _lost(self, exc: Exception, doing: str) -> Exception:
+        """A connection lost outside a migration step is the same typed error as inside one
+        (the server may die between checks); anything else stays as it is."""
+        reason = _unavailable(exc)
+        if reason is None:
+            return exc
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            reason = str(exc.orig)  # without SQLAlchemy's wrapping and background link
+        reason = " ".join(reason.split())
+        return DatabaseUnavailableError(
+            f"The database went away while {doing}: {redact(reason, self.url)}. "
+            "Is the server running?"
+        )
 
     def _undo_escapes(self, session: MigrationSession, before: snapshot.Snapshot | None) -> None:
         """Objects a migration put outside the schema are not ours to drop, but they are
@@ -505,6 +525,8 @@ class _Recorder:
             body()
         except (DatabaseUnavailableError, ConfigError):
             raise  # no later check can run either (a broken env.py, an unreachable server)
+        except (DBAPIError, psycopg.Error) as exc:  # the head-state checks query directly
+            raise self.gauntlet._lost(exc, f"running {name}") from exc
         except CheckSkipped as exc:
             if record:
                 self._store(

@@ -238,14 +238,18 @@ class MigrationSession:
             )
 
     def _raise_for(self, exc: BaseException, step: Step | None, started: bool) -> None:
-        if isinstance(exc, (StepFailed, GauntletError)):
-            raise exc  # already says what and where
+        if isinstance(exc, DatabaseUnavailableError):
+            raise exc
+        # Before the typed errors: a step hook (a catalog snapshot, revision data) that hit
+        # a dead connection reports it as its own failure, but the cause is the server.
         unavailable = _unavailable(exc)
+        if unavailable is None and isinstance(exc, (StepFailed, GauntletError)):
+            raise exc  # already says what and where
         if unavailable is not None:
             raise DatabaseUnavailableError(
                 "The database went away"
                 f"{f' during {step.label} of {step.revision}' if step else ''}: "
-                f"{redact(unavailable, self.url)}. Is the server running?"
+                f"{redact(' '.join(unavailable.split()), self.url)}. Is the server running?"
             ) from exc
         if step is not None:
             raise StepFailed(step, exc, describe(exc, self.url) + self._timeout_hint(exc)) from exc
