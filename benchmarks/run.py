@@ -344,7 +344,7 @@ def write_results(
     goals = []
     if 150 in summary:
         v = summary[150]["ra_wall"]
-        goals.append(("run_all, 9 checks, 150 revisions: < 5 s wall, whole process", f"{_f(v)} s", v < 5))
+        goals.append((f"run_all, all {len(CHECKS)} checks, 150 revisions: < 5 s wall, whole process", f"{_f(v)} s", v < 5))
     for n, v in summary.items():
         r = v["stairway"] / v["floor"]["stairway"]
         goals.append((f"stairway alone ≤ 3× floor stairway (N={n})",
@@ -382,7 +382,11 @@ def write_results(
         "blocks; ours uses 12-step blocks with the same kinds of operations plus a defaulted "
         "column and a type change), not in this run. Whole-process wall seconds, medians.\n")
     add(peers_table())
-    add("\n<!-- analysis -->\n")
+    marker = "<!-- analysis -->"
+    kept = ""
+    if out.exists() and marker in out.read_text():  # the hand-written analysis survives
+        kept = out.read_text().split(marker, 1)[1]
+    add("\n" + marker + kept.rstrip("\n"))
     out.write_text("\n".join(lines) + "\n")
     return summary
 
@@ -441,7 +445,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gauntlet-bench")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="only rewrite RESULTS.md from a results.json of an earlier sweep")
     args = parser.parse_args()
+    if args.from_json:
+        data = json.loads(args.from_json.read_text())
+        repeat = len(data["sizes"][0]["run_all"])
+        write_results(data["sizes"], data["server"], repeat, args.out, data["tools"])
+        return
     sizes = [int(x) for x in args.sizes.split(",") if x]
     args.work.mkdir(parents=True, exist_ok=True)
 
