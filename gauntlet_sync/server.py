@@ -9,6 +9,7 @@ when the Python process is killed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import hashlib
 import importlib.util
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 ENV_PG_BIN = "GAUNTLET_PG_BIN"
 ENV_PG_CACHE = "GAUNTLET_PG_CACHE"
 ENV_CACHE_DIR = "GAUNTLET_CACHE_DIR"
+ENV_PG_TMPDIR = "GAUNTLET_PG_TMPDIR"
 
 WELL_KNOWN_BIN_GLOBS: tuple[str, ...] = (
     "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
@@ -215,8 +217,30 @@ def _chown_tree(path: Path, account: RunAs) -> None:
             os.chown(os.path.join(root, name), account.uid, account.gid, follow_symlinks=False)
 
 
-def _temp_root(account: RunAs | None) -> Path:
-    """Where base dirs go: the temp dir, unless the server account cannot reach it."""
+#: A tmpfs with at least this much room holds the data dir: copying the cached cluster's
+#: ~1,000 files and removing them is many times faster there than on an overlay /tmp.
+_SHM_MIN_FREE = 1 << 30
+
+
+def _roomy_tmpfs(environ: Mapping[str, str]) -> Path | None:
+    if environ.get(ENV_PG_TMPDIR):
+        return Path(environ[ENV_PG_TMPDIR])
+    shm = Path("/dev/shm")
+    try:
+        stats = os.statvfs(shm)
+        sticky = shm.stat().st_mode & stat.S_ISVTX
+    except OSError:
+        return None
+    if not sticky or not os.access(shm, os.W_OK | os.X_OK):
+        return None
+    return shm if stats.f_bavail * stats.f_frsize >= _SHM_MIN_FREE else None
+
+
+def _temp_root(account: RunAs | None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where base dirs go: a roomy tmpfs, else the temp dir (reachable by the server account)."""
+    fast = _roomy_tmpfs(os.environ if environ is None else environ)
+    if fast is not None and (account is None or _traversable_by_others(fast)):
+        return fast
     root = Path(tempfile.gettempdir())
     too_long = len(str(root)) > 60  # Unix socket paths are limited to ~107 bytes
     if too_long or (account is not None and not _traversable_by_others(root)):
@@ -245,7 +269,7 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path | None:
 
 def _cache_key(bin_dir: Path, run_uid: int) -> str:
     where = hashlib.sha256(str(bin_dir.resolve()).encode()).hexdigest()[:10]
-    return f"initdb-pg{server_version(bin_dir)}-uid{run_uid}-{where}"
+    return f"initdb-pg{server_version(bin_dir)}-uid{run_uid}-{where}-v2"  # v2: with `test`
 
 
 def _is_cluster(path: Path) -> bool:
@@ -561,6 +585,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         if (data_dir / "PG_VERSION").exists():
             return
         self._initdb(data_dir)
+        self._create_test_database(data_dir)
         if self._cache_entry is not None:
             _store_in_cache(data_dir, self._cache_entry)
 
@@ -607,6 +632,20 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             ).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_DATABASE)))
+
+    def terminate(self, *args: Any) -> None:
+        """Immediate shutdown (SIGQUIT): the data is thrown away, so no checkpoint is owed."""
+        process = self.child_process
+        if process is None or self._owner_pid != os.getpid():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self.child_process = None
 
     def cleanup(self) -> None:
         if self.child_process is not None or os.getpid() != self._owner_pid:
@@ -691,6 +730,25 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             raise ServerStartError(
                 f"initdb from {self.bin_dir} failed{hint}:\n" + "\n".join(output[-_LOG_TAIL_LINES:])
             )
+
+    def _create_test_database(self, data_dir: Path) -> None:
+        """Create ``test`` in single-user mode, before the cluster is cached.
+
+        Every start then finds it there instead of paying for CREATE DATABASE (~0.4 s).
+        """
+        command = [self.postgres, "--single", "-D", str(data_dir), "-F", "postgres"]
+        extra = self.run_as.popen_kwargs() if self.run_as is not None else {}
+        result = subprocess.run(
+            command,
+            input=f"CREATE DATABASE {_DATABASE};\n",
+            capture_output=True,
+            text=True,
+            cwd=self.base_dir,
+            timeout=120,
+            **extra,
+        )
+        if result.returncode != 0:  # the server's poststart creates it later instead
+            log.debug("single-user CREATE DATABASE failed: %s", result.stderr.strip())
 
     def _connect(self, dbname: str, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(

@@ -26,7 +26,9 @@ from gauntlet_sync.server import (
     ENV_CACHE_DIR,
     ENV_PG_BIN,
     ENV_PG_CACHE,
+    ENV_PG_TMPDIR,
     EmbeddedPostgres,
+    _temp_root,
     find_pg_bin,
     unprivileged_account,
 )
@@ -273,6 +275,26 @@ def test_initdb_result_is_cached_and_reused(private_cache: Path) -> None:
         with psycopg.connect(second.dsn) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("test",)
     assert [p.name for p in private_cache.iterdir()] == [entries[0].name]  # no staging left
+    # the cached cluster already holds `test` (template0, template1, postgres, test)
+    assert len([p for p in (entries[0] / "base").iterdir() if p.is_dir()]) == 4
+
+
+def test_data_dir_goes_to_a_roomy_tmpfs_or_where_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _temp_root(None, {ENV_PG_TMPDIR: str(tmp_path)}) == tmp_path
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free >= 1 << 30:
+        assert _temp_root(None, {}) == shm
+    reachable = Path(tempfile.mkdtemp(dir="/tmp"))  # the server account must traverse it
+    reachable.chmod(0o755)
+    monkeypatch.setenv(ENV_PG_TMPDIR, str(reachable))
+    try:
+        with EmbeddedPostgres() as pg:
+            assert Path(pg.base_dir).parent == reachable
+        assert list(reachable.iterdir()) == []
+    finally:
+        shutil.rmtree(reachable, ignore_errors=True)
 
 
 def test_cache_can_be_disabled(private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
