@@ -156,8 +156,9 @@ def take(
     conn: Connection, schema: str, skip_tables: frozenset[str] | set[str] = frozenset()
 ) -> Snapshot:
     """Snapshot ``schema`` as seen from ``conn`` (uncommitted changes included)."""
-    # Taken twice per revision on the walk: as a prepared statement it skips the
-    # planner, which costs as much as running it.
+    # Taken twice per revision on the walk. Run through psycopg (SQLAlchemy's execution
+    # path cost 8 ms where this costs 4.5 ms here); prepared, it skips the planner
+    # whenever no DDL has reset PostgreSQL's plan cache since the last run.
     params = {"schema": schema, "skip": sorted(skip_tables)}
     with driver_connection(conn).cursor() as cur:
         cur.execute(_SNAPSHOT_SQL, params, prepare=True)
