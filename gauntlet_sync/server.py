@@ -223,8 +223,11 @@ _SHM_MIN_FREE = 1 << 30
 
 
 def _roomy_tmpfs(environ: Mapping[str, str]) -> Path | None:
+    """GAUNTLET_PG_TMPDIR if set; else /dev/shm, unless TMPDIR says where temp files go."""
     if environ.get(ENV_PG_TMPDIR):
         return Path(environ[ENV_PG_TMPDIR])
+    if environ.get("TMPDIR"):
+        return None
     shm = Path("/dev/shm")
     try:
         stats = os.statvfs(shm)
@@ -238,10 +241,11 @@ def _roomy_tmpfs(environ: Mapping[str, str]) -> Path | None:
 
 def _temp_root(account: RunAs | None, environ: Mapping[str, str] | None = None) -> Path:
     """Where base dirs go: a roomy tmpfs, else the temp dir (reachable by the server account)."""
-    fast = _roomy_tmpfs(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    fast = _roomy_tmpfs(environ)
     if fast is not None and (account is None or _traversable_by_others(fast)):
         return fast
-    root = Path(tempfile.gettempdir())
+    root = Path(environ.get("TMPDIR") or tempfile.gettempdir())
     too_long = len(str(root)) > 60  # Unix socket paths are limited to ~107 bytes
     if too_long or (account is not None and not _traversable_by_others(root)):
         return Path("/tmp")

@@ -286,6 +286,7 @@ def test_data_dir_goes_to_a_roomy_tmpfs_or_where_asked(
     shm = Path("/dev/shm")
     if shm.is_dir() and shutil.disk_usage(shm).free >= 1 << 30:
         assert _temp_root(None, {}) == shm
+        assert _temp_root(None, {"TMPDIR": "/var/tmp"}) == Path("/var/tmp")  # explicit TMPDIR wins
     reachable = Path(tempfile.mkdtemp(dir="/tmp"))  # the server account must traverse it
     reachable.chmod(0o755)
     monkeypatch.setenv(ENV_PG_TMPDIR, str(reachable))
