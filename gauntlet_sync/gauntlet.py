@@ -86,9 +86,10 @@ class Gauntlet:
 
     # -- isolation --------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[MigrationSession]:
-        """A fresh isolated target with a migration session on it; both gone afterwards."""
+    def _create_target(
+        self,
+    ) -> tuple[contextlib.AbstractContextManager[isolation.Target], isolation.Target]:
+        """Enter a fresh isolated schema or database, with typed errors naming the fix."""
         cfg = self.config
         make = (
             isolation.isolated_database
@@ -97,7 +98,7 @@ class Gauntlet:
         )
         try:
             target_cm = make(self.engine, cfg.schema_prefix)
-            target = target_cm.__enter__()
+            return target_cm, target_cm.__enter__()
         except (DBAPIError, psycopg.Error) as exc:  # isolation runs psycopg.sql directly
             lost = self._lost(exc, f"creating the isolated {cfg.isolation}")
             if lost is not exc:
@@ -114,6 +115,12 @@ class Gauntlet:
                 )
                 + "."
             ) from None
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[MigrationSession]:
+        """A fresh isolated target with a migration session on it; both gone afterwards."""
+        cfg = self.config
+        target_cm, target = self._create_target()
         session = MigrationSession(
             self.history,
             self.alembic_config,
@@ -122,6 +129,7 @@ class Gauntlet:
             statement_timeout=cfg.statement_timeout,
             connect_timeout=cfg.connect_timeout,
         )
+        outside: snapshot.Snapshot | None = None
         try:
             outside = self._outside(session)
             if cfg.prepare is not None:

@@ -133,14 +133,7 @@ class Target:
 def isolated_schema(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target]:
     """Create a fresh schema, yield it, drop it (only it) afterwards."""
     name = new_name(prefix)
-    with _admin(engine) as conn:
-        execute(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-        execute(
-            conn,
-            sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
-                sql.Identifier(name), sql.Literal(_owner_comment())
-            ),
-        )
+    _create_owned(engine, "SCHEMA", name)
     try:
         yield Target(engine=engine, schema=name)
     finally:
@@ -151,20 +144,31 @@ def isolated_schema(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target
 def isolated_database(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target]:
     """Create a fresh database (for migrations that create schemas or extensions)."""
     name = new_name(prefix)
-    with _admin(engine) as conn:
-        execute(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        execute(
-            conn,
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(name), sql.Literal(_owner_comment())
-            ),
-        )
+    _create_owned(engine, "DATABASE", name)
     child = create_engine(engine.url.set(database=name), poolclass=NullPool)
     try:
         yield Target(engine=child, schema="public", database=name)
     finally:
         child.dispose()
         _drop_database(engine, name)
+
+
+def _create_owned(engine: Engine, kind: str, name: str) -> None:
+    """CREATE the schema or database and sign it with our comment (pid, host, time),
+    which is what lets cleanup_stale tell our leftovers from anything else."""
+    keyword = sql.SQL(kind)
+    with _admin(engine) as conn:
+        execute(conn, sql.SQL("CREATE {} {}").format(keyword, sql.Identifier(name)))
+        try:
+            execute(
+                conn,
+                sql.SQL("COMMENT ON {} {} IS {}").format(
+                    keyword, sql.Identifier(name), sql.Literal(_owner_comment())
+                ),
+            )
+        except BaseException:
+            execute(conn, sql.SQL("DROP {} {}").format(keyword, sql.Identifier(name)))
+            raise
 
 
 @contextlib.contextmanager
