@@ -274,6 +274,22 @@ def test_console_script_entry_point_is_main() -> None:
     assert scripts == "gauntlet-sync = gauntlet_sync.cli:main"
 
 
+def test_installed_console_script_runs() -> None:
+    """Where the package is installed (as .ci/run does), `gauntlet-sync` is on the venv's PATH."""
+    script = Path(sys.executable).with_name("gauntlet-sync")
+    if not script.exists():
+        pytest.skip("gauntlet-sync is not installed next to this interpreter (pip install -e .)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--cleanup-stale" in result.stdout and "--junit-xml" in result.stdout
+
+
+def test_cleanup_stale_needs_no_project(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = cli(capsys, "-c", str(tmp_path / "missing.ini"), "--cleanup-stale")
+    assert code == 0, err
+    assert "stale object(s) dropped" in err
+
+
 # --- secrecy ------------------------------------------------------------------------------------
 
 PASSWORD = "hunter2/S3cret%pw"
