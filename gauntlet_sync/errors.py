@@ -7,6 +7,9 @@ password (callers pass DSNs through :func:`gauntlet_sync.dsn.mask` first).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
+
+_Failure = TypeVar("_Failure", bound="CheckFailed")
 
 
 class GauntletError(Exception):
@@ -103,6 +106,14 @@ class CheckFailed(GauntletError):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    @classmethod
+    def listing(
+        cls: type[_Failure], headline: str, problems: Sequence[str], **where: str | None
+    ) -> _Failure:
+        """A headline and every finding, one per line: all of them, never just the first."""
+        body = "\n".join(f"  - {problem}" for problem in problems)
+        return cls(f"{headline}:\n{body}", problems=problems, **where)
 
 
 class MultipleHeadsError(CheckFailed):

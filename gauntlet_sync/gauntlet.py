@@ -312,12 +312,11 @@ class Gauntlet:
             raise CheckSkipped("isolation='database': the whole database belongs to the run.")
         lines = snapshot.escapes(before, self._outside(session) or before)
         if lines:
-            raise IsolationEscapeError(
+            raise IsolationEscapeError.listing(
                 "The migrations reached outside the isolated schema "
                 f"{session.target.schema} (schema-qualified names, or SET search_path in a "
-                "migration); gauntlet-sync does not drop what it did not create:\n"
-                + "\n".join(f"  - {line}" for line in lines),
-                problems=lines,
+                "migration); gauntlet-sync does not drop what it did not create",
+                lines,
             )
 
     def _stairway(self, session: MigrationSession, *, trace: bool) -> walks.WalkOutcome:

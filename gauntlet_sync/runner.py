@@ -223,19 +223,32 @@ class MigrationSession:
                 state["current"] = None
             state["done"] = True
 
+        self._drive(plan, lambda: state["current"])
+        if not state["done"]:
+            raise self._ran_nothing()
+
+    def _drive(
+        self,
+        fn: Callable[[Any, MigrationContext], Iterable[Any]],
+        current_step: Callable[[], Step | None],
+    ) -> None:
+        """Run env.py with ``fn`` as its migration function; errors become typed ones."""
         started = [False]
         try:
-            self._invoke_env(plan, started)
+            self._invoke_env(fn, started)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            self._raise_for(exc, state["current"], started[0])
+            self._raise_for(exc, current_step(), started[0])
             raise
-        if not started[0] or not state["done"]:
-            raise MigrationEnvironmentError(
-                f"env.py at {self.history.script.env_py_location} ran no migrations: it "
-                "must call context.run_migrations() once, in online mode."
-            )
+        if not started[0]:
+            raise self._ran_nothing()
+
+    def _ran_nothing(self) -> MigrationEnvironmentError:
+        return MigrationEnvironmentError(
+            f"env.py at {self.history.script.env_py_location} ran no migrations: it must "
+            "call context.run_migrations() once, in online mode."
+        )
 
     def _raise_for(self, exc: BaseException, step: Step | None, started: bool) -> None:
         if isinstance(exc, DatabaseUnavailableError):
@@ -283,19 +296,9 @@ class MigrationSession:
             box.append(fn(ctx))
             return ()
 
-        started = [False]
-        try:
-            self._invoke_env(plan, started)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            self._raise_for(exc, None, started[0])
-            raise
+        self._drive(plan, lambda: None)
         if not box:
-            raise MigrationEnvironmentError(
-                f"env.py at {self.history.script.env_py_location} never called "
-                "context.run_migrations() in online mode."
-            )
+            raise self._ran_nothing()
         return box[0]
 
     def compare(self, metadata: Any, *, compare_server_default: bool) -> tuple[Any, list[Any]]:

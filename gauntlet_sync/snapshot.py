@@ -117,7 +117,6 @@ ORDER BY kind, name, definition
 """
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """Every object of a schema as sorted ``(kind, name, definition)`` rows."""

@@ -101,11 +101,10 @@ def models_match_error(
     lines = [line for d in relevant for line in render_diff(d)]
     if not lines:
         return None
-    return SchemaDriftError(
+    return SchemaDriftError.listing(
         f"The models differ from the schema the migrations build ({len(lines)} difference"
-        f"{'s' if len(lines) != 1 else ''}; write a migration that does):\n"
-        + "\n".join(f"  - {line}" for line in lines),
-        problems=lines,
+        f"{'s' if len(lines) != 1 else ''}; write a migration that does)",
+        lines,
     )
 
 
@@ -180,10 +179,8 @@ def check_constraints_error(
             )
     if not problems:
         return None
-    return CheckConstraintDriftError(
-        "CHECK constraints differ between the models and the database:\n"
-        + "\n".join(f"  - {p}" for p in problems),
-        problems=problems,
+    return CheckConstraintDriftError.listing(
+        "CHECK constraints differ between the models and the database", problems
     )
 
 
@@ -244,8 +241,6 @@ def enums_error(
         )
     if not problems:
         return None
-    return EnumDriftError(
-        "Enum values differ between the models and the database:\n"
-        + "\n".join(f"  - {p}" for p in problems),
-        problems=problems,
+    return EnumDriftError.listing(
+        "Enum values differ between the models and the database", problems
     )

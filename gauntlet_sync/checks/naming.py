@@ -155,8 +155,6 @@ def naming_violations(problems: list[str]) -> NamingConventionError | None:
     if not problems:
         return None
     count = len(problems)
-    return NamingConventionError(
-        f"{count} name{'s' if count != 1 else ''} break the naming convention:\n"
-        + "\n".join(f"  - {p}" for p in problems),
-        problems=problems,
+    return NamingConventionError.listing(
+        f"{count} name{'s' if count != 1 else ''} break the naming convention", problems
     )
