@@ -37,7 +37,7 @@ from .errors import (
 from .history import History
 from .isolated import IsolatedDatabase
 from .report import CheckResult, CheckStarted, Report
-from .runner import MigrationSession, Progress, _unavailable
+from .runner import MigrationSession, Progress, connection_lost
 
 ProgressEvent = CheckStarted | Progress | CheckResult
 HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
@@ -274,7 +274,7 @@ class Gauntlet:
     def _lost(self, exc: Exception, doing: str) -> Exception:
         """A connection lost outside a migration step is the same typed error as inside one
         (the server may die between checks); anything else stays as it is."""
-        reason = _unavailable(exc)
+        reason = connection_lost(exc)
         if reason is None:
             return exc
         if isinstance(exc, DBAPIError) and exc.orig is not None:

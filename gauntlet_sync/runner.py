@@ -255,7 +255,7 @@ class MigrationSession:
             raise exc
         # Before the typed errors: a step hook (a catalog snapshot, revision data) that hit
         # a dead connection reports it as its own failure, but the cause is the server.
-        unavailable = _unavailable(exc)
+        unavailable = connection_lost(exc)
         if unavailable is None and isinstance(exc, (StepFailed, GauntletError)):
             raise exc  # already says what and where
         if unavailable is not None:
@@ -347,7 +347,7 @@ def _commit_between_steps(ctx: MigrationContext) -> None:
         conn.commit()  # autobegun by env.py on our connection: ours to commit
 
 
-def _unavailable(exc: BaseException) -> str | None:
+def connection_lost(exc: BaseException) -> str | None:
     """The server's message when ``exc`` means the connection itself is gone."""
     seen: set[int] = set()
     current: BaseException | None = exc
