@@ -29,8 +29,13 @@ rels AS (
 )
 SELECT kind, name, definition FROM (
     SELECT 'relation' AS kind, r.relname AS name,
-           'kind=' || r.relkind::text || ' persistence=' || r.relpersistence::text
-           || coalesce(' options=' || array_to_string(r.reloptions, ','), '') AS definition
+           CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+                WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+                WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
+                ELSE 'relkind ' || r.relkind::text END
+           || CASE r.relpersistence WHEN 'u' THEN ', unlogged' WHEN 't' THEN ', temporary'
+                   ELSE '' END
+           || coalesce(', options ' || array_to_string(r.reloptions, ','), '') AS definition
     FROM rels r WHERE r.relkind <> 'i' AND r.relkind <> 'I'
   UNION ALL
     SELECT 'column', r.relname || '.' || a.attname,
@@ -86,13 +91,16 @@ SELECT kind, name, definition FROM (
     WHERE t.typnamespace = (SELECT oid FROM ns)
       AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND tc.relkind = 'c'))
   UNION ALL
-    SELECT 'view', r.relname, pg_get_viewdef(r.oid)
+    SELECT 'view', r.relname, regexp_replace(btrim(pg_get_viewdef(r.oid)), '\s+', ' ', 'g')
     FROM rels r WHERE r.relkind IN ('v', 'm')
   UNION ALL
     SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-           p.prokind::text || ' returns ' || pg_get_function_result(p.oid)
-           || ' md5=' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
-           || ' volatility=' || p.provolatile::text || ' lang=' || l.lanname
+           CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+                WHEN 'w' THEN 'window function' ELSE 'function' END
+           || coalesce(' returning ' || pg_get_function_result(p.oid), '')
+           || ', ' || l.lanname
+           || CASE p.provolatile WHEN 'i' THEN ', immutable' WHEN 's' THEN ', stable' ELSE '' END
+           || ', body md5 ' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
     WHERE p.pronamespace = (SELECT oid FROM ns)
   UNION ALL

@@ -1,0 +1,88 @@
+"""The catalog snapshot behind no_trace sees what autogenerate cannot, and nothing volatile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gauntlet_sync import Gauntlet, GauntletConfig, snapshot
+from tests.histories import catalog
+
+OBJECTS = """
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+CREATE TABLE t (id serial PRIMARY KEY, m mood, n positive DEFAULT 1, note text);
+CREATE INDEX ix_t_note ON t (note);
+CREATE VIEW v AS SELECT id, note FROM t;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE POLICY p ON t USING (id > 0);
+COMMENT ON TABLE t IS 'things';
+"""
+
+CHANGES = {
+    "enum label": ("ALTER TYPE mood ADD VALUE 'glad'", "type mood"),
+    "domain check": ("ALTER DOMAIN positive ADD CHECK (VALUE < 100)", "constraint positive."),
+    "column default": ("ALTER TABLE t ALTER COLUMN n SET DEFAULT 2", "column t.n"),
+    "nullability": ("ALTER TABLE t ALTER COLUMN note SET NOT NULL", "column t.note"),
+    "index": ("DROP INDEX ix_t_note", "index ix_t_note"),
+    "view": ("CREATE OR REPLACE VIEW v AS SELECT id, note, 1 AS x FROM t", "view v"),
+    "function body": (
+        "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RETURN OLD; END $$",
+        "function touch()",
+    ),
+    "trigger": ("DROP TRIGGER t_touch ON t", "trigger t.t_touch"),
+    "policy": ("DROP POLICY p ON t", "policy t.p"),
+    "comment": ("COMMENT ON TABLE t IS 'stuff'", "comment t"),
+    "sequence": ("ALTER SEQUENCE t_id_seq INCREMENT BY 5", "sequence t_id_seq"),
+}
+
+
+@pytest.fixture
+def conn() -> Iterator[tuple[Connection, str]]:
+    config = GauntletConfig(alembic_ini=catalog.ini("empty"))
+    with Gauntlet(None, config) as gauntlet, gauntlet.isolated() as db:
+        db.execute(OBJECTS)
+        yield db.connection, db.schema
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_each_kind_of_change_shows_up_by_name(conn: tuple[Connection, str], change: str) -> None:
+    connection, schema = conn
+    before = snapshot.take(connection, schema)
+    statement, expected = CHANGES[change]
+    connection.execute(text(statement))
+    connection.commit()
+    lines = before.diff(snapshot.take(connection, schema))
+    assert any(expected in line for line in lines), lines
+    assert all("\n" not in line for line in lines), lines
+
+
+def test_data_and_sequence_positions_are_not_catalog(conn: tuple[Connection, str]) -> None:
+    connection, schema = conn
+    before = snapshot.take(connection, schema)
+    connection.execute(text("INSERT INTO t (m, n, note) VALUES ('ok', 3, 'x')"))
+    connection.execute(text("SELECT setval('t_id_seq', 42)"))
+    connection.commit()
+    assert before.diff(snapshot.take(connection, schema)) == []
+
+
+def test_recreating_an_enum_with_the_same_labels_leaves_no_trace(
+    conn: tuple[Connection, str],
+) -> None:
+    """New OIDs, same definitions: a correct downgrade that rebuilds a type is clean."""
+    connection, schema = conn
+    before = snapshot.take(connection, schema)
+    for statement in (
+        "ALTER TYPE mood RENAME TO mood_old",
+        "CREATE TYPE mood AS ENUM ('sad', 'ok')",
+        "ALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood",
+        "DROP TYPE mood_old",
+    ):
+        connection.execute(text(statement))
+    connection.commit()
+    assert before.diff(snapshot.take(connection, schema)) == []
