@@ -10,8 +10,7 @@ from __future__ import annotations
 import unittest
 from pathlib import Path
 
-from gauntlet_sync import GauntletConfig
-from gauntlet_sync.testcase import GauntletMixin
+from gauntlet_sync import GauntletConfig, GauntletMixin
 
 SHOP = Path(__file__).resolve().parents[1]
 
