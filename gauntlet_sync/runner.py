@@ -25,7 +25,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
-from sqlalchemy import Engine, column, create_engine, insert, table
+from sqlalchemy import Engine, column, create_engine, table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -320,14 +321,21 @@ class MigrationSession:
         return heads
 
     def insert_rows(
-        self, conn: Connection, table_name: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        conn: Connection,
+        table_name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
     ) -> None:
+        """Insert ``rows``; ``skip_existing`` leaves out rows whose keys are already there."""
         if not rows:
             return
         names = sorted({key for row in rows for key in row})
-        conn.execute(
-            insert(table(table_name, *(column(n) for n in names))), [dict(r) for r in rows]
-        )
+        statement = pg_insert(table(table_name, *(column(n) for n in names)))
+        if skip_existing:
+            statement = statement.on_conflict_do_nothing()
+        conn.execute(statement, [dict(r) for r in rows])
 
 
 def _commit_between_steps(ctx: MigrationContext) -> None:

@@ -159,6 +159,16 @@ def test_revision_data_turns_a_not_null_column_into_a_failure() -> None:
         assert "s1000002" in message and "total" in message, message
 
 
+def test_revision_data_is_inserted_once_per_walk_not_again_on_re_upgrade() -> None:
+    """Rows for a3 go into customers (created by a1): a3's downgrade keeps them, so
+    inserting them again after the stairway's re-upgrade would collide on the key."""
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    data = {"a1000003": {"customers": [{"id": 7, "email": "x@example.com", "name": "X"}]}}
+    with Gauntlet(None, _config(exp, revision_data=data)) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    assert report.ok, str(report)
+
+
 def test_revision_data_accepts_a_callable() -> None:
     exp = next(e for e in EXPECTATIONS if e.history == "revision_data")
     calls: list[str] = []

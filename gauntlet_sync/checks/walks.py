@@ -54,7 +54,14 @@ def downgrade_plan(history: History, irreversible: frozenset[str]) -> list[Step]
 
 
 class RevisionData(StepHooks):
-    """Inserts the configured sample rows right after a revision is applied."""
+    """Inserts the configured sample rows right after a revision is applied.
+
+    The stairway applies a revision twice. Its downgrade may have dropped the rows with
+    their table (they must be there again for the next revision to meet them) or kept
+    them (inserting them again must not fail on their own keys): on the re-upgrade, rows
+    whose keys are already there are left out. A callable is called after each
+    application, so it should be idempotent.
+    """
 
     def __init__(self, session: MigrationSession, data: Mapping[str, Any]) -> None:
         self.session = session
@@ -68,8 +75,9 @@ class RevisionData(StepHooks):
             if callable(rows):
                 rows(conn)
                 return
+            again = step.label == "re-upgrade"
             for table_name, table_rows in rows.items():
-                self.session.insert_rows(conn, table_name, table_rows)
+                self.session.insert_rows(conn, table_name, table_rows, skip_existing=again)
         except Exception as exc:
             where = Step(step.revision, step.direction, f"{step.label} (inserting revision_data)")
             raise StepFailed(where, exc, describe(exc, self.session.url)) from exc
