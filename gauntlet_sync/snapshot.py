@@ -187,13 +187,16 @@ UNION ALL
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
             WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'
             WHEN 'I' THEN 'index' ELSE 'relation' END,
-       o.nspname || '.' || c.relname, c.relkind::text
+       o.nspname || '.' || c.relname,
+       -- one row per relation, its columns folded into a digest: a user database may
+       -- hold thousands of tables outside, and this is read at each run's start and end
+       c.relkind::text || coalesce(' ' || (
+           SELECT md5(string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                 || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                                 ',' ORDER BY a.attnum))
+           FROM pg_attribute a
+           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
 FROM pg_class c JOIN outside o ON o.oid = c.relnamespace WHERE c.relkind <> 't'
-UNION ALL
-SELECT 'column', o.nspname || '.' || c.relname || '.' || a.attname,
-       format_type(a.atttypid, a.atttypmod)
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN outside o ON o.oid = c.relnamespace
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
 UNION ALL
 SELECT 'type', o.nspname || '.' || t.typname, t.typtype::text
 FROM pg_type t JOIN outside o ON o.oid = t.typnamespace LEFT JOIN pg_class tc ON tc.oid = t.typrelid

@@ -86,3 +86,25 @@ def test_recreating_an_enum_with_the_same_labels_leaves_no_trace(
         connection.execute(text(statement))
     connection.commit()
     assert before.diff(snapshot.take(connection, schema)) == []
+
+
+def test_changes_outside_the_schema_are_named(conn: tuple[Connection, str]) -> None:
+    connection, schema = conn
+    connection.execute(text("CREATE SCHEMA outside_probe"))
+    connection.execute(text("CREATE TABLE outside_probe.kept (id int)"))
+    connection.commit()
+    try:
+        before = snapshot.take_outside(connection, schema)
+        connection.execute(text("ALTER TABLE outside_probe.kept ADD COLUMN note text"))
+        connection.execute(text("CREATE TABLE outside_probe.leak (id int)"))
+        connection.execute(text("CREATE TABLE t2 (id int)"))  # inside: not an escape
+        connection.commit()
+        lines = snapshot.escapes(before, snapshot.take_outside(connection, schema))
+        assert lines == [
+            "table outside_probe.kept changed outside the isolated schema",
+            "table outside_probe.leak created outside the isolated schema",
+        ]
+    finally:
+        connection.rollback()
+        connection.execute(text("DROP SCHEMA outside_probe CASCADE"))
+        connection.commit()
