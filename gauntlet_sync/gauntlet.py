@@ -129,17 +129,16 @@ class Gauntlet:
             statement_timeout=cfg.statement_timeout,
             connect_timeout=cfg.connect_timeout,
         )
-        outside: snapshot.Snapshot | None = None
         try:
-            outside = self._outside(session)
+            session.outside_at_start = self._outside(session)
             if cfg.prepare is not None:
                 with session.connection.begin():
                     cfg.prepare(session.connection)
             yield session
-            self._undo_escapes(session, outside)
+            self._undo_escapes(session)
         except BaseException:
             with contextlib.suppress(Exception):
-                self._undo_escapes(session, outside)
+                self._undo_escapes(session)
             session.close()
             with contextlib.suppress(IsolationError):  # the first error is the one to see
                 target_cm.__exit__(None, None, None)
@@ -249,9 +248,8 @@ class Gauntlet:
 
     def check_isolation(self) -> None:
         with self._session() as session:
-            before = self._outside(session)
             self._upgrade(session)
-            self._raise_for_escapes(session, before)
+            self._raise_for_escapes(session)
 
     def check_no_trace(self) -> None:
         self._require_revisions()
@@ -285,9 +283,10 @@ class Gauntlet:
             "Is the server running?"
         )
 
-    def _undo_escapes(self, session: MigrationSession, before: snapshot.Snapshot | None) -> None:
+    def _undo_escapes(self, session: MigrationSession) -> None:
         """Objects a migration put outside the schema are not ours to drop, but they are
         its own downgrades' to undo: step the history down to base before leaving."""
+        before = session.outside_at_start
         if before is None or not snapshot.escapes(before, self._outside(session) or before):
             return
         applied = self.history.ancestors(session.current_heads())
@@ -305,9 +304,8 @@ class Gauntlet:
                 stacklevel=2,
             )
 
-    def _raise_for_escapes(
-        self, session: MigrationSession, before: snapshot.Snapshot | None
-    ) -> None:
+    def _raise_for_escapes(self, session: MigrationSession) -> None:
+        before = session.outside_at_start
         if before is None:
             raise CheckSkipped("isolation='database': the whole database belongs to the run.")
         lines = snapshot.escapes(before, self._outside(session) or before)
@@ -448,12 +446,11 @@ class Gauntlet:
     def _run_head_group(self, run: _Recorder, names: list[str]) -> None:
         """upgrade, then the head-state checks, then downgrade_to_base: one schema."""
         with self._session() as session:
-            outside = self._outside(session) if "isolation" in names else None
             upgrade_failed = run.one(
                 "upgrade", lambda: self._upgrade(session), record="upgrade" in names
             )
             bodies: dict[str, Callable[[], None]] = {
-                "isolation": lambda: self._raise_for_escapes(session, outside),
+                "isolation": lambda: self._raise_for_escapes(session),
                 "models_match": lambda: self._models_match(session),
                 "check_constraints": lambda: self._check_constraints(session),
                 "enums": lambda: self._enums(session),

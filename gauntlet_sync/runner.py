@@ -128,6 +128,9 @@ class MigrationSession:
         self.engine: Engine = create_engine(url, poolclass=NullPool)
         self._conn: Connection | None = None
         self.env_metadata: Any = None
+        #: set by the Gauntlet: the catalog outside the target when the session began
+        #: (a snapshot.Snapshot; None when the target is a whole database).
+        self.outside_at_start: Any = None
         self.version_table: tuple[str | None, str] = (None, "alembic_version")
 
     # -- connection -------------------------------------------------------------------
