@@ -9,7 +9,6 @@ which keeps stdout for the JSON report). No output carries the DSN's password.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from sqlalchemy.engine import URL
 
 from . import __version__
 from .config import CHECK_NAMES, GauntletConfig
-from .database import cleanup_stale
+from .database import DSN_ENV, cleanup_stale, dsn_or_environment
 from .dsn import mask, redact, to_url
 from .errors import (
     ConfigError,
@@ -35,7 +34,6 @@ from .runner import Progress
 __all__ = ["DSN_ENV", "ProgressPrinter", "build_parser", "main"]
 
 PROG = "gauntlet-sync"
-DSN_ENV = "GAUNTLET_DSN"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: errors that mean "the run could not start": fix the setup, not the migrations.
 SETUP_ERRORS = (ConfigError, DatabaseUnavailableError, ServerStartError)
@@ -213,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skip = check_names(parser, "--skip", args.skip)
     except SystemExit as exc:  # argparse has printed usage and the error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    dsn: str | None = args.dsn or os.environ.get(DSN_ENV) or None
+    dsn = dsn_or_environment(args.dsn)
     secret = _secret_of(dsn)
     err = Output(sys.stderr, secret)
     out = Output(sys.stdout, secret)

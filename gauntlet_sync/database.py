@@ -6,6 +6,8 @@ migration history (``cleanup_stale``) opens it the same way.
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -14,6 +16,14 @@ from sqlalchemy.pool import NullPool
 from . import isolation
 from .dsn import mask, redact, to_url
 from .errors import DatabaseUnavailableError
+
+#: read when no DSN is given to the command line or the unittest mixin
+DSN_ENV = "GAUNTLET_DSN"
+
+
+def dsn_or_environment(dsn: str | None) -> str | None:
+    """The DSN given, else ``GAUNTLET_DSN``, else ``None`` (the embedded server)."""
+    return dsn or os.environ.get(DSN_ENV) or None
 
 
 def resolve(dsn: str | URL | None, connect_timeout: int = 10) -> URL:

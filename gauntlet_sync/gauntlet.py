@@ -289,13 +289,8 @@ class Gauntlet:
         before = session.outside_at_start
         if before is None or not snapshot.escapes(before, self._outside(session) or before):
             return
-        applied = self.history.ancestors(session.current_heads())
-        steps = [
-            walks.Step(r, "downgrade", "downgrade")
-            for r in reversed(self.history.ids)
-            if r in applied
-        ]
-        walks.walk(session, steps, name="undo escapes")
+        not_applied = frozenset(self.history.ids) - self.history.ancestors(session.current_heads())
+        walks.walk(session, walks.downgrade_plan(self.history, not_applied), name="undo escapes")
         left = snapshot.escapes(before, self._outside(session) or before)
         if left:
             warnings.warn(

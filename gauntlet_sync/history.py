@@ -111,14 +111,6 @@ class History:
             todo.extend(self.get(rev)._all_down_revisions)
         return frozenset(seen)
 
-    def descendants(self, revision: str) -> frozenset[str]:
-        """``revision`` and everything that depends on it."""
-        found = {revision}
-        for rev in self.revisions:  # dependency order: parents come first
-            if any(parent in found for parent in rev._all_down_revisions):
-                found.add(rev.revision)
-        return frozenset(found)
-
     def irreversible(self, minimum_downgrade_revision: str | None) -> frozenset[str]:
         """Revisions a walk must not downgrade: the floor revision and its ancestors."""
         if minimum_downgrade_revision is None:

@@ -22,7 +22,3 @@ def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
 def execute(conn: Connection, statement: sql.Composed | sql.SQL) -> None:
     with driver_connection(conn).cursor() as cur:
         cur.execute(statement)
-
-
-def set_search_path(conn: Connection, schema: str) -> None:
-    execute(conn, sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))

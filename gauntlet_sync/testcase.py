@@ -29,12 +29,12 @@ carries the whole run time. With ``gauntlet_share_run = False`` each test calls 
 
 from __future__ import annotations
 
-import os
 import unittest
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .config import CHECK_NAMES, GauntletConfig, NamingRule
+from .database import DSN_ENV, dsn_or_environment
 from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError
 from .gauntlet import Gauntlet
 from .report import CheckResult, Report
@@ -44,8 +44,6 @@ __all__ = ["DSN_ENV", "TEST_METHODS", "GauntletMixin"]
 # unittest leaves this module's frames out of failure tracebacks: the message says it all.
 __unittest = True
 
-#: environment variable read when ``gauntlet_dsn`` is ``None``.
-DSN_ENV = "GAUNTLET_DSN"
 
 #: check name -> the test method that runs it (the names alembic-gauntlet users know).
 TEST_METHODS: Mapping[str, str] = {
@@ -118,8 +116,7 @@ class GauntletMixin:
     @classmethod
     def gauntlet_open(cls) -> Gauntlet:
         """The class's Gauntlet; override to pass e.g. a ``progress`` callback."""
-        dsn = cls.gauntlet_dsn or os.environ.get(DSN_ENV) or None
-        return Gauntlet(dsn, cls.gauntlet_effective_config())
+        return Gauntlet(dsn_or_environment(cls.gauntlet_dsn), cls.gauntlet_effective_config())
 
     @classmethod
     def _gauntlet_close(cls) -> None:

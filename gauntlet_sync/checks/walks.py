@@ -45,12 +45,10 @@ def stairway_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
     return steps
 
 
-def downgrade_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
-    return [
-        Step(rev, "downgrade", "downgrade")
-        for rev in reversed(history.ids)
-        if rev not in irreversible
-    ]
+def downgrade_plan(history: History, keep: frozenset[str]) -> list[Step]:
+    """Heads to base, one revision at a time, leaving out ``keep`` (irreversible or
+    never applied)."""
+    return [Step(rev, "downgrade", "downgrade") for rev in reversed(history.ids) if rev not in keep]
 
 
 class RevisionData(StepHooks):
