@@ -267,11 +267,21 @@ def test_configuration_errors_are_one_line_and_exit_2(
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_console_script_entry_point_is_main() -> None:
+def test_console_script_entry_point_is_run() -> None:
+    """``run`` is ``main`` plus a quick exit (the heap frozen for the shutdown)."""
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
     scripts = setup["options.entry_points"]["console_scripts"].strip()
-    assert scripts == "gauntlet-sync = gauntlet_sync.cli:main"
+    assert scripts == "gauntlet-sync = gauntlet_sync.cli:run"
+    code = (
+        "import sys; from gauntlet_sync.cli import run; "
+        "sys.argv[1:] = ['--only', 'nope']; sys.exit(run())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 2, result.stderr
+    assert "unknown check" in result.stderr.lower(), result.stderr
 
 
 def test_installed_console_script_runs() -> None:

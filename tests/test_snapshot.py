@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gauntlet_sync import Gauntlet, GauntletConfig, snapshot
+from gauntlet_sync.checks import walks
 from tests.histories import catalog
 
 OBJECTS = """
@@ -108,3 +110,61 @@ def test_changes_outside_the_schema_are_named(conn: tuple[Connection, str]) -> N
         connection.rollback()
         connection.execute(text("DROP SCHEMA outside_probe CASCADE"))
         connection.commit()
+
+
+class _BothWays(walks.TraceWatch):
+    """Takes each snapshot through the prepared statement and through the plain query."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.taken = 0
+
+    def _take(self, conn: Connection) -> snapshot.Snapshot:
+        prepared = super()._take(conn)
+        skip = self.skip_tables | {self.session.version_table[1]}
+        assert prepared == snapshot.take(conn, self.schema, skip)
+        self.taken += 1
+        return prepared
+
+
+@pytest.mark.parametrize(
+    "history", sorted({exp.history for exp in catalog.EXPECTATIONS} | {"empty"})
+)
+def test_the_prepared_snapshot_agrees_with_the_plain_query_along_the_walk(history: str) -> None:
+    """The walk's snapshots (a statement prepared once, kept across DDL and psycopg's own
+    clean-ups) read exactly what the straightforward query reads, at every step."""
+    config = GauntletConfig(alembic_ini=catalog.ini(history))
+    with Gauntlet(None, config) as gauntlet, gauntlet._session() as session:
+        watch = _BothWays(session, config.ignored_tables)
+        steps = walks.stairway_plan(gauntlet.history, gauntlet.history.irreversible(None))
+        walks.walk(session, steps, name="stairway", trace=watch)
+    assert watch.taken >= (1 if gauntlet.history.ids else 0)
+
+
+def test_the_prepared_snapshot_survives_psycopg_clean_ups(conn: tuple[Connection, str]) -> None:
+    """psycopg deallocates every prepared statement it knows of after a DROP; the
+    snapshot's statement is prepared where psycopg does not look, so it is still there."""
+    connection, schema = conn
+    snapshots = snapshot.Snapshotter(schema)
+    before = snapshots.take(connection)
+    for _ in range(6):  # psycopg prepares a statement from its fifth run on, if allowed
+        connection.execute(text("SELECT count(*) FROM t"))
+    connection.execute(text("CREATE TABLE gone (id int)"))
+    connection.execute(text("DROP TABLE gone"))
+    connection.execute(text("ALTER TABLE t ADD COLUMN extra int"))
+    lines = before.diff(snapshots.take(connection))
+    assert lines == ["column t.extra left behind (integer null)"]
+    assert snapshots.take(connection) == snapshot.take(connection, schema)
+
+
+def test_a_connection_psycopg_prepared_on_gets_the_plain_query(
+    conn: tuple[Connection, str],
+) -> None:
+    connection, schema = conn
+    for _ in range(6):  # psycopg has now prepared this one: a DROP will DEALLOCATE ALL
+        connection.execute(text("SELECT count(*) FROM t"))
+    snapshots = snapshot.Snapshotter(schema)
+    before = snapshots.take(connection)
+    connection.execute(text("CREATE TABLE gone (id int)"))
+    connection.execute(text("DROP TABLE gone"))
+    assert before.diff(snapshots.take(connection)) == []

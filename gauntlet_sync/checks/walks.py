@@ -85,15 +85,20 @@ class TraceWatch(StepHooks):
     """Snapshots the schema before each upgrade and after its downgrade, and compares."""
 
     def __init__(self, session: MigrationSession, skip_tables: frozenset[str]) -> None:
+        self.session = session
         self.schema = session.target.schema
-        self.skip = skip_tables | {session.version_table[1]}
+        self.skip_tables = skip_tables
+        self.snapshots: snapshot.Snapshotter | None = None
         self.before_upgrade: snapshot.Snapshot | None = None
         self.traces: dict[str, list[str]] = {}
         self.compared: set[str] = set()
 
     def _take(self, conn: Connection) -> snapshot.Snapshot:
+        if self.snapshots is None:  # env.py has configured its version table by now
+            version_table = self.session.version_table[1]
+            self.snapshots = snapshot.Snapshotter(self.schema, self.skip_tables | {version_table})
         try:
-            return snapshot.take(conn, self.schema, self.skip)
+            return self.snapshots.take(conn)
         except Exception as exc:
             raise GauntletError(
                 f"Could not read the catalog of schema {self.schema}: {describe(exc)}"
