@@ -128,7 +128,9 @@ def med(values: list[float]) -> float:
 def bench_size(n: int, repeat: int, work: Path, pg: Any, profile: bool) -> dict[str, Any]:
     project = work / f"history_{n}"
     make_history.generate(project, n)
-    res: dict[str, Any] = {"n": n, "run_all": [], "alone": {c: [] for c in CHECKS}, "floor": {}}
+    res: dict[str, Any] = {
+        "n": n, "run_all": [], "cli": [], "alone": {c: [] for c in CHECKS}, "floor": {}
+    }
 
     # floor
     sql = floor.write_floor_sql(project, work / f"floor_{n}")
@@ -152,6 +154,8 @@ def bench_size(n: int, repeat: int, work: Path, pg: Any, profile: bool) -> dict[
     child = str(HERE / "child.py")
     for _ in range(repeat):
         res["run_all"].append(timed([PY, child, "run_all", str(project)]))
+        # the same checks as a CI job runs them: the command line, whole process
+        res["cli"].append(timed([PY, "-m", "gauntlet_sync", "-c", str(project / "alembic.ini"), "-q"]))
         for check in CHECKS:
             res["alone"][check].append(timed([PY, child, "check", str(project), check]))
         bad = {
@@ -295,6 +299,15 @@ def write_results(
             f"{_f(med([r['wall_s'] for r in s['run_all']]))} | "
             f"{_runs([r['wall_s'] for r in s['run_all']])} (wall) | {_load(s['run_all'])} |")
     add("")
+    add("The same run through the command line (`python -m gauntlet_sync -c alembic.ini -q`, "
+        "whole process; it freezes the heap before exiting, see below):\n")
+    add("| N | CLI whole process, median s | runs | load |")
+    add("|---|---|---|---|")
+    for s in sizes:
+        if s.get("cli"):
+            add(f"| {s['n']} | {_f(med([r['wall_s'] for r in s['cli']]))} | "
+                f"{_runs([r['wall_s'] for r in s['cli']])} | {_load(s['cli'])} |")
+    add("")
     add("Where the whole-process time of run_all goes (medians): ")
     add("\n| N | interpreter + imports | Gauntlet() (history load, server start, ping) | run_all | exit (server stop) |")
     add("|---|---|---|---|---|")
@@ -345,6 +358,10 @@ def write_results(
     if 150 in summary:
         v = summary[150]["ra_wall"]
         goals.append((f"run_all, all {len(CHECKS)} checks, 150 revisions: < 5 s wall, whole process", f"{_f(v)} s", v < 5))
+        cli = [r["wall_s"] for r in by_n[150].get("cli", [])]
+        if cli:
+            goals.append(("the same through the command line (python -m gauntlet_sync), whole process",
+                          f"{_f(med(cli))} s", med(cli) < 5))
     for n, v in summary.items():
         r = v["stairway"] / v["floor"]["stairway"]
         goals.append((f"stairway alone ≤ 3× floor stairway (N={n})",
