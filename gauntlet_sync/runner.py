@@ -227,7 +227,11 @@ class MigrationSession:
                 state["current"] = None
             state["done"] = True
 
-        self._drive(plan, lambda: state["current"])
+        self._drive(
+            plan,
+            lambda: state["current"],
+            lambda: f"committing the {walk}" if state["done"] else f"starting the {walk}",
+        )
         if not state["done"]:
             raise self._ran_nothing()
 
@@ -235,6 +239,7 @@ class MigrationSession:
         self,
         fn: Callable[[Any, MigrationContext], Iterable[Any]],
         current_step: Callable[[], Step | None],
+        between_steps: Callable[[], str] = lambda: "",
     ) -> None:
         """Run env.py with ``fn`` as its migration function; errors become typed ones."""
         started = [False]
@@ -243,7 +248,7 @@ class MigrationSession:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            self._raise_for(exc, current_step(), started[0])
+            self._raise_for(exc, current_step(), started[0], between_steps())
             raise
         if not started[0]:
             raise self._ran_nothing()
@@ -254,7 +259,9 @@ class MigrationSession:
             "call context.run_migrations() once, in online mode."
         )
 
-    def _raise_for(self, exc: BaseException, step: Step | None, started: bool) -> None:
+    def _raise_for(
+        self, exc: BaseException, step: Step | None, started: bool, between_steps: str = ""
+    ) -> None:
         if isinstance(exc, DatabaseUnavailableError):
             raise exc
         # Before the typed errors: a step hook (a catalog snapshot, revision data) that hit
@@ -263,9 +270,12 @@ class MigrationSession:
         if unavailable is None and isinstance(exc, (StepFailed, GauntletError)):
             raise exc  # already says what and where
         if unavailable is not None:
+            if step is not None:
+                where = f" during {step.label} of {step.revision}"
+            else:
+                where = f" while {between_steps}" if between_steps else ""
             raise DatabaseUnavailableError(
-                "The database went away"
-                f"{f' during {step.label} of {step.revision}' if step else ''}: "
+                f"The database went away{where}: "
                 f"{redact(' '.join(unavailable.split()), self.url)}. Is the server running?"
             ) from exc
         if step is not None:

@@ -99,7 +99,13 @@ KILL_POINTS = {
     # inside the head group's one-transaction upgrade
     "mid-upgrade": (
         lambda e: isinstance(e, Progress) and e.walk == "upgrade" and e.index == 3,
-        "during upgrade of a100000",  # a1000003, or a1000004 if the backend had not noticed
+        # a1000003, or a1000004 if the backend had not noticed; an orphaned backend may even
+        # finish the upgrade, and then the commit or the next check's first query notices
+        (
+            "during upgrade of a100000",
+            "while committing the upgrade",
+            "while reading the catalog outside the isolated schema",
+        ),
     ),
     # between two checks: the next one opens a connection of its own
     "between-checks": (
@@ -135,7 +141,9 @@ def test_server_killed_mid_run_is_unavailable_within_seconds(
     seconds = time.monotonic() - killed_at[0]
     message = str(info.value)
     assert seconds < 5, f"noticed after {seconds:.1f} s"
-    assert where in message and "Is the server running?" in message
+    places = (where,) if isinstance(where, str) else where
+    assert any(place in message for place in places), message
+    assert "Is the server running?" in message
     assert PASSWORD not in message and "\n" not in message
     assert backends, "the postmaster had backends"
     assert wait_gone(backends) == set(), "backends outlived their postmaster"
@@ -151,7 +159,8 @@ def test_keyboard_interrupt_mid_stairway_drops_the_schema(server: EmbeddedPostgr
         schemas.append(conn.execute(text("SELECT current_schema()")).scalar_one())
 
     def interrupt() -> None:
-        assert leftovers(server) == [f"schema {schemas[-1]}"]
+        # the walk's schema, and the head group's while its forked child still works there
+        assert f"schema {schemas[-1]}" in leftovers(server)
         raise KeyboardInterrupt
 
     config = GauntletConfig(alembic_ini=catalog.ini("clean"), prepare=prepare)
