@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare server defaults between models and schema",
     )
+    add(
+        "--no-parallel",
+        action="store_true",
+        help="run every check in this process (by default the models checks and the "
+        "downgrade run in a forked child beside the stairway)",
+    )
     add("--json", action="store_true", help="write the report as JSON on stdout")
     add("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testcase per check)")
     add(
@@ -262,6 +268,7 @@ def _run(
         minimum_downgrade_revision=args.minimum_downgrade_revision,
         ignore_tables=frozenset(args.ignore_table),
         compare_server_default=args.compare_server_default,
+        parallel=not args.no_parallel,
     )
     progress = None if args.quiet else ProgressPrinter(err, verbose=args.verbose)
     with Gauntlet(dsn, config, progress=progress) as gauntlet:

@@ -56,6 +56,9 @@ class GauntletConfig:
     ``metadata`` is a ``MetaData`` or a ``"module:attr"`` string imported relative to the
     working directory; when it is ``None`` the env.py's ``target_metadata`` is used if it
     sets one, else the checks that need models are skipped.
+
+    ``parallel`` lets ``run_all`` run the models checks and downgrade_to_base in a forked
+    child while it walks the stairway (only with ``fork`` and no other thread running).
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -75,6 +78,7 @@ class GauntletConfig:
     lock_timeout: float | None = 10.0
     connect_timeout: int = 10
     schema_prefix: str = "gauntlet"
+    parallel: bool = True
 
     def __post_init__(self) -> None:
         if self.isolation not in ("schema", "database"):

@@ -15,6 +15,20 @@ _Failure = TypeVar("_Failure", bound="CheckFailed")
 class GauntletError(Exception):
     """Base of every error gauntlet-sync raises."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep the keyword attributes (revision, step, problems) through pickling: run_all
+        # runs some checks in a forked child, whose results come back pickled.
+        state = {k: v for k, v in self.__dict__.items() if k != "report"}
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(
+    cls: type[GauntletError], args: tuple[object, ...], state: dict[str, object]
+) -> GauntletError:
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error
+
 
 # --- setup and environment -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from . import database, isolation, snapshot
+from . import database, forked, isolation, snapshot
 from .checks import drift, naming, walks
 from .config import CHECK_NAMES, GauntletConfig, load_alembic_config, resolve_metadata
 from .dsn import mask, redact
@@ -401,10 +401,10 @@ class Gauntlet:
             for n in ("upgrade", "isolation", *HEAD_STATE_CHECKS, "downgrade_to_base")
             if n in selected
         ]
-        if head_group:
-            self._run_head_group(run, head_group)
         walk_group = [n for n in ("stairway", "no_trace") if n in selected]
-        if walk_group:
+        if head_group:
+            self._run_head_group(run, head_group, walk_group)
+        elif walk_group:
             self._run_walk_group(run, walk_group)
         report = Report(
             results=[results[n] for n in CHECK_NAMES if n in results],
@@ -438,8 +438,12 @@ class Gauntlet:
             )
         return [n for n in CHECK_NAMES if n in wanted and n not in skipped]
 
-    def _run_head_group(self, run: _Recorder, names: list[str]) -> None:
-        """upgrade, then the head-state checks, then downgrade_to_base: one schema."""
+    def _run_head_group(
+        self, run: _Recorder, names: Sequence[str], walk_names: Sequence[str]
+    ) -> None:
+        """upgrade, then the head-state checks, then downgrade_to_base: one schema; then
+        the walk group. Once the upgrade is in and reached nowhere outside the schema, the
+        rest of the head group runs in a forked child while this process walks."""
         with self._session() as session:
             upgrade_failed = run.one(
                 "upgrade", lambda: self._upgrade(session), record="upgrade" in names
@@ -452,13 +456,79 @@ class Gauntlet:
                 "naming": lambda: self._naming(session),
                 "downgrade_to_base": lambda: self._downgrade(session),
             }
-            for name in names:
-                if name == "upgrade":
-                    continue
+            first = [n for n in names if n == "isolation"]
+            rest = [n for n in names if n not in ("upgrade", "isolation")]
+            for name in first if upgrade_failed is None else first + rest:
                 if upgrade_failed is not None:
                     run.blocked(name, upgrade_failed)
                 else:
                     run.one(name, bodies[name])
+            if upgrade_failed is None and walk_names and self._may_fork(session):
+                self._walk_beside_child(run, session, [(n, bodies[n]) for n in rest], walk_names)
+                return
+            if upgrade_failed is None:
+                for name in rest:
+                    run.one(name, bodies[name])
+        if walk_names:
+            self._run_walk_group(run, walk_names)
+
+    def _may_fork(self, session: MigrationSession) -> bool:
+        """Two groups at once only where it cannot change a verdict: migrations that reach
+        outside the schema would meet their own objects from the other group."""
+        if not (self.config.parallel and forked.possible()):
+            return False
+        before = session.outside_at_start
+        return before is None or not snapshot.escapes(before, self._outside(session) or before)
+
+    def _walk_beside_child(
+        self,
+        run: _Recorder,
+        session: MigrationSession,
+        bodies: list[tuple[str, Callable[[], None]]],
+        walk_names: Sequence[str],
+    ) -> None:
+        """The walk group here, ``bodies`` in a forked child on ``session``'s schema (which
+        this process keeps, and drops once the child is done)."""
+        user_progress = self.progress
+
+        def child_body(send: forked.Send) -> None:
+            self.engine.dispose(close=False)  # the pooled connections are the parent's
+            session.forget_connection()
+            self.progress = (lambda event: send(("event", event))) if user_progress else None
+            results: dict[str, CheckResult] = {}
+            recorder = _Recorder(self, results)
+            for name, body in bodies:
+                recorder.one(name, body)
+            session.close()
+            send(("results", results))
+
+        child = forked.Child(child_body)
+        raised: list[BaseException] = []
+
+        def deliver(messages: list[Any]) -> None:
+            for kind, value in messages:
+                if kind == "event" and user_progress is not None:
+                    user_progress(value)
+                elif kind == "results":
+                    run.results.update(value)  # their events have been delivered already
+                elif kind == "raised":
+                    raised.append(value)
+
+        if user_progress is not None:  # the child's events go out between the walk's own
+
+            def relaying(event: ProgressEvent) -> None:
+                deliver(child.poll())
+                user_progress(event)
+
+            self.progress = relaying
+        try:
+            with forked.stopped_on_error(child):
+                self._run_walk_group(run, walk_names)
+                deliver(child.join())
+        finally:
+            self.progress = user_progress
+        if raised:
+            raise raised[0]
 
     def _run_walk_group(self, run: _Recorder, names: Sequence[str]) -> None:
         """The stairway and the no-trace comparison ride one walk."""

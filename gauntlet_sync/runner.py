@@ -146,6 +146,11 @@ class MigrationSession:
                 ) from exc
         return self._conn
 
+    def forget_connection(self) -> None:
+        """In a forked child: let go of the parent's connection without closing it (closing
+        would end the parent's session on the server); the next use opens a new one."""
+        self._conn = None
+
     def close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):

@@ -271,3 +271,61 @@ def test_objects_a_migration_put_outside_are_undone_by_its_own_downgrades() -> N
         with engine.connect() as conn:
             assert conn.execute(text("SELECT to_regclass('public.leak')")).scalar() is None
         engine.dispose()
+
+
+# --- the forked head group -------------------------------------------------------------------
+
+
+def _verdicts(report: Any) -> list[tuple[str, str, str, str]]:
+    return [
+        (r.name, r.status, type(r.error).__name__, (r.message or "").split("gauntlet_")[0])
+        for r in report.results
+    ]
+
+
+def _event(event: Any) -> tuple[str, ...]:
+    if isinstance(event, gauntlet_sync.Progress):
+        step = event.step
+        return (event.walk, step.revision, step.label, str(event.index), str(event.total))
+    if isinstance(event, gauntlet_sync.CheckResult):
+        return ("finished", event.name, event.status)
+    return ("started", event.name)
+
+
+@pytest.mark.parametrize("history", ["clean", "downgrade_fails", "models_drift", "no_trace"])
+def test_forked_and_serial_run_all_agree(history: str) -> None:
+    """run_all forks the models checks and downgrade_to_base beside the walk; the verdicts,
+    error types, messages and progress events are those of the serial run."""
+    exp = next(e for e in EXPECTATIONS if e.history == history)
+    runs = {}
+    for parallel in (True, False):
+        events: list[Any] = []
+        with Gauntlet(None, _config(exp, parallel=parallel), progress=events.append) as g:
+            report = g.run_all(raise_on_failure=False)
+        runs[parallel] = (_verdicts(report), sorted(map(_event, events)))
+        for result in report.results:
+            if isinstance(result.error, CheckFailed):  # crossed the pipe intact
+                assert result.error.check and isinstance(result.error.problems, tuple)
+    assert runs[True][0] == runs[False][0]
+    assert runs[True][1] == runs[False][1]
+    assert leftover_schemas() == []
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    """A thread holding a lock at fork time would leave it held in the child: run serially."""
+    import threading
+
+    from gauntlet_sync import forked
+
+    assert forked.possible()
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not forked.possible()
+        exp = next(e for e in EXPECTATIONS if e.history == "clean")
+        with Gauntlet(None, _config(exp)) as gauntlet:
+            assert gauntlet.run_all().ok
+    finally:
+        stop.set()
+        thread.join()

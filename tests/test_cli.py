@@ -116,6 +116,20 @@ def test_clean_history_passes_with_progress_on_stderr(capsys: pytest.CaptureFixt
     assert "4 revisions (heads: a1000004)" in err
 
 
+@pytest.mark.parametrize("flag", ["--no-parallel", "-v"])
+def test_every_check_reports_once_forked_or_not(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    """The forked child's progress lines reach stderr through the parent, once each."""
+    code, out, err = cli(capsys, "-c", catalog.ini("clean"), flag)
+    assert code == 0, err
+    for name in CHECK_NAMES:
+        assert err.count(f"[{name}] started") == 1, err
+        assert len(re.findall(rf"^\[{name}\] (passed|skipped) in", err, re.MULTILINE)) == 1
+    downgrades = re.findall(r"^\[downgrade_to_base \d/4\] downgrade", err, re.MULTILINE)
+    assert len(downgrades) == (4 if flag == "-v" else 0), err
+
+
 def test_verbose_reports_every_step_and_quiet_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "-c", catalog.ini("clean"), "-v", "--only", "stairway")
     assert code == 0

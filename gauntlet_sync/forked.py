@@ -1,0 +1,153 @@
+"""Run part of ``run_all`` in a forked child, so that two migration walks use two CPUs.
+
+alembic's ``context`` and ``op`` are module-level proxies: a process drives one env.py
+run at a time, so threads cannot overlap two walks. A forked child can, and it inherits
+the loaded history, config and models (nothing is imported or parsed again). The child
+opens its own connections, sends its progress events and its outcome back through a pipe
+as length-prefixed pickles, and leaves with ``os._exit``: it never unwinds the parent's
+``with`` blocks, so it drops nothing and stops nothing (the parent owns the schemas, the
+server and its watchdog; psycopg does not close a connection from a process that did not
+open it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import GauntletError
+
+_HEADER = struct.Struct("!I")
+Send = Callable[[Any], None]
+
+
+def possible() -> bool:
+    """Forking is safe only where there is ``fork`` and no other thread (a thread holding a
+    lock at the fork would leave the child's copy of that lock held forever)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+class Child:
+    """A forked child running ``body(send)``; the parent reads what it sends.
+
+    What the child raises comes back as ``("raised", exception)`` (as a
+    :class:`GauntletError` carrying the text when it cannot be pickled).
+    """
+
+    def __init__(self, body: Callable[[Send], None]) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()  # or the child would print the parent's buffered output again
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's lines are seen through its messages
+            os.close(read_fd)
+            _run_child(body, write_fd)
+        os.close(write_fd)
+        self.pid = pid
+        self._fd = read_fd
+        self._buffer = b""
+        self._finished = False
+
+    def poll(self) -> list[Any]:
+        """The messages that have arrived so far, without waiting."""
+        ready, _, _ = select.select([self._fd], [], [], 0)
+        if ready and not self._finished:
+            self._read_once()
+        return self._messages()
+
+    def join(self) -> list[Any]:
+        """Every message still to come; waits for the child to finish."""
+        while not self._finished:
+            self._read_once()
+        messages = self._messages()
+        self._reap()
+        return messages
+
+    def stop(self) -> None:
+        """Interrupt the child (the parent is failing or was interrupted) and wait for it."""
+        if self._finished:
+            self._reap()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGINT)
+        for _ in range(100):  # its connection closes as it exits; the server rolls back
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._close()
+                return
+            select.select([], [], [], 0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self._reap()
+
+    def _read_once(self) -> None:
+        chunk = os.read(self._fd, 1 << 16)
+        if chunk:
+            self._buffer += chunk
+        else:
+            self._finished = True
+
+    def _messages(self) -> list[Any]:
+        messages = []
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            messages.append(pickle.loads(self._buffer[_HEADER.size : end]))
+            self._buffer = self._buffer[end:]
+        return messages
+
+    def _reap(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self._close()
+
+    def _close(self) -> None:
+        self._finished = True
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: no cover
+    def send(message: Any) -> None:
+        data = pickle.dumps(message)
+        frame = _HEADER.pack(len(data)) + data
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(write_fd, view) :]
+
+    try:
+        try:
+            body(send)
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+            send(("raised", _picklable(exc)))
+    finally:
+        os._exit(0)
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return GauntletError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+@contextlib.contextmanager
+def stopped_on_error(child: Child) -> Iterator[Child]:
+    """Yield ``child``; if the parent's work fails meanwhile, stop the child first."""
+    try:
+        yield child
+    except BaseException:
+        child.stop()
+        raise
