@@ -26,11 +26,11 @@ from .pgsql import driver_connection
 _SNAPSHOT_SQL = r"""
 WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = {schema}),
 rels AS (
-    SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions
+    SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions, c.reltype
     FROM pg_class c
     WHERE c.relnamespace = (SELECT oid FROM ns)
       AND c.relname <> ALL({skip})
-      AND NOT EXISTS (  -- indexes and sequences of skipped tables
+      AND NOT EXISTS (  -- indexes of skipped tables
           SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
           WHERE i.indexrelid = c.oid AND t.relname = ANY({skip}))
 )
@@ -68,10 +68,12 @@ SELECT kind, name, definition FROM (
            con.contype::text || ' ' || pg_get_constraintdef(con.oid)
            || CASE WHEN con.condeferrable THEN ' deferrable' ELSE '' END
     FROM pg_constraint con
-    LEFT JOIN pg_class tr ON tr.oid = con.conrelid
+    LEFT JOIN LATERAL (SELECT relname FROM pg_class WHERE oid = con.conrelid) tr ON true
     LEFT JOIN pg_type ty ON ty.oid = con.contypid
     WHERE con.connamespace = (SELECT oid FROM ns)
-      AND coalesce(tr.relname, '') <> ALL({skip})
+      AND con.conrelid NOT IN (
+          SELECT oid FROM pg_class
+          WHERE relnamespace = (SELECT oid FROM ns) AND relname = ANY({skip}))
   UNION ALL
     SELECT 'sequence', r.relname,
            format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
@@ -94,9 +96,8 @@ SELECT kind, name, definition FROM (
                    || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
                    || coalesce(' default=' || t.typdefault, '') ELSE '' END
     FROM pg_type t
-    LEFT JOIN pg_class tc ON tc.oid = t.typrelid
-    WHERE t.typnamespace = (SELECT oid FROM ns)
-      AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND tc.relkind = 'c'))
+    WHERE (t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm'))
+       OR t.oid = ANY(ARRAY(SELECT reltype FROM rels WHERE relkind = 'c'))  -- composite
   UNION ALL
     SELECT 'view', r.relname, regexp_replace(btrim(pg_get_viewdef(r.oid)), '\s+', ' ', 'g')
     FROM rels r WHERE r.relkind IN ('v', 'm')
@@ -109,21 +110,29 @@ SELECT kind, name, definition FROM (
            || CASE p.provolatile WHEN 'i' THEN ', immutable' WHEN 's' THEN ', stable' ELSE '' END
            || ', body md5 ' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-    WHERE p.pronamespace = (SELECT oid FROM ns)
+    WHERE p.oid = ANY(ARRAY(  -- a function's dependency on its schema: an index lookup
+            SELECT objid FROM pg_depend
+            WHERE refclassid = 'pg_namespace'::regclass AND refobjid = (SELECT oid FROM ns)
+              AND classid = 'pg_proc'::regclass))
+      AND p.pronamespace = (SELECT oid FROM ns)
   UNION ALL
     SELECT 'trigger', c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid)
-    FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
-    WHERE c.relnamespace = (SELECT oid FROM ns) AND NOT tg.tgisinternal
+    FROM pg_trigger tg JOIN rels c ON c.oid = tg.tgrelid
+    WHERE tg.tgrelid = ANY(ARRAY(SELECT oid FROM rels)) AND NOT tg.tgisinternal
   UNION ALL
-    SELECT 'policy', pol.tablename || '.' || pol.policyname,
-           pol.cmd || ' ' || coalesce(pol.qual, '') || ' check ' || coalesce(pol.with_check, '')
-    FROM pg_policies pol WHERE pol.schemaname = {schema}
+    SELECT 'policy', c.relname || '.' || pol.polname,
+           CASE pol.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                WHEN 'd' THEN 'DELETE' WHEN '*' THEN 'ALL' END
+           || ' ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
+           || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
+    FROM pg_policy pol JOIN rels c ON c.oid = pol.polrelid
+    WHERE pol.polrelid = ANY(ARRAY(SELECT oid FROM rels))
   UNION ALL
     SELECT 'comment', c.relname || coalesce('.' || a.attname, ''), d.description
     FROM pg_description d
-    JOIN pg_class c ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+    JOIN rels c ON d.objoid = c.oid
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
-    WHERE c.relnamespace = (SELECT oid FROM ns) AND c.relname <> ALL({skip})
+    WHERE d.objoid = ANY(ARRAY(SELECT oid FROM rels)) AND d.classoid = 'pg_class'::regclass
   UNION ALL
     SELECT 'extension', e.extname, e.extversion
     FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)
