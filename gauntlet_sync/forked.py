@@ -64,6 +64,17 @@ class Child:
             self._read_once()
         return self._messages()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the child has closed its end (sent everything)."""
+        return self._finished
+
+    def wait(self) -> list[Any]:
+        """The next message(s): waits until something arrives or the child is done."""
+        if not self._finished:
+            self._read_once()
+        return self._messages()
+
     def join(self) -> list[Any]:
         """Every message still to come; waits for the child to finish."""
         while not self._finished:

@@ -41,6 +41,12 @@ from .runner import MigrationSession, Progress, connection_lost
 
 ProgressEvent = CheckStarted | Progress | CheckResult
 HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
+#: From this many revisions on, run_all splits the stairway with no_trace between two
+#: processes (below it, forking and catching up cost more than the second CPU gives).
+SPLIT_WALK_FROM = 40
+#: The share of the revisions the parent walks: the child catches up on them without
+#: snapshots (about half the cost per revision), then walks the rest with them.
+SPLIT_SHARE = 0.62
 
 
 class Gauntlet:
@@ -65,6 +71,8 @@ class Gauntlet:
         self._env_metadata: MetaData | None = None
         if self.config.minimum_downgrade_revision is not None:
             self.history.get(self.config.minimum_downgrade_revision)  # typed error if unknown
+        #: set when run_all's upgrade reached nowhere outside its schema (walks may fork)
+        self._stays_inside = False
         self.url = database.resolve(dsn, self.config.connect_timeout)
         self.engine: Engine = database.open_engine(self.url)
 
@@ -160,6 +168,8 @@ class Gauntlet:
         trace: walks.TraceWatch | None = None,
         *,
         one_transaction: bool = False,
+        first_index: int = 0,
+        total: int | None = None,
     ) -> walks.WalkOutcome:
         return walks.walk(
             session,
@@ -169,6 +179,8 @@ class Gauntlet:
             trace=trace,
             progress=self._emit if self.progress else None,
             commit_each_step=not one_transaction,
+            first_index=first_index,
+            total=total,
         )
 
     def _upgrade(self, session: MigrationSession) -> None:
@@ -391,6 +403,7 @@ class Gauntlet:
     ) -> Report:
         """Run the selected checks (all by default), sharing work, and report each."""
         selected = self._select(checks, skip)
+        self._stays_inside = False
         started = time.perf_counter()
         results: dict[str, CheckResult] = {}
         run = _Recorder(self, results)
@@ -473,12 +486,21 @@ class Gauntlet:
             self._run_walk_group(run, walk_names)
 
     def _may_fork(self, session: MigrationSession) -> bool:
-        """Two groups at once only where it cannot change a verdict: migrations that reach
-        outside the schema would meet their own objects from the other group."""
+        """Two walks at once only where it cannot change a verdict: migrations that reach
+        outside the schema would meet their own objects from the other walk."""
         if not (self.config.parallel and forked.possible()):
             return False
         before = session.outside_at_start
-        return before is None or not snapshot.escapes(before, self._outside(session) or before)
+        clean = before is None or not snapshot.escapes(before, self._outside(session) or before)
+        self._stays_inside = clean
+        return clean
+
+    def _become_child(self, send: forked.Send, session: MigrationSession) -> None:
+        """In a forked child: new connections of its own, progress events into the pipe."""
+        self.engine.dispose(close=False)  # the pooled connections are the parent's
+        session.forget_connection()
+        wanted = self.progress is not None
+        self.progress = (lambda event: send(("event", event))) if wanted else None
 
     def _walk_beside_child(
         self,
@@ -489,12 +511,9 @@ class Gauntlet:
     ) -> None:
         """The walk group here, ``bodies`` in a forked child on ``session``'s schema (which
         this process keeps, and drops once the child is done)."""
-        user_progress = self.progress
 
         def child_body(send: forked.Send) -> None:
-            self.engine.dispose(close=False)  # the pooled connections are the parent's
-            session.forget_connection()
-            self.progress = (lambda event: send(("event", event))) if user_progress else None
+            self._become_child(send, session)
             results: dict[str, CheckResult] = {}
             recorder = _Recorder(self, results)
             for name, body in bodies:
@@ -503,32 +522,68 @@ class Gauntlet:
             send(("results", results))
 
         child = forked.Child(child_body)
-        raised: list[BaseException] = []
+        with forked.stopped_on_error(child), _Relay(self, child, run) as relay:
+            self._run_walk_group(run, walk_names)
+            relay.finish()
+        if relay.raised:
+            raise relay.raised[0]
 
-        def deliver(messages: list[Any]) -> None:
-            for kind, value in messages:
-                if kind == "event" and user_progress is not None:
-                    user_progress(value)
-                elif kind == "results":
-                    run.results.update(value)  # their events have been delivered already
-                elif kind == "raised":
-                    raised.append(value)
+    def _split_stairway(self, session: MigrationSession) -> walks.WalkOutcome:
+        """The stairway with no_trace, its first revisions walked here and the rest in a
+        forked child, which first catches up through the same steps (without snapshots,
+        about half their cost) so that it goes on from the very state this walk reaches.
+        A failure here ends the walk, as unsplit; a child that cannot finish leaves the
+        rest to this process. Either way the outcome is the one walk's."""
+        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        steps = walks.stairway_plan(self.history, irreversible)
+        ids = self.history.ids
+        split = max(1, min(len(ids) - 1, round(len(ids) * SPLIT_SHARE)))
+        mine = set(ids[:split])
+        first = [s for s in steps if s.revision in mine]
+        rest = [s for s in steps if s.revision not in mine]
+        watch = walks.TraceWatch(session, self.config.ignored_tables)
+        with self._session() as other:
 
-        if user_progress is not None:  # the child's events go out between the walk's own
+            def child_body(send: forked.Send) -> None:
+                self._become_child(send, other)
+                caught_up = walks.walk(
+                    other, first, name="catch up", revision_data=self.config.revision_data
+                )
+                if caught_up.failure is not None:
+                    send(("walk", None))
+                    return
+                tail = self._walk(
+                    other,
+                    rest,
+                    "stairway",
+                    walks.TraceWatch(other, self.config.ignored_tables),
+                    first_index=split,
+                    total=len(ids),
+                )
+                other.close()
+                send(("walk", tail))
 
-            def relaying(event: ProgressEvent) -> None:
-                deliver(child.poll())
-                user_progress(event)
+            child = forked.Child(child_body)
+            with forked.stopped_on_error(child), _Relay(self, child, hold=True) as relay:
+                head = self._walk(session, first, "stairway", watch, total=len(ids))
+                if head.failure is not None:
+                    child.stop()
+                    return head
+                relay.finish()
+        tail = relay.walk
+        if tail is None:  # the child failed to catch up or raised: walk the rest here
+            return self._walk(session, rest, "stairway", watch, first_index=split, total=len(ids))
+        return walks.WalkOutcome(
+            tail.failure, {**head.traces, **tail.traces}, head.compared | tail.compared
+        )
 
-            self.progress = relaying
-        try:
-            with forked.stopped_on_error(child):
-                self._run_walk_group(run, walk_names)
-                deliver(child.join())
-        finally:
-            self.progress = user_progress
-        if raised:
-            raise raised[0]
+    def _may_split(self) -> bool:
+        return (
+            self._stays_inside
+            and len(self.history.ids) >= SPLIT_WALK_FROM
+            and self.config.parallel
+            and forked.possible()
+        )
 
     def _run_walk_group(self, run: _Recorder, names: Sequence[str]) -> None:
         """The stairway and the no-trace comparison ride one walk."""
@@ -540,7 +595,10 @@ class Gauntlet:
             self._emit(CheckStarted(name))
         started = time.perf_counter()
         with self._session() as session:
-            outcome = self._stairway(session, trace="no_trace" in names)
+            if "no_trace" in names and self._may_split():
+                outcome = self._split_stairway(session)
+            else:
+                outcome = self._stairway(session, trace="no_trace" in names)
         seconds = time.perf_counter() - started
         if "stairway" in names:
             error = walks.stairway_error(self.history, outcome.failure) if outcome.failure else None
@@ -573,6 +631,76 @@ class Gauntlet:
         return isolation.cleanup_stale(
             self.engine, older_than=older_than, prefix=self.config.schema_prefix
         )
+
+
+class _Relay:
+    """Passes a forked child's progress events on between the parent's own, and collects
+    what the child sends: results, a walk, an exception.
+
+    ``hold`` keeps the events until the child's walk has come back whole: the second half
+    of a split stairway then reports after the first, as one walk would, and not at all
+    if this process ends up walking that half itself.
+    """
+
+    def __init__(
+        self,
+        gauntlet: Gauntlet,
+        child: forked.Child,
+        run: _Recorder | None = None,
+        *,
+        hold: bool = False,
+    ) -> None:
+        self.gauntlet = gauntlet
+        self.child = child
+        self.run = run
+        self.hold = hold
+        self.user = gauntlet.progress
+        self.held: list[Any] = []
+        self.raised: list[BaseException] = []
+        self.walk: walks.WalkOutcome | None = None
+
+    def __enter__(self) -> _Relay:
+        user = self.user
+        if user is not None:
+
+            def relaying(event: ProgressEvent) -> None:
+                self._deliver(self.child.poll())
+                user(event)
+
+            self.gauntlet.progress = relaying
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.gauntlet.progress = self.user
+
+    def finish(self) -> None:
+        """Take in everything the child sends, as it comes, until it is done."""
+        self.gauntlet.progress = self.user
+        while not self.child.finished:
+            self._deliver(self.child.wait())
+        self._deliver(self.child.join())
+        if self.walk is not None:
+            self._pass_on(self.held)
+        self.held = []
+
+    def _deliver(self, messages: list[Any]) -> None:
+        for kind, value in messages:
+            if kind == "event":
+                if self.hold:
+                    self.held.append(value)
+                else:
+                    self._pass_on([value])
+            elif kind == "results" and self.run is not None:
+                self.run.results.update(value)  # their events went out already
+            elif kind == "walk":
+                self.walk = value
+            elif kind == "raised":
+                self.raised.append(value)
+
+    def _pass_on(self, events: list[Any]) -> None:
+        if self.user is not None:
+            for event in events:
+                self.user(event)
 
 
 class _Recorder:

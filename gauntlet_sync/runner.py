@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -72,6 +73,16 @@ class StepFailed(Exception):
         super().__init__(message)
         self.step = step
         self.cause = cause
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A walk's outcome can come back from a forked child; a cause that does not pickle
+        # (a driver error holding a connection) travels as its text.
+        cause: BaseException = self.cause
+        try:
+            pickle.dumps(cause)
+        except Exception:  # noqa: BLE001 - any pickling failure
+            cause = RuntimeError(f"{type(self.cause).__name__}: {self.cause}")
+        return (type(self), (self.step, cause, str(self)))
 
 
 class StepHooks:
@@ -200,6 +211,7 @@ class MigrationSession:
         walk: str = "migrate",
         progress: ProgressCallback | None = None,
         total: int = 0,
+        first_index: int = 0,
         commit_each_step: bool = False,
     ) -> None:
         """Run ``steps`` in order in one env.py invocation.
@@ -210,7 +222,12 @@ class MigrationSession:
         """
         pending: Iterator[Step] = iter(steps)
         revision_map = self.history.script.revision_map
-        state: dict[str, Any] = {"current": None, "done": False, "index": 0, "last_rev": None}
+        state: dict[str, Any] = {
+            "current": None,
+            "done": False,
+            "index": first_index,  # revisions before these steps, when a walk is split
+            "last_rev": None,
+        }
 
         def plan(heads: Any, ctx: MigrationContext) -> Iterator[RevisionStep]:
             conn = ctx.connection

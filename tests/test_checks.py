@@ -329,3 +329,56 @@ def test_no_fork_while_another_thread_runs() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+@pytest.mark.parametrize("history", ["clean", "no_trace", "stairway_fails", "downgrade_fails"])
+def test_a_split_stairway_reads_as_one_walk(history: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long histories split the stairway with no_trace between two processes; forced on
+    these short ones, verdicts, messages and the progress events (in order) are those of
+    one walk, also when the first half fails and the second half is thrown away."""
+    from gauntlet_sync import gauntlet as gauntlet_module
+
+    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    splits: list[int] = []
+    split = Gauntlet._split_stairway
+    monkeypatch.setattr(
+        Gauntlet, "_split_stairway", lambda self, s: splits.append(1) or split(self, s)
+    )
+    exp = next(e for e in EXPECTATIONS if e.history == history)
+    runs = {}
+    for parallel in (True, False):
+        events: list[Any] = []
+        with Gauntlet(None, _config(exp, parallel=parallel), progress=events.append) as g:
+            report = g.run_all(raise_on_failure=False)
+        walk = [_event(e) for e in events if getattr(e, "walk", None) == "stairway"]
+        runs[parallel] = (_verdicts(report), walk)
+    assert runs[True] == runs[False]
+    assert splits == [1]  # the parallel run split, the serial one did not
+    assert leftover_schemas() == []
+
+
+def test_a_split_child_that_cannot_catch_up_leaves_the_rest_to_the_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gauntlet_sync import gauntlet as gauntlet_module
+    from gauntlet_sync.checks import walks
+
+    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    walk = walks.walk
+
+    def failing_catch_up(session: Any, steps: Any, *, name: str, **kw: Any) -> Any:
+        if name == "catch up":  # runs in the forked child only
+            raise RuntimeError("the child could not catch up")
+        return walk(session, steps, name=name, **kw)
+
+    monkeypatch.setattr(walks, "walk", failing_catch_up)
+    exp = next(e for e in EXPECTATIONS if e.history == "no_trace")
+    events: list[Any] = []
+    with Gauntlet(None, _config(exp), progress=events.append) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    with Gauntlet(None, _config(exp, parallel=False)) as gauntlet:
+        serial = gauntlet.run_all(raise_on_failure=False)
+    assert _verdicts(report) == _verdicts(serial)
+    stairway = [_event(e)[1:3] for e in events if getattr(e, "walk", None) == "stairway"]
+    assert len(stairway) == len(set(stairway))  # the child's events were not passed on
+    assert leftover_schemas() == []

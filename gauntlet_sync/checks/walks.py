@@ -150,11 +150,16 @@ def walk(
     trace: TraceWatch | None = None,
     progress: ProgressCallback | None = None,
     commit_each_step: bool = True,
+    first_index: int = 0,
+    total: int | None = None,
 ) -> WalkOutcome:
-    """Run ``steps``; a failing step ends the walk and is returned, not raised."""
+    """Run ``steps``; a failing step ends the walk and is returned, not raised.
+
+    ``first_index`` and ``total`` number the revisions of a part of a longer walk."""
     data = RevisionData(session, revision_data) if revision_data else None
     hooks = Hooks(trace, data) if (trace or data) else None
-    total = len({s.revision for s in steps})
+    if total is None:
+        total = len({s.revision for s in steps})
     outcome = WalkOutcome()
     try:
         session.run(
@@ -164,6 +169,7 @@ def walk(
             progress=progress,
             total=total,
             commit_each_step=commit_each_step,
+            first_index=first_index,
         )
     except StepFailed as failed:
         outcome.failure = failed
