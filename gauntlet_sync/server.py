@@ -414,6 +414,16 @@ class _Watchdog:
         except subprocess.TimeoutExpired:
             pass
 
+    def forget_in_child(self) -> None:
+        """In a forked child: close our copy of the pipe without a word, so that the owner's
+        death still reaches the watchdog (as end of file) while the child runs on."""
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stdin.fileno())  # the pipe's end closes; the number stays valid
+                os.close(devnull)
+
     def _send(self, line: str) -> None:
         stdin: IO[bytes] | None = self._process.stdin
         if stdin is None or stdin.closed:
@@ -776,6 +786,15 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         if tail:
             message += f"\nlast lines of the server log:\n{tail}"
         return message
+
+
+def _forget_watchdogs_in_child() -> None:
+    for server in list(_live_servers):
+        if server._watchdog is not None:
+            server._watchdog.forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_watchdogs_in_child)
 
 
 @atexit.register

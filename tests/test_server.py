@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -523,3 +524,51 @@ def test_nothing_left_after_the_interpreter_ends() -> None:
     for how, (pid, base_dir) in servers.items():
         assert wait_until(functools.partial(process_gone, pid)), f"{pid} still runs after {how}"
         assert wait_until(functools.partial(dir_gone, base_dir)), f"{base_dir} left after {how}"
+
+
+FORKING_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    from gauntlet_sync.server import EmbeddedPostgres
+    pg = EmbeddedPostgres.shared()
+    forked = os.fork()  # as run_all forks: the grandchild inherits the watchdog's pipe
+    if forked == 0:
+        time.sleep(60)
+        os._exit(0)
+    print(pg.pid, pg.base_dir, forked, flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_a_forked_child_does_not_keep_a_killed_owners_server_alive() -> None:
+    """The watchdog acts when the owner dies, even while a child forked from it runs on."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", FORKING_CHILD],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    grandchild = 0
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line, child.communicate(timeout=30)[1]
+        pid_text, base_dir, grandchild_text = line.split()
+        grandchild = int(grandchild_text)
+        child.kill()
+        child.wait()
+        assert not process_gone(grandchild)
+        assert wait_until(functools.partial(process_gone, int(pid_text)))
+        assert wait_until(functools.partial(dir_gone, base_dir))
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if grandchild:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(grandchild, signal.SIGKILL)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
