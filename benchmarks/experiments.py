@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure prototype optimisations (prototypes.py) against the library as it is.
 
-    python benchmarks/experiments.py --n 150 --repeat 3 --variants "base,digest,chunk=1000"
+    python benchmarks/experiments.py --n 150 --repeat 3 --variants "base,notrace"
 
 Each variant runs ``child.py run_all`` (or ``--check NAME``) in a fresh process; variants
 are interleaved run by run so drifting machine load hits all alike. Prints medians:
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=150)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--variants", default="base,digest")
+    parser.add_argument("--variants", default="base,notrace")
     parser.add_argument("--check", default=None, help="time one check alone instead of run_all")
     parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-bench"))
     parser.add_argument("--json", type=Path, default=None)
