@@ -31,8 +31,18 @@ Send = Callable[[Any], None]
 
 def possible() -> bool:
     """Forking is safe only where there is ``fork`` and no other thread (a thread holding a
-    lock at the fork would leave the child's copy of that lock held forever)."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    lock at the fork would leave the child's copy of that lock held forever), and not on
+    macOS, where system frameworks a driver may have loaded do not survive a fork."""
+    return hasattr(os, "fork") and sys.platform != "darwin" and threading.active_count() == 1
+
+
+def start(body: Callable[[Send], None]) -> Child | None:
+    """A child running ``body``, or ``None`` when the system will not fork (no memory, too
+    many processes): the caller then does the work itself."""
+    try:
+        return Child(body)
+    except OSError:
+        return None
 
 
 class Child:
@@ -47,7 +57,12 @@ class Child:
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would print the parent's buffered output again
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         if pid == 0:  # pragma: no cover - the child's lines are seen through its messages
             os.close(read_fd)
             _run_child(body, write_fd)

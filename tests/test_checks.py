@@ -382,3 +382,27 @@ def test_a_split_child_that_cannot_catch_up_leaves_the_rest_to_the_parent(
     stairway = [_event(e)[1:3] for e in events if getattr(e, "walk", None) == "stairway"]
     assert len(stairway) == len(set(stairway))  # the child's events were not passed on
     assert leftover_schemas() == []
+
+
+def test_run_all_does_the_work_itself_when_the_system_will_not_fork(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+    import os
+
+    from gauntlet_sync import gauntlet as gauntlet_module
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    monkeypatch.setattr(os, "fork", no_fork)
+    exp = next(e for e in EXPECTATIONS if e.history == "no_trace")
+    open_fds = len(os.listdir("/proc/self/fd"))
+    with Gauntlet(None, _config(exp)) as gauntlet:
+        forked_report = gauntlet.run_all(raise_on_failure=False)
+    with Gauntlet(None, _config(exp, parallel=False)) as gauntlet:
+        serial_report = gauntlet.run_all(raise_on_failure=False)
+    assert _verdicts(forked_report) == _verdicts(serial_report)
+    assert len(os.listdir("/proc/self/fd")) <= open_fds + 1  # no pipe left open
+    assert leftover_schemas() == []
