@@ -3,7 +3,8 @@
 The object owns one engine, the alembic config and the revision history (loaded once).
 A check called on its own runs in its own isolated schema; ``run_all`` lets the checks
 that only read the head state share one upgrade, and lets the stairway and the no-trace
-comparison share one walk, so no work is done twice.
+comparison share one walk, so no work is done twice; where it may (see ``forked``), it
+runs the head-state checks beside the walk, and splits long walks, in forked children.
 """
 
 from __future__ import annotations
