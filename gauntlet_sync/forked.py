@@ -21,7 +21,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import GauntletError
 
@@ -167,6 +167,81 @@ def _picklable(exc: BaseException) -> BaseException:
     except Exception:  # noqa: BLE001 - any pickling failure
         return GauntletError(f"{type(exc).__name__}: {exc}")
     return exc
+
+
+class _Reporting(Protocol):
+    progress: Callable[[Any], None] | None
+
+
+class Relay:
+    """Passes a child's progress events on between the parent's own (``owner.progress`` is
+    wrapped while the relay is entered), and collects what else the child sends: results
+    (handed to ``on_results``), a walk outcome, an exception.
+
+    ``hold`` keeps the events until the child's walk has come back whole: the second half
+    of a split stairway then reports after the first, as one walk would, and not at all
+    if the parent ends up walking that half itself.
+    """
+
+    def __init__(
+        self,
+        owner: _Reporting,
+        child: Child,
+        *,
+        on_results: Callable[[Any], None] | None = None,
+        hold: bool = False,
+    ) -> None:
+        self.owner = owner
+        self.child = child
+        self.on_results = on_results
+        self.hold = hold
+        self.user = owner.progress
+        self.held: list[Any] = []
+        self.raised: list[BaseException] = []
+        self.walk: Any = None
+
+    def __enter__(self) -> Relay:
+        user = self.user
+        if user is not None:
+
+            def relaying(event: Any) -> None:
+                self._deliver(self.child.poll())
+                user(event)
+
+            self.owner.progress = relaying
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner.progress = self.user
+
+    def finish(self) -> None:
+        """Take in everything the child sends, as it comes, until it is done."""
+        self.owner.progress = self.user
+        while not self.child.finished:
+            self._deliver(self.child.wait())
+        self._deliver(self.child.join())
+        if self.walk is not None:
+            self._pass_on(self.held)
+        self.held = []
+
+    def _deliver(self, messages: list[Any]) -> None:
+        for kind, value in messages:
+            if kind == "event":
+                if self.hold:
+                    self.held.append(value)
+                else:
+                    self._pass_on([value])
+            elif kind == "results" and self.on_results is not None:
+                self.on_results(value)  # their events went out already
+            elif kind == "walk":
+                self.walk = value
+            elif kind == "raised":
+                self.raised.append(value)
+
+    def _pass_on(self, events: list[Any]) -> None:
+        if self.user is not None:
+            for event in events:
+                self.user(event)
 
 
 @contextlib.contextmanager

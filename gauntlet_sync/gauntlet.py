@@ -528,7 +528,8 @@ class Gauntlet:
                 run.one(name, body)
             self._run_walk_group(run, walk_names)
             return
-        with forked.stopped_on_error(child), _Relay(self, child, run) as relay:
+        relay = forked.Relay(self, child, on_results=run.results.update)
+        with forked.stopped_on_error(child), relay:
             self._run_walk_group(run, walk_names)
             relay.finish()
         if relay.raised:
@@ -572,13 +573,14 @@ class Gauntlet:
             child = forked.start(child_body)
             if child is None:
                 return self._walk(session, steps, "stairway", watch)
-            with forked.stopped_on_error(child), _Relay(self, child, hold=True) as relay:
+            relay = forked.Relay(self, child, hold=True)
+            with forked.stopped_on_error(child), relay:
                 head = self._walk(session, first, "stairway", watch, total=len(ids))
                 if head.failure is not None:
                     child.stop()
                     return head
                 relay.finish()
-        tail = relay.walk
+        tail: walks.WalkOutcome | None = relay.walk
         if tail is None:  # the child failed to catch up or raised: walk the rest here
             return self._walk(session, rest, "stairway", watch, first_index=split, total=len(ids))
         return walks.WalkOutcome(
@@ -639,76 +641,6 @@ class Gauntlet:
         return isolation.cleanup_stale(
             self.engine, older_than=older_than, prefix=self.config.schema_prefix
         )
-
-
-class _Relay:
-    """Passes a forked child's progress events on between the parent's own, and collects
-    what the child sends: results, a walk, an exception.
-
-    ``hold`` keeps the events until the child's walk has come back whole: the second half
-    of a split stairway then reports after the first, as one walk would, and not at all
-    if this process ends up walking that half itself.
-    """
-
-    def __init__(
-        self,
-        gauntlet: Gauntlet,
-        child: forked.Child,
-        run: _Recorder | None = None,
-        *,
-        hold: bool = False,
-    ) -> None:
-        self.gauntlet = gauntlet
-        self.child = child
-        self.run = run
-        self.hold = hold
-        self.user = gauntlet.progress
-        self.held: list[Any] = []
-        self.raised: list[BaseException] = []
-        self.walk: walks.WalkOutcome | None = None
-
-    def __enter__(self) -> _Relay:
-        user = self.user
-        if user is not None:
-
-            def relaying(event: ProgressEvent) -> None:
-                self._deliver(self.child.poll())
-                user(event)
-
-            self.gauntlet.progress = relaying
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.gauntlet.progress = self.user
-
-    def finish(self) -> None:
-        """Take in everything the child sends, as it comes, until it is done."""
-        self.gauntlet.progress = self.user
-        while not self.child.finished:
-            self._deliver(self.child.wait())
-        self._deliver(self.child.join())
-        if self.walk is not None:
-            self._pass_on(self.held)
-        self.held = []
-
-    def _deliver(self, messages: list[Any]) -> None:
-        for kind, value in messages:
-            if kind == "event":
-                if self.hold:
-                    self.held.append(value)
-                else:
-                    self._pass_on([value])
-            elif kind == "results" and self.run is not None:
-                self.run.results.update(value)  # their events went out already
-            elif kind == "walk":
-                self.walk = value
-            elif kind == "raised":
-                self.raised.append(value)
-
-    def _pass_on(self, events: list[Any]) -> None:
-        if self.user is not None:
-            for event in events:
-                self.user(event)
 
 
 class _Recorder:
