@@ -498,7 +498,11 @@ class Gauntlet:
 
     def _become_child(self, send: forked.Send, session: MigrationSession) -> None:
         """In a forked child: new connections of its own, progress events into the pipe."""
-        self.engine.dispose(close=False)  # the pooled connections are the parent's
+        # Pooled connections are the parent's: the child must not share their sockets, ours
+        # or an engine the project handed its env.py through config.attributes.
+        for engine in (self.engine, *self.alembic_config.attributes.values()):
+            if isinstance(engine, Engine):
+                engine.dispose(close=False)
         session.forget_connection()
         wanted = self.progress is not None
         self.progress = (lambda event: send(("event", event))) if wanted else None

@@ -406,3 +406,21 @@ def test_run_all_does_the_work_itself_when_the_system_will_not_fork(
     assert _verdicts(forked_report) == _verdicts(serial_report)
     assert len(os.listdir("/proc/self/fd")) <= open_fds + 1  # no pipe left open
     assert leftover_schemas() == []
+
+
+def test_a_forked_child_lets_go_of_pooled_connections_it_inherits() -> None:
+    """Ours and any engine the project hands env.py through attributes: a child using a
+    pooled connection would talk over the parent's socket."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(EmbeddedPostgres.shared().dsn)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert engine.pool.checkedin() == 1
+    exp = next(e for e in EXPECTATIONS if e.history == "clean")
+    config = _config(exp, attributes={"engine": engine})
+    with Gauntlet(None, config) as gauntlet, gauntlet._session() as session:
+        gauntlet._become_child(lambda message: None, session)  # as the child does
+        assert engine.pool.checkedin() == 0
+        session.forget_connection()
+    engine.dispose()
