@@ -241,7 +241,7 @@ class MigrationSession:
                 state["current"] = step
                 if hooks is not None:
                     hooks.before(step, conn)
-                yield RevisionStep(revision_map, self.history.get(step.revision), step.is_upgrade)
+                yield _RevisionStep(revision_map, self.history.get(step.revision), step.is_upgrade)
                 if hooks is not None:
                     hooks.after(step, conn)
                 if commit_each_step:
@@ -371,6 +371,27 @@ class MigrationSession:
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
         conn.execute(statement, [dict(r) for r in rows])
+
+
+class _RevisionStep(RevisionStep):
+    """alembic's step, minus a walk of the revision graph that cannot change its answer.
+
+    Before each downgrade alembic asks whether the step deletes a branch, computing the
+    ancestors of the revision's parents: O(N) per step, O(N²) per stairway. With no other
+    head the answer is always no (in a graph without cycles one of the parents is never an
+    ancestor of the others), so that case is answered at once; every other case is
+    alembic's own. tests/test_runner.py compares the two on every step of the test walks.
+    """
+
+    def should_delete_branch(self, heads: set[str]) -> bool:
+        revision = self.revision
+        if (
+            self.is_downgrade
+            and revision._normalized_down_revisions
+            and set(heads) == {revision.revision}
+        ):
+            return False
+        return super().should_delete_branch(heads)
 
 
 def _commit_between_steps(ctx: MigrationContext) -> None:

@@ -133,3 +133,27 @@ def test_seed_diff_filter() -> None:
     assert utils.is_ignored_diff_item(("remove_table", table), frozenset({"events_default"}))
     assert not utils.is_ignored_diff_item(("remove_table", table), frozenset())
     assert utils.DEFAULT_IGNORE_TABLES == frozenset({"alembic_version"})
+
+
+@pytest.mark.parametrize("history", ["clean", "branched", "multiple_heads", "no_trace"])
+def test_the_quick_branch_check_answers_as_alembic_does(history: str) -> None:
+    """Every downgrade step, with the heads a walk meets (the revision alone, or with other
+    heads): the shortcut's answer is alembic's own."""
+    from alembic.runtime.migration import RevisionStep
+
+    from gauntlet_sync.config import load_alembic_config
+    from gauntlet_sync.history import History
+    from gauntlet_sync.runner import _RevisionStep
+
+    graph = History(load_alembic_config(GauntletConfig(alembic_ini=catalog.ini(history))))
+    revision_map = graph.script.revision_map
+    compared = 0
+    for rev in graph.ids:
+        revision = graph.get(rev)
+        others = [h for h in graph.ids if h != rev]
+        for heads in [{rev}, {rev, *graph.heads}, *({rev, other} for other in others)]:
+            ours = _RevisionStep(revision_map, revision, False).should_delete_branch(heads)
+            theirs = RevisionStep(revision_map, revision, False).should_delete_branch(heads)
+            assert ours == theirs, (rev, heads)
+            compared += 1
+    assert compared > len(graph.ids)
