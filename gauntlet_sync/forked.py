@@ -216,7 +216,6 @@ class Relay:
 
     def finish(self) -> None:
         """Take in everything the child sends, as it comes, until it is done."""
-        self.owner.progress = self.user
         while not self.child.finished:
             self._deliver(self.child.wait())
         self._deliver(self.child.join())

@@ -10,6 +10,7 @@ runs the head-state checks beside the walk, and splits long walks, in forked chi
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +43,7 @@ from .runner import MigrationSession, Progress, connection_lost
 
 ProgressEvent = CheckStarted | Progress | CheckResult
 HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
+NOTHING_TO_WALK = "The history has no revisions: nothing to walk."
 #: From this many revisions on, run_all splits the stairway with no_trace between two
 #: processes (below it, forking and catching up cost more than the second CPU gives).
 SPLIT_WALK_FROM = 40
@@ -69,11 +71,8 @@ class Gauntlet:
         self.alembic_config = load_alembic_config(self.config)
         self.history = History(self.alembic_config)
         self._metadata: MetaData | None = resolve_metadata(self.config.metadata)
-        self._env_metadata: MetaData | None = None
-        if self.config.minimum_downgrade_revision is not None:
-            self.history.get(self.config.minimum_downgrade_revision)  # typed error if unknown
-        #: set when run_all's upgrade reached nowhere outside its schema (walks may fork)
-        self._stays_inside = False
+        # Revisions the walks never step down (a typed error if the floor is unknown).
+        self._irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
         self.url = database.resolve(dsn, self.config.connect_timeout)
         self.engine: Engine = database.open_engine(self.url)
 
@@ -191,17 +190,13 @@ class Gauntlet:
         )
         if outcome.failure is not None:
             raise walks.upgrade_error(self.history, outcome.failure)
-        if session.env_metadata is not None and self._env_metadata is None:
-            self._env_metadata = session.env_metadata
 
     def _require_revisions(self) -> None:
         if not self.history.ids:
-            raise CheckSkipped("The history has no revisions: nothing to walk.")
+            raise CheckSkipped(NOTHING_TO_WALK)
 
-    def _models(self, session: MigrationSession | None = None) -> MetaData:
-        metadata = self._metadata or self._env_metadata
-        if metadata is None and session is not None:
-            metadata = session.env_metadata
+    def _models(self, session: MigrationSession) -> MetaData:
+        metadata = self._metadata or session.env_metadata
         if isinstance(metadata, (list, tuple)):
             metadata = metadata[0] if len(metadata) == 1 else None
         if not isinstance(metadata, MetaData):
@@ -262,7 +257,7 @@ class Gauntlet:
     def check_isolation(self) -> None:
         with self._session() as session:
             self._upgrade(session)
-            self._raise_for_escapes(session)
+            self._raise_for_escapes(session, self._escapes(session))
 
     def check_no_trace(self) -> None:
         self._require_revisions()
@@ -296,15 +291,21 @@ class Gauntlet:
             "Is the server running?"
         )
 
+    def _escapes(self, session: MigrationSession) -> list[str]:
+        """What the session's migrations created, dropped or changed outside its schema
+        (nothing to look at when the whole database is the run's)."""
+        before = session.outside_at_start
+        after = self._outside(session)
+        return [] if before is None or after is None else snapshot.escapes(before, after)
+
     def _undo_escapes(self, session: MigrationSession) -> None:
         """Objects a migration put outside the schema are not ours to drop, but they are
         its own downgrades' to undo: step the history down to base before leaving."""
-        before = session.outside_at_start
-        if before is None or not snapshot.escapes(before, self._outside(session) or before):
+        if not self._escapes(session):
             return
         not_applied = frozenset(self.history.ids) - self.history.ancestors(session.current_heads())
         walks.walk(session, walks.downgrade_plan(self.history, not_applied), name="undo escapes")
-        left = snapshot.escapes(before, self._outside(session) or before)
+        left = self._escapes(session)
         if left:
             warnings.warn(
                 "gauntlet-sync: migrations left objects outside the isolated schema that their "
@@ -312,11 +313,9 @@ class Gauntlet:
                 stacklevel=2,
             )
 
-    def _raise_for_escapes(self, session: MigrationSession) -> None:
-        before = session.outside_at_start
-        if before is None:
+    def _raise_for_escapes(self, session: MigrationSession, lines: list[str]) -> None:
+        if session.outside_at_start is None:
             raise CheckSkipped("isolation='database': the whole database belongs to the run.")
-        lines = snapshot.escapes(before, self._outside(session) or before)
         if lines:
             raise IsolationEscapeError.listing(
                 "The migrations reached outside the isolated schema "
@@ -325,11 +324,13 @@ class Gauntlet:
                 lines,
             )
 
+    def _trace_watch(self, session: MigrationSession) -> walks.TraceWatch:
+        return walks.TraceWatch(session, self.config.ignored_tables, self._irreversible)
+
     def _stairway(self, session: MigrationSession, *, trace: bool) -> walks.WalkOutcome:
-        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
-        watch = walks.TraceWatch(session, self.config.ignored_tables) if trace else None
+        watch = self._trace_watch(session) if trace else None
         return self._walk(
-            session, walks.stairway_plan(self.history, irreversible), "stairway", watch
+            session, walks.stairway_plan(self.history, self._irreversible), "stairway", watch
         )
 
     def _raise_for_traces(self, outcome: walks.WalkOutcome) -> None:
@@ -337,16 +338,14 @@ class Gauntlet:
         leaves it unable to judge the rest (an error), unless nothing was left to compare."""
         if outcome.traces:
             raise walks.trace_error(self.history, outcome.traces)
-        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
-        to_compare = set(self.history.ids) - irreversible
+        to_compare = set(self.history.ids) - self._irreversible
         if outcome.failure is not None and not to_compare <= outcome.compared:
             raise walks.stairway_error(self.history, outcome.failure)
 
     def _downgrade(self, session: MigrationSession) -> None:
         self._require_revisions()
-        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
         outcome = self._walk(
-            session, walks.downgrade_plan(self.history, irreversible), "downgrade_to_base"
+            session, walks.downgrade_plan(self.history, self._irreversible), "downgrade_to_base"
         )
         if outcome.failure is not None:
             raise walks.downgrade_error(self.history, outcome.failure)
@@ -404,7 +403,6 @@ class Gauntlet:
     ) -> Report:
         """Run the selected checks (all by default), sharing work, and report each."""
         selected = self._select(checks, skip)
-        self._stays_inside = False
         started = time.perf_counter()
         results: dict[str, CheckResult] = {}
         run = _Recorder(self, results)
@@ -419,7 +417,7 @@ class Gauntlet:
         if head_group:
             self._run_head_group(run, head_group, walk_group)
         elif walk_group:
-            self._run_walk_group(run, walk_group)
+            self._run_walk_group(run, walk_group, may_split=False)
         report = Report(
             results=[results[n] for n in CHECK_NAMES if n in results],
             seconds=time.perf_counter() - started,
@@ -462,39 +460,37 @@ class Gauntlet:
             upgrade_failed = run.one(
                 "upgrade", lambda: self._upgrade(session), record="upgrade" in names
             )
-            bodies: dict[str, Callable[[], None]] = {
-                "isolation": lambda: self._raise_for_escapes(session),
-                "models_match": lambda: self._models_match(session),
-                "check_constraints": lambda: self._check_constraints(session),
-                "enums": lambda: self._enums(session),
-                "naming": lambda: self._naming(session),
-                "downgrade_to_base": lambda: self._downgrade(session),
-            }
-            first = [n for n in names if n == "isolation"]
-            rest = [n for n in names if n not in ("upgrade", "isolation")]
-            for name in first if upgrade_failed is None else first + rest:
-                if upgrade_failed is not None:
-                    run.blocked(name, upgrade_failed)
-                else:
-                    run.one(name, bodies[name])
-            if upgrade_failed is None and walk_names and self._may_fork(session):
-                self._walk_beside_child(run, session, [(n, bodies[n]) for n in rest], walk_names)
-                return
-            if upgrade_failed is None:
-                for name in rest:
-                    run.one(name, bodies[name])
+            rest: list[tuple[str, Callable[[], None]]] = [
+                (name, body)
+                for name, body in (
+                    ("models_match", lambda: self._models_match(session)),
+                    ("check_constraints", lambda: self._check_constraints(session)),
+                    ("enums", lambda: self._enums(session)),
+                    ("naming", lambda: self._naming(session)),
+                    ("downgrade_to_base", lambda: self._downgrade(session)),
+                )
+                if name in names
+            ]
+            if upgrade_failed is not None:
+                for name in names:
+                    if name != "upgrade":
+                        run.blocked(name, upgrade_failed)
+            else:
+                escapes = functools.cache(lambda: self._escapes(session))  # read once
+                if "isolation" in names:
+                    run.one("isolation", lambda: self._raise_for_escapes(session, escapes()))
+                # Two walks at once only where it cannot change a verdict: migrations
+                # that reach outside the schema would meet their own objects there.
+                if walk_names and self._may_fork() and not escapes():
+                    self._walk_beside_child(run, session, rest, walk_names)
+                    return
+                for name, body in rest:
+                    run.one(name, body)
         if walk_names:
-            self._run_walk_group(run, walk_names)
+            self._run_walk_group(run, walk_names, may_split=False)
 
-    def _may_fork(self, session: MigrationSession) -> bool:
-        """Two walks at once only where it cannot change a verdict: migrations that reach
-        outside the schema would meet their own objects from the other walk."""
-        if not (self.config.parallel and forked.possible()):
-            return False
-        before = session.outside_at_start
-        clean = before is None or not snapshot.escapes(before, self._outside(session) or before)
-        self._stays_inside = clean
-        return clean
+    def _may_fork(self) -> bool:
+        return self.config.parallel and forked.possible()
 
     def _become_child(self, send: forked.Send, session: MigrationSession) -> None:
         """In a forked child: new connections of its own, progress events into the pipe."""
@@ -530,11 +526,11 @@ class Gauntlet:
         if child is None:  # no fork to be had: one after the other
             for name, body in bodies:
                 run.one(name, body)
-            self._run_walk_group(run, walk_names)
+            self._run_walk_group(run, walk_names, may_split=True)
             return
         relay = forked.Relay(self, child, on_results=run.results.update)
         with forked.stopped_on_error(child), relay:
-            self._run_walk_group(run, walk_names)
+            self._run_walk_group(run, walk_names, may_split=True)
             relay.finish()
         if relay.raised:
             raise relay.raised[0]
@@ -545,14 +541,13 @@ class Gauntlet:
         about half their cost) so that it goes on from the very state this walk reaches.
         A failure here ends the walk, as unsplit; a child that cannot finish leaves the
         rest to this process. Either way the outcome is the one walk's."""
-        irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
-        steps = walks.stairway_plan(self.history, irreversible)
+        steps = walks.stairway_plan(self.history, self._irreversible)
         ids = self.history.ids
         split = max(1, min(len(ids) - 1, round(len(ids) * SPLIT_SHARE)))
         mine = set(ids[:split])
         first = [s for s in steps if s.revision in mine]
         rest = [s for s in steps if s.revision not in mine]
-        watch = walks.TraceWatch(session, self.config.ignored_tables)
+        watch = self._trace_watch(session)
         with self._session() as other:
 
             def child_body(send: forked.Send) -> None:
@@ -567,7 +562,7 @@ class Gauntlet:
                     other,
                     rest,
                     "stairway",
-                    walks.TraceWatch(other, self.config.ignored_tables),
+                    self._trace_watch(other),
                     first_index=split,
                     total=len(ids),
                 )
@@ -576,7 +571,7 @@ class Gauntlet:
 
             child = forked.start(child_body)
             if child is None:
-                return self._walk(session, steps, "stairway", watch)
+                return self._stairway(session, trace=True)
             relay = forked.Relay(self, child, hold=True)
             with forked.stopped_on_error(child), relay:
                 head = self._walk(session, first, "stairway", watch, total=len(ids))
@@ -591,25 +586,21 @@ class Gauntlet:
             tail.failure, {**head.traces, **tail.traces}, head.compared | tail.compared
         )
 
-    def _may_split(self) -> bool:
-        return (
-            self._stays_inside
-            and len(self.history.ids) >= SPLIT_WALK_FROM
-            and self.config.parallel
-            and forked.possible()
-        )
-
-    def _run_walk_group(self, run: _Recorder, names: Sequence[str]) -> None:
-        """The stairway and the no-trace comparison ride one walk."""
+    def _run_walk_group(
+        self, run: _Recorder, names: Sequence[str], *, may_split: bool = False
+    ) -> None:
+        """The stairway and the no-trace comparison ride one walk (split between two
+        processes when ``may_split``: run_all saw the upgrade stay inside its schema)."""
         if not self.history.ids:
             for name in names:
-                run.skip(name, "The history has no revisions: nothing to walk.")
+                run.skip(name, NOTHING_TO_WALK)
             return
         for name in names:
             self._emit(CheckStarted(name))
         started = time.perf_counter()
         with self._session() as session:
-            if "no_trace" in names and self._may_split():
+            split = may_split and len(self.history.ids) >= SPLIT_WALK_FROM and self._may_fork()
+            if "no_trace" in names and split:
                 outcome = self._split_stairway(session)
             else:
                 outcome = self._stairway(session, trace="no_trace" in names)

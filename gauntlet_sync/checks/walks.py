@@ -84,10 +84,16 @@ class RevisionData(StepHooks):
 class TraceWatch(StepHooks):
     """Snapshots the schema before each upgrade and after its downgrade, and compares."""
 
-    def __init__(self, session: MigrationSession, skip_tables: frozenset[str]) -> None:
+    def __init__(
+        self,
+        session: MigrationSession,
+        skip_tables: frozenset[str],
+        irreversible: frozenset[str] = frozenset(),
+    ) -> None:
         self.session = session
         self.schema = session.target.schema
         self.skip_tables = skip_tables
+        self.irreversible = irreversible  # never stepped down: nothing to compare
         self.snapshots: snapshot.Snapshotter | None = None
         self.before_upgrade: snapshot.Snapshot | None = None
         self.traces: dict[str, list[str]] = {}
@@ -105,7 +111,7 @@ class TraceWatch(StepHooks):
             ) from exc
 
     def before(self, step: Step, conn: Connection) -> None:
-        if step.label == "upgrade":
+        if step.label == "upgrade" and step.revision not in self.irreversible:
             self.before_upgrade = self._take(conn)
 
     def after(self, step: Step, conn: Connection) -> None:
