@@ -54,9 +54,7 @@ class IsolatedDatabase:
 
     def upgrade(self, revision: str = "heads") -> None:
         """Upgrade to ``revision`` (an id, ``heads``, ``+1``...)."""
-        heads: Any = self._session.current_heads()  # alembic takes the tuple
-        planned = self._plan(lambda: self._history.script._upgrade_revs(revision, heads), revision)
-        self._run(planned, "upgrade")
+        self._upgrade_from(self._session.current_heads(), revision)
 
     def downgrade(self, revision: str = "-1") -> None:
         """Downgrade to ``revision`` (an id, ``base``, ``-1``...).
@@ -69,7 +67,15 @@ class IsolatedDatabase:
             for _ in range(int(relative.group(1))):
                 self._undo_head()
             return
-        heads: Any = self._session.current_heads()  # alembic takes the tuple
+        self._downgrade_from(self._session.current_heads(), revision)
+
+    # Each public move reads the current heads once (a run of env.py) and hands them on.
+
+    def _upgrade_from(self, heads: Any, revision: str) -> None:  # alembic takes the tuple
+        planned = self._plan(lambda: self._history.script._upgrade_revs(revision, heads), revision)
+        self._run(planned, "upgrade")
+
+    def _downgrade_from(self, heads: Any, revision: str) -> None:
         planned = self._plan(
             lambda: self._history.script._downgrade_revs(revision, heads or None), revision
         )
@@ -90,13 +96,13 @@ class IsolatedDatabase:
             self.downgrade("base")
             return
         targets = set(self._history.resolve(revision))
-        current = set(self._session.current_heads())
-        applied = self._history.ancestors(current)
+        heads = self._session.current_heads()
+        applied = self._history.ancestors(heads)
         if targets <= applied:
-            if targets != current:
-                self.downgrade(revision)
+            if targets != set(heads):
+                self._downgrade_from(heads, revision)
             return
-        self.upgrade(revision)
+        self._upgrade_from(heads, revision)
 
     def _plan(self, make: Any, revision: str) -> list[Step]:
         try:

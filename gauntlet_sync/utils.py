@@ -164,17 +164,18 @@ def validate_naming_results(
             "fk": NamingRule(suffixes=tuple(allowed_fk_suffixes)),
         },
     )
-    problems: list[str] = []
-    for table, data in results.items():
-        for name in sorted(data["indexes"]):
-            rule = rules["ix"]
-            if rule is not None and not rule.allows(name):
-                problems.append(f"index {name} on table {table}: {rule.explanation}")
-        for fk in data["fks"]:
-            fk_name = fk.get("name")
-            rule = rules["fk"]
-            if fk_name and rule is not None and not rule.allows(fk_name):
-                problems.append(f"foreign key {fk_name} on table {table}: {rule.explanation}")
-    error = naming.naming_violations(problems)
+    objects = [
+        obj
+        for table, data in results.items()
+        for obj in (
+            *(naming.NamedObject("ix", table, name) for name in sorted(data["indexes"])),
+            *(
+                naming.NamedObject("fk", table, str(fk["name"]))
+                for fk in data["fks"]
+                if fk.get("name")
+            ),
+        )
+    ]
+    error = naming.naming_violations(naming.problems(objects, rules))
     if error is not None:
         raise error

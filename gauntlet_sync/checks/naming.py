@@ -139,15 +139,21 @@ def naming_error(
     overrides: Mapping[str, NamingRule] | None,
     ignore_tables: Iterable[str],
 ) -> NamingConventionError | None:
-    rules = rules_for(metadata, overrides)
-    problems = []
-    for obj in fetch_names(conn, schema, ignore_tables):
+    return naming_violations(
+        problems(fetch_names(conn, schema, ignore_tables), rules_for(metadata, overrides))
+    )
+
+
+def problems(objects: Iterable[NamedObject], rules: Mapping[str, Rule | None]) -> list[str]:
+    """One line for every name its kind's rule does not allow."""
+    lines = []
+    for obj in objects:
         rule = rules.get(obj.kind)
         if rule is not None and not rule.allows(obj.name):
-            problems.append(
+            lines.append(
                 f"{KIND_LABELS[obj.kind]} {obj.name} on table {obj.table}: {rule.explanation}"
             )
-    return naming_violations(problems)
+    return lines
 
 
 def naming_violations(problems: list[str]) -> NamingConventionError | None:
