@@ -32,10 +32,14 @@ def resolve(dsn: str | URL | None, connect_timeout: int = 10) -> URL:
         from .server import EmbeddedPostgres
 
         dsn = EmbeddedPostgres.shared().dsn
-    url = to_url(dsn)
-    if "connect_timeout" not in url.query:
-        url = url.update_query_dict({"connect_timeout": str(connect_timeout)})
-    return url
+    return with_connect_timeout(to_url(dsn), connect_timeout)
+
+
+def with_connect_timeout(url: URL, seconds: int) -> URL:
+    """``url`` with a connect timeout, unless it names its own."""
+    if "connect_timeout" in url.query:
+        return url
+    return url.update_query_dict({"connect_timeout": str(seconds)})
 
 
 def open_engine(url: URL) -> Engine:

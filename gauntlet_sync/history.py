@@ -123,7 +123,7 @@ def _explain(exc: CommandError) -> str:
     text = str(exc)
     if "cycle" in text.lower():
         return f"The revision history has a cycle: {text}. Fix the down_revision values."
-    if "is not present" in text or "not present" in text:
+    if "not present" in text:
         return f"A down_revision names no revision: {text}. Fix that revision's down_revision."
     if "script_location" in text or "Path doesn't exist" in text:
         return (

@@ -18,10 +18,9 @@ import time
 from collections.abc import Iterator
 
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RESERVED_WORDS
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.pool import NullPool
 
 from .errors import (
     EmptySchemaNameError,
@@ -120,13 +119,9 @@ def _owner_comment() -> str:
 class Target:
     """Where one isolated run happens."""
 
-    engine: Engine
+    url: URL
     schema: str
     database: str | None = None  # set when a whole database was created
-
-    @property
-    def url(self) -> URL:
-        return self.engine.url
 
 
 @contextlib.contextmanager
@@ -135,7 +130,7 @@ def isolated_schema(engine: Engine, prefix: str = "gauntlet") -> Iterator[Target
     name = new_name(prefix)
     _create_owned(engine, "SCHEMA", name)
     try:
-        yield Target(engine=engine, schema=name)
+        yield Target(url=engine.url, schema=name)
     finally:
         _drop_schema(engine, name)
 
@@ -145,11 +140,9 @@ def isolated_database(engine: Engine, prefix: str = "gauntlet") -> Iterator[Targ
     """Create a fresh database (for migrations that create schemas or extensions)."""
     name = new_name(prefix)
     _create_owned(engine, "DATABASE", name)
-    child = create_engine(engine.url.set(database=name), poolclass=NullPool)
     try:
-        yield Target(engine=child, schema="public", database=name)
+        yield Target(url=engine.url.set(database=name), schema="public", database=name)
     finally:
-        child.dispose()
         _drop_database(engine, name)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from .database import with_connect_timeout
 from .dsn import redact
 from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
 from .history import History
@@ -133,9 +134,7 @@ class MigrationSession:
             lock_timeout=lock_timeout,
             statement_timeout=statement_timeout,
         )
-        if "connect_timeout" not in url.query:
-            url = url.update_query_dict({"connect_timeout": str(connect_timeout)})
-        self.url = url
+        self.url = with_connect_timeout(url, connect_timeout)
         self.engine: Engine = create_engine(url, poolclass=NullPool)
         self._conn: Connection | None = None
         self.env_metadata: Any = None

@@ -596,7 +596,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         data_dir = Path(self.get_data_directory())
         if self.run_as is not None:
             _chown_tree(Path(self.base_dir), self.run_as)
-        if (data_dir / "PG_VERSION").exists():
+        if _is_cluster(data_dir):
             return
         self._initdb(data_dir)
         self._create_test_database(data_dir)
@@ -655,7 +655,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGQUIT)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=_STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -697,7 +697,6 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
 
     def _launch(self) -> None:
         log_path = Path(self.base_dir) / f"{self.name}.log"
-        extra = self.run_as.popen_kwargs() if self.run_as is not None else {}
         with open(log_path, "ab") as log_file:
             self.child_process = subprocess.Popen(
                 self.get_server_commandline(),
@@ -706,7 +705,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
                 stderr=subprocess.STDOUT,
                 cwd=self.base_dir,
                 start_new_session=True,  # a terminal's Ctrl-C is ours to handle, not the server's
-                **extra,
+                **self._as_server_account(),
             )
         assert self._watchdog is not None
         self._watchdog.watch(self.child_process.pid)
@@ -724,15 +723,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             "--locale=C",
             "--no-sync",
         ]
-        extra = self.run_as.popen_kwargs() if self.run_as is not None else {}
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            cwd=self.base_dir,
-            timeout=120,
-            **extra,
-        )
+        result = self._run_tool(command)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()
             hint = ""
@@ -751,18 +742,26 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         Every start then finds it there instead of paying for CREATE DATABASE (~0.4 s).
         """
         command = [self.postgres, "--single", "-D", str(data_dir), "-F", "postgres"]
-        extra = self.run_as.popen_kwargs() if self.run_as is not None else {}
-        result = subprocess.run(
+        result = self._run_tool(command, stdin_text=f"CREATE DATABASE {_DATABASE};\n")
+        if result.returncode != 0:  # the server's poststart creates it later instead
+            log.debug("single-user CREATE DATABASE failed: %s", result.stderr.strip())
+
+    def _as_server_account(self) -> dict[str, Any]:
+        """As root, the server's programs run as the server account (initdb refuses root)."""
+        return self.run_as.popen_kwargs() if self.run_as is not None else {}
+
+    def _run_tool(
+        self, command: list[str], stdin_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             command,
-            input=f"CREATE DATABASE {_DATABASE};\n",
+            input=stdin_text,
             capture_output=True,
             text=True,
             cwd=self.base_dir,
             timeout=120,
-            **extra,
+            **self._as_server_account(),
         )
-        if result.returncode != 0:  # the server's poststart creates it later instead
-            log.debug("single-user CREATE DATABASE failed: %s", result.stderr.strip())
 
     def _connect(self, dbname: str, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(

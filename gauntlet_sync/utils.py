@@ -64,7 +64,7 @@ def _database(
     engine = _engine(bind)
     with engine.connect() as conn:
         validate_schema_name(schema, conn)
-    session = MigrationSession(_history(alembic_config), alembic_config, Target(engine, schema))
+    session = MigrationSession(_history(alembic_config), alembic_config, Target(engine.url, schema))
     try:
         yield IsolatedDatabase(session)
     finally:
