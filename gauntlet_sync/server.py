@@ -472,9 +472,10 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         self.bin_dir = find_pg_bin(pg_bin)
         self.tcp = tcp
         self.run_as = unprivileged_account()
-        self._cache_root = cache_root() if use_cache is not False else None
-        if use_cache and self._cache_root is None:
-            self._cache_root = cache_root({})
+        # use_cache=None follows the environment; True overrides GAUNTLET_PG_CACHE=0 only
+        # (GAUNTLET_CACHE_DIR and XDG_CACHE_HOME still say where); False turns it off.
+        forced = {**os.environ, ENV_PG_CACHE: "1"} if use_cache else None
+        self._cache_root = cache_root(forced) if use_cache is not False else None
         self._cache_entry: Path | None = None
         self._watchdog: _Watchdog | None = None
         super().__init__(

@@ -572,3 +572,18 @@ def test_a_forked_child_does_not_keep_a_killed_owners_server_alive() -> None:
         for stream in (child.stdout, child.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_use_cache_true_overrides_only_the_switch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GAUNTLET_PG_CACHE", "0")
+    monkeypatch.setenv("GAUNTLET_CACHE_DIR", str(tmp_path))
+    forced = EmbeddedPostgres(use_cache=True, auto_start=False)
+    default = EmbeddedPostgres(auto_start=False)
+    try:
+        assert forced._cache_root == tmp_path  # where the environment says, not ~/.cache
+        assert default._cache_root is None
+    finally:
+        forced.stop()
+        default.stop()
