@@ -43,6 +43,19 @@ def make_project(root: Path, history: str = "clean", env: str = "cookbook") -> P
     return project
 
 
+@contextlib.contextmanager
+def private_server() -> Iterator[EmbeddedPostgres]:
+    """A server of the test's own, which it may kill; no process of it may survive."""
+    EmbeddedPostgres.shared()  # started now, if at all, so it is not taken for a leak
+    before = child_pids()
+    pg = EmbeddedPostgres()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+        assert wait_gone(child_pids() - before) == set(), "processes left behind"
+
+
 def socket_dsn(server: EmbeddedPostgres, *, password: str = PASSWORD) -> str:
     """The server's Unix-socket DSN with a password in it (trust auth ignores it)."""
     socket_dir = quote(str(server.socket_dir), safe="/")

@@ -26,6 +26,7 @@ from gauntlet_sync import (
     GauntletFailed,
 )
 from tests.histories import catalog
+from tests.reliability import leftovers
 
 EXPECTATIONS = catalog.EXPECTATIONS
 
@@ -53,15 +54,8 @@ def _expected_statuses(exp: catalog.Expectation) -> dict[str, str]:
 
 
 def leftover_schemas() -> list[str]:
-    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gauntlet%'")
-            )
-            return [r[0] for r in rows]
-    finally:
-        engine.dispose()
+    """Isolated schemas and databases still on the shared server."""
+    return leftovers(EmbeddedPostgres.shared())
 
 
 @pytest.fixture(autouse=True)
@@ -228,11 +222,7 @@ def test_database_isolation_runs_every_check() -> None:
     statuses = {r.name: r.status for r in report.results}
     assert statuses.pop("isolation") == "skipped"
     assert set(statuses.values()) == {"passed"}, str(report)
-    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
-    with engine.connect() as conn:
-        left = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'gauntlet%'"))
-        assert list(left) == []
-    engine.dispose()
+    assert leftover_schemas() == []
 
 
 def test_prepare_runs_on_each_fresh_schema_before_migrations() -> None:

@@ -32,14 +32,11 @@ from gauntlet_sync.dsn import to_url
 from gauntlet_sync.report import CheckResult, CheckStarted
 from gauntlet_sync.runner import Progress, Step
 from tests.histories import catalog
+from tests.reliability import leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "examples" / "shop"
 SLOW = ROOT / "tests" / "suites" / "slow_history" / "alembic.ini"
-LEFTOVERS = text(
-    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gauntlet%' "
-    "UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'gauntlet%'"
-)
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
@@ -59,8 +56,7 @@ def clean_slate(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield
     sys.modules.pop("models", None)  # a history's models.py, imported through --metadata
-    with engine.connect() as conn:
-        assert conn.execute(LEFTOVERS).scalars().all() == []
+    assert leftovers(EmbeddedPostgres.shared()) == []
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -418,10 +414,10 @@ def test_cleanup_stale_drops_what_a_killed_run_left(
                 "WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
             )
         )
-        left = conn.execute(LEFTOVERS).scalars().all()
+    left = leftovers(EmbeddedPostgres.shared())
     assert len(left) == 1
     code, out, err = cli(capsys, "-c", catalog.ini("clean"), "--cleanup-stale", "--older-than", "0")
     assert code == 0, err
-    assert out.splitlines() == [f"dropped schema {left[0]}"]
+    assert out.splitlines() == [f"dropped {left[0]}"]
     assert "1 stale object(s) dropped" in err
     assert to_url(EmbeddedPostgres.shared().dsn)  # (the fixture checks nothing is left)

@@ -45,10 +45,9 @@ from tests.reliability import (
     ISOLATED_NAME,
     PASSWORD,
     PasswordServer,
-    child_pids,
     leftovers,
     password_server,
-    wait_gone,
+    private_server,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,14 +57,8 @@ PARALLEL = 8
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
     """One private server for the module; nothing of it survives."""
-    EmbeddedPostgres.shared()  # started now, if at all, so it is not taken for a leak
-    before = child_pids()
-    pg = EmbeddedPostgres()
-    try:
+    with private_server() as pg:
         yield pg
-    finally:
-        pg.stop()
-        assert wait_gone(child_pids() - before) == set()
 
 
 # --- eight runs at once ----------------------------------------------------------------------

@@ -43,6 +43,7 @@ from tests.reliability import (
     descendants,
     leftovers,
     make_project,
+    private_server,
     private_tempdir,
     socket_dsn,
     wait_gone,
@@ -51,17 +52,11 @@ from tests.reliability import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def private_server() -> Iterator[EmbeddedPostgres]:
+@pytest.fixture(name="private_server")
+def private_server_fixture() -> Iterator[EmbeddedPostgres]:
     """A private server this test may kill; no process of it may survive the test."""
-    EmbeddedPostgres.shared()  # started now, if at all, so it is not taken for a leak
-    before = child_pids()
-    pg = EmbeddedPostgres()
-    try:
+    with private_server() as pg:
         yield pg
-    finally:
-        pg.stop()
-        assert wait_gone(child_pids() - before) == set(), "processes left behind"
 
 
 @pytest.fixture

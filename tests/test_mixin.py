@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import (
     CHECK_NAMES,
@@ -33,6 +31,7 @@ from gauntlet_sync import (
 )
 from gauntlet_sync.testcase import TEST_METHODS, GauntletMixin
 from tests.histories import catalog
+from tests.reliability import leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "tests" / "suites"
@@ -60,21 +59,11 @@ def dsn() -> str:
     return EmbeddedPostgres.shared().dsn
 
 
-LEFTOVERS = text(
-    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gauntlet%' "
-    "UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'gauntlet%'"
-)
-
-
 @pytest.fixture(autouse=True)
 def no_leftovers(dsn: str) -> Iterator[None]:
     """No test may leave a gauntlet schema or database behind."""
     yield
-    engine = create_engine(EmbeddedPostgres.shared().url, poolclass=NullPool)
-    with engine.connect() as conn:
-        left = conn.execute(LEFTOVERS).scalars().all()
-    engine.dispose()
-    assert left == []
+    assert leftovers(EmbeddedPostgres.shared()) == []
 
 
 def run(
