@@ -22,10 +22,21 @@ from psycopg import sql
 from gauntlet_sync import EmbeddedPostgres
 from tests.histories import catalog
 
+#: this checkout: child processes import gauntlet_sync (and tests) from here.
+ROOT = Path(__file__).resolve().parents[1]
 #: the password every DSN in these tests carries; no output may ever contain it.
 PASSWORD = "Pw-7q9z-S3cr3t"
 #: the shape of every name the library creates (isolation.new_name).
 ISOLATED_NAME = r"^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$"
+
+
+def child_env(*, drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """The environment for a child Python: this checkout first on PYTHONPATH, variables
+    starting with any of ``drop`` left out, ``extra`` on top."""
+    env = {k: v for k, v in os.environ.items() if not (drop and k.startswith(drop))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
 
 
 def make_project(root: Path, history: str = "clean", env: str = "cookbook") -> Path:

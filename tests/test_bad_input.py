@@ -51,7 +51,9 @@ from gauntlet_sync import (
 from gauntlet_sync.cli import main as cli_main
 from tests.reliability import (
     PASSWORD,
+    ROOT,
     PasswordServer,
+    child_env,
     child_pids,
     leftovers,
     make_project,
@@ -60,7 +62,6 @@ from tests.reliability import (
     socket_dsn,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -602,11 +603,10 @@ def test_cli_exits_2_with_one_line(
 
 def test_cli_without_server_binaries(env: Env) -> None:
     """No DSN and no PostgreSQL: a real process, exit 2, the three ways out named."""
-    environ = {k: v for k, v in os.environ.items() if k != "GAUNTLET_DSN"}
-    environ.update(
+    environ = child_env(
+        drop=("GAUNTLET_DSN",),
         GAUNTLET_PG_BIN=str(env.empty_bin),
         TMPDIR=tempfile.gettempdir(),  # the private one: must stay empty
-        PYTHONPATH=str(ROOT),
     )
     result = subprocess.run(
         [sys.executable, "-m", "gauntlet_sync", "-c", str(env.project / "alembic.ini")],

@@ -32,9 +32,8 @@ from gauntlet_sync.dsn import to_url
 from gauntlet_sync.report import CheckResult, CheckStarted
 from gauntlet_sync.runner import Progress, Step
 from tests.histories import catalog
-from tests.reliability import leftovers
+from tests.reliability import ROOT, child_env, leftovers
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "examples" / "shop"
 SLOW = ROOT / "tests" / "suites" / "slow_history" / "alembic.ini"
 
@@ -66,9 +65,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def spawn(args: list[str], cwd: Path = ROOT, **env: str) -> subprocess.Popen[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")}
-    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), environ.get("PYTHONPATH", "")])
-    environ.update(env)
+    environ = child_env(drop=("GAUNTLET_",), **env)
     return subprocess.Popen(
         [sys.executable, "-m", "gauntlet_sync", *args],
         cwd=cwd,

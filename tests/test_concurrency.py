@@ -44,13 +44,14 @@ from tests.histories import catalog
 from tests.reliability import (
     ISOLATED_NAME,
     PASSWORD,
+    ROOT,
     PasswordServer,
+    child_env,
     leftovers,
     password_server,
     private_server,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 PARALLEL = 8
 
 
@@ -78,7 +79,7 @@ RUNS: list[tuple[str, tuple[str, ...]]] = [
 
 def test_eight_parallel_runs_on_one_server_all_pass(server: EmbeddedPostgres) -> None:
     assert len(RUNS) == PARALLEL
-    environ = {**os.environ, "GAUNTLET_DSN": server.dsn, "PYTHONPATH": str(ROOT)}
+    environ = child_env(GAUNTLET_DSN=server.dsn)
     processes = []
     for history, extra in RUNS:
         argv = [sys.executable, "-m", "gauntlet_sync", "-c", "alembic.ini", "-q", "--json"]

@@ -39,6 +39,7 @@ from tests.histories import catalog
 from tests.reliability import (
     ISOLATED_NAME,
     PASSWORD,
+    child_env,
     child_pids,
     descendants,
     leftovers,
@@ -48,8 +49,6 @@ from tests.reliability import (
     socket_dsn,
     wait_gone,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(name="private_server")
@@ -189,8 +188,7 @@ INTERRUPTED_RUN = textwrap.dedent(
 def test_keyboard_interrupt_stops_the_embedded_server() -> None:
     """A real process on the embedded default: interrupted, it leaves no server, no files."""
     with private_tempdir() as scratch:
-        environ = {k: v for k, v in os.environ.items() if k != "GAUNTLET_DSN"}
-        environ.update(TMPDIR=str(scratch), PYTHONPATH=str(ROOT))
+        environ = child_env(drop=("GAUNTLET_DSN",), TMPDIR=str(scratch))
         result = subprocess.run(
             [sys.executable, "-c", INTERRUPTED_RUN, catalog.ini("clean")],
             capture_output=True,
@@ -317,7 +315,7 @@ KILLED_RUN = textwrap.dedent(
 def test_a_killed_run_leaves_a_recognisable_schema_that_cleanup_drops(
     server: EmbeddedPostgres,
 ) -> None:
-    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environ = child_env()
     process = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, server.dsn, catalog.ini("clean")],
         stdout=subprocess.PIPE,

@@ -31,9 +31,8 @@ from gauntlet_sync import (
 )
 from gauntlet_sync.testcase import TEST_METHODS, GauntletMixin
 from tests.histories import catalog
-from tests.reliability import leftovers
+from tests.reliability import ROOT, child_env, leftovers
 
-ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "tests" / "suites"
 SUITE_FILE = SUITES / "test_sample_migrations.py"
 SHOP = ROOT / "examples" / "shop"
@@ -69,8 +68,7 @@ def no_leftovers(dsn: str) -> Iterator[None]:
 def run(
     args: list[str], dsn: str | None, cwd: Path = ROOT, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GAUNTLET_", "DJANGO_"))}
-    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), environ.get("PYTHONPATH", "")])
+    environ = child_env(drop=("GAUNTLET_", "DJANGO_"))
     if dsn is not None:
         environ["GAUNTLET_DSN"] = dsn
     environ.update(env)

@@ -33,8 +33,8 @@ from gauntlet_sync.server import (
     find_pg_bin,
     unprivileged_account,
 )
+from tests.reliability import ROOT, child_env
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
 NOBODY_UID = 65534
 
@@ -84,15 +84,6 @@ def fake_bin_dir(path: Path) -> Path:
         (path / name).write_text("#!/bin/sh\nexit 1\n")
         (path / name).chmod(0o755)
     return path
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    env.update(extra)
-    return env
 
 
 @pytest.fixture
@@ -434,7 +425,7 @@ def test_as_an_unprivileged_user(nobody_home: Path) -> None:
     )
     if probe.returncode != 0:
         pytest.skip(
-            f"the interpreter {sys.executable} or the project {PROJECT_ROOT} is not readable by "
+            f"the interpreter {sys.executable} or the project {ROOT} is not readable by "
             f"uid {NOBODY_UID} in this layout: {probe.stderr.strip().splitlines()[-1:]}"
         )
     for attempt in ("cold", "cached"):
