@@ -93,20 +93,27 @@ def _clean(history: str, **config: object) -> Expectation:
     return Expectation(history, _statuses(), None, None, None, (), dict(config))
 
 
+def _fails(
+    history: str,
+    check: str,
+    error_class: str,
+    *words: str,
+    revision: str | None = None,
+    **statuses: str,
+) -> Expectation:
+    """``history`` fails ``check`` with ``error_class``, its message naming ``words``; the
+    other checks pass unless ``statuses`` says otherwise."""
+    return Expectation(
+        history, _statuses(**{check: "failed", **statuses}), check, error_class, revision, words
+    )
+
+
 EXPECTATIONS: list[Expectation] = [
     # a1000001..a1000004: PK, FK, index, unique, CHECK, native enum, data migration.
     _clean("clean"),
     # b1000002 and b1000003 both branch from b1000001 and are never merged. Every other
     # check works on all heads (upgrade "heads", stairway over both branches).
-    Expectation(
-        "multiple_heads",
-        _statuses(single_head="failed"),
-        failing_check="single_head",
-        error_class="MultipleHeadsError",
-        revision=None,
-        message_contains=("b1000002", "b1000003"),
-        config={},
-    ),
+    _fails("multiple_heads", "single_head", "MultipleHeadsError", "b1000002", "b1000003"),
     # c1000002 creates an index on orders.reference, which no revision adds:
     # psycopg.errors.UndefinedColumn 'column "reference" does not exist'.
     Expectation(
@@ -121,87 +128,64 @@ EXPECTATIONS: list[Expectation] = [
         error_class="UpgradeError",
         revision="c1000002",
         message_contains=("c1000002", "reference"),
-        config={},
     ),
     # d1000002 seeds settings(key='currency') and its downgrade keeps the row, so the
     # stairway's second upgrade of d1000002 violates uq_settings_key. Row data is not
     # catalog, so no_trace passes; downgrade_to_base never upgrades twice, so it passes.
-    Expectation(
+    _fails(
         "stairway_fails",
-        _statuses(stairway="failed"),
-        failing_check="stairway",
-        error_class="StairwayError",
+        "stairway",
+        "StairwayError",
+        "d1000002",
+        "uq_settings_key",
         revision="d1000002",
-        message_contains=("d1000002", "uq_settings_key"),
-        config={},
     ),
     # e1000003 stores barcode 'GIFT-CARD' and keeps it on downgrade; e1000002's downgrade
     # casts barcode back USING barcode::integer, which only fails on that row. The stairway
     # downgrades e1000002 before e1000003 ever ran, so only downgrade_to_base fails:
     # 'invalid input syntax for type integer: "GIFT-CARD"'.
-    Expectation(
+    _fails(
         "downgrade_fails",
-        _statuses(downgrade_to_base="failed"),
-        failing_check="downgrade_to_base",
-        error_class="DowngradeError",
+        "downgrade_to_base",
+        "DowngradeError",
+        "e1000002",
+        "integer",
         revision="e1000002",
-        message_contains=("e1000002", "integer"),
-        config={},
     ),
     # models.py has orders.note; no revision creates it.
-    Expectation(
+    _fails(
         "models_drift",
-        _statuses(models_match="failed"),
-        failing_check="models_match",
-        error_class="SchemaDriftError",
-        revision=None,
-        message_contains=("add column orders.note VARCHAR(20)",),
-        config={},
+        "models_match",
+        "SchemaDriftError",
+        "add column orders.note VARCHAR(20)",
     ),
     # Model: ck_orders_total_nonnegative; database: ck_orders_total_positive. Both follow
     # the ck_ convention and autogenerate does not compare CHECK constraints.
-    Expectation(
+    _fails(
         "check_drift",
-        _statuses(check_constraints="failed"),
-        failing_check="check_constraints",
-        error_class="CheckConstraintDriftError",
-        revision=None,
-        message_contains=("orders", "ck_orders_total_nonnegative", "ck_orders_total_positive"),
-        config={},
+        "check_constraints",
+        "CheckConstraintDriftError",
+        "orders",
+        "ck_orders_total_nonnegative",
+        "ck_orders_total_positive",
     ),
     # Model order_status: new, paid, shipped, cancelled; the PG type lacks 'cancelled'.
     # Autogenerate (compare_type on) does not compare enum labels.
-    Expectation(
-        "enum_drift",
-        _statuses(enums="failed"),
-        failing_check="enums",
-        error_class="EnumDriftError",
-        revision=None,
-        message_contains=("order_status", "cancelled"),
-        config={},
-    ),
+    _fails("enum_drift", "enums", "EnumDriftError", "order_status", "cancelled"),
     # Index orders_code_index (wants ix_) and FK orders_customer (wants fk_), the same
     # explicit names in migration and models: both must be reported.
-    Expectation(
-        "naming_bad",
-        _statuses(naming="failed"),
-        failing_check="naming",
-        error_class="NamingConventionError",
-        revision=None,
-        message_contains=("orders_code_index", "orders_customer"),
-        config={},
-    ),
+    _fails("naming_bad", "naming", "NamingConventionError", "orders_code_index", "orders_customer"),
     # j1000002's downgrade leaves the function normalize_email(text) and the default of
     # customers.country changed ('US' -> 'NL'). Re-upgrading works (CREATE OR REPLACE,
     # SET DEFAULT) and autogenerate compares neither (compare_server_default is off).
-    Expectation(
+    _fails(
         "no_trace",
-        _statuses(no_trace="failed"),
-        failing_check="no_trace",
-        error_class="DowngradeLeftTraceError",
+        "no_trace",
+        "DowngradeLeftTraceError",
+        "j1000002",
+        "normalize_email",
+        "country",
         revision="j1000002",
-        message_contains=("j1000002", "normalize_email", "country"),
-        config={},
     ),
     # k1000001 -> k1000002 (catalog), k1000003 (sales) -> merge k1000004 -> k1000005.
     _clean("branched"),
@@ -215,7 +199,6 @@ EXPECTATIONS: list[Expectation] = [
         error_class=None,
         revision=None,
         message_contains=(),
-        config={},
     ),
     # m1000001..m1000002 through the unmodified `alembic init` env.py (sqlalchemy.url only,
     # target_metadata None, fileConfig logging).
@@ -228,14 +211,15 @@ EXPECTATIONS: list[Expectation] = [
     _clean("filtered_env"),
     # q1000002's downgrade raises NotImplementedError("irreversible: ..."): the stairway
     # and downgrade_to_base stop there; no_trace needs those downgrades, so it errors.
-    Expectation(
+    _fails(
         "not_implemented",
-        _statuses(stairway="failed", downgrade_to_base="failed", no_trace="error"),
-        failing_check="stairway",
-        error_class="StairwayError",
+        "stairway",
+        "StairwayError",
+        "q1000002",
+        "irreversible",
         revision="q1000002",
-        message_contains=("q1000002", "irreversible"),
-        config={},
+        downgrade_to_base="failed",
+        no_trace="error",
     ),
     # ... and with downgrades not going below q1000002, everything passes.
     _clean("not_implemented", minimum_downgrade_revision="q1000002"),
@@ -249,7 +233,6 @@ EXPECTATIONS: list[Expectation] = [
         error_class="IsolationEscapeError",
         revision=None,
         message_contains=("public.leak",),
-        config={},
     ),
     # s1000002 adds orders.total NOT NULL without a server default: passes on an empty
     # table. Tests add revision data (rows in orders before s1000002) to make it fail.
