@@ -201,18 +201,18 @@ def password_server() -> Iterator[PasswordServer]:
             conn.execute(
                 sql.SQL("GRANT CREATE ON DATABASE test TO {}").format(sql.Identifier(ps.owner))
             )
-        _wait_for_passwords(ps)
+        wait_for_password_checks(ps.dsn(password="wrong"))
         yield ps
     finally:
         server.stop()
 
 
-def _wait_for_passwords(ps: PasswordServer) -> None:
-    """The reload is asynchronous: wait until a wrong password is refused."""
+def wait_for_password_checks(wrong_password_dsn: str) -> None:
+    """A pg_hba.conf reload is asynchronous: wait until a wrong password is refused."""
     deadline = time.monotonic() + 10
     while True:
         try:
-            psycopg.connect(ps.dsn(password="wrong"), connect_timeout=2).close()
+            psycopg.connect(wrong_password_dsn, connect_timeout=2).close()
         except psycopg.OperationalError as exc:
             if "password authentication failed" in str(exc):
                 return

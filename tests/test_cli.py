@@ -32,7 +32,7 @@ from gauntlet_sync.dsn import to_url
 from gauntlet_sync.report import CheckResult, CheckStarted
 from gauntlet_sync.runner import Progress, Step
 from tests.histories import catalog
-from tests.reliability import ROOT, child_env, leftovers
+from tests.reliability import ROOT, child_env, leftovers, wait_for_password_checks
 
 SHOP = ROOT / "examples" / "shop"
 SLOW = ROOT / "tests" / "suites" / "slow_history" / "alembic.ini"
@@ -322,6 +322,7 @@ def password_server() -> Iterator[EmbeddedPostgres]:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             conn.execute(f"ALTER ROLE postgres PASSWORD '{PASSWORD}'")
             conn.execute("SELECT pg_reload_conf()")
+        wait_for_password_checks(tcp_dsn(server, "wrong"))
         yield server
     finally:
         server.stop()
