@@ -30,7 +30,7 @@ def _onetx() -> None:
     The library commits after each stairway/downgrade step since 74c67d0 (an enum value
     added by one step must be usable by the next); this measures what those commits cost.
     """
-    from gauntlet_sync.checks import walks
+    from gauntlet_sync import walks
 
     original = walks.walk
 

@@ -36,10 +36,10 @@ from .errors import (
 )
 from .gauntlet import Gauntlet
 from .isolated import IsolatedDatabase
-from .isolation import validate_schema_name
+from .janitor import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
-from .runner import Progress, Step
 from .server import EmbeddedPostgres
+from .session import Progress, Step
 from .testcase import GauntletMixin
 
 __version__ = "0.1.0"

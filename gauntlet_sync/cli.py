@@ -30,7 +30,7 @@ from .errors import (
 )
 from .gauntlet import Gauntlet, ProgressEvent
 from .report import CheckResult, CheckStarted, Report
-from .runner import Progress
+from .session import Progress
 
 __all__ = ["DSN_ENV", "ProgressPrinter", "build_parser", "main"]
 

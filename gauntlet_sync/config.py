@@ -15,7 +15,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from .errors import ConfigError, MetadataImportError
-from .isolation import validate_prefix
+from .janitor import validate_prefix
 
 Isolation = Literal["schema", "database"]
 #: rows per table, or a callable that receives the migration connection.

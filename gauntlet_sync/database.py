@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from . import isolation
+from . import janitor
 from .dsn import mask, redact, to_url
 from .errors import DatabaseUnavailableError
 
@@ -64,6 +64,6 @@ def cleanup_stale(
     """Drop leftovers of killed runs on ``dsn`` (only ours, only old, only orphaned)."""
     engine = open_engine(resolve(dsn))
     try:
-        return isolation.cleanup_stale(engine, older_than=older_than, prefix=prefix)
+        return janitor.cleanup_stale(engine, older_than=older_than, prefix=prefix)
     finally:
         engine.dispose()

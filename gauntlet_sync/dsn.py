@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL
 
 from gauntlet_sync.errors import DsnError
 
-__all__ = ["DRIVERNAME", "conninfo", "mask", "redact", "to_url"]
+__all__ = ["DRIVERNAME", "mask", "redact", "to_url"]
 
 DRIVERNAME = "postgresql+psycopg"
 
@@ -63,11 +63,6 @@ def to_url(dsn: str | URL) -> URL:
             f"cannot parse connection string {mask(dsn)!r}: {reason}; {_ACCEPTED}"
         ) from None
     return _url_from_params({key: str(value) for key, value in params.items()}, dsn)
-
-
-def conninfo(url: str | URL) -> str:
-    """A libpq conninfo string for ``psycopg.connect`` (which does not read ``+psycopg`` URLs)."""
-    return make_conninfo("", **_params_of_url(to_url(url)))
 
 
 def mask(dsn: str | URL) -> str:

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from . import database, forked, isolation, snapshot
-from .checks import drift, naming, walks
+from . import database, forked, janitor, snapshot, walks
+from .checks import drift, naming
 from .config import CHECK_NAMES, GauntletConfig, load_alembic_config, resolve_metadata
 from .dsn import mask, redact
 from .errors import (
@@ -39,7 +39,7 @@ from .errors import (
 from .history import History
 from .isolated import IsolatedDatabase
 from .report import CheckResult, CheckStarted, Report
-from .runner import MigrationSession, Progress, connection_lost
+from .session import MigrationSession, Progress, connection_lost
 
 ProgressEvent = CheckStarted | Progress | CheckResult
 HEAD_STATE_CHECKS = ("models_match", "check_constraints", "enums", "naming")
@@ -96,20 +96,16 @@ class Gauntlet:
 
     def _create_target(
         self,
-    ) -> tuple[contextlib.AbstractContextManager[isolation.Target], isolation.Target]:
+    ) -> tuple[contextlib.AbstractContextManager[janitor.Target], janitor.Target]:
         """Enter a fresh isolated schema or database, with typed errors naming the fix."""
         cfg = self.config
-        make = (
-            isolation.isolated_database
-            if cfg.isolation == "database"
-            else isolation.isolated_schema
-        )
+        make = janitor.isolated_database if cfg.isolation == "database" else janitor.isolated_schema
         try:
             target_cm = make(self.engine, cfg.schema_prefix)
             return target_cm, target_cm.__enter__()
         except (DBAPIError, psycopg.Error) as exc:  # isolation runs psycopg.sql directly
             lost = self._lost(exc, f"creating the isolated {cfg.isolation}")
-            if lost is not exc:
+            if lost is not None:
                 raise lost from None
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
             user, database = self.url.username or "<user>", self.url.database or "<database>"
@@ -275,14 +271,17 @@ class Gauntlet:
             with self.engine.connect() as conn:
                 return snapshot.take_outside(conn, session.target.schema)
         except DBAPIError as exc:
-            raise self._lost(exc, "reading the catalog outside the isolated schema") from exc
+            lost = self._lost(exc, "reading the catalog outside the isolated schema")
+            if lost is None:
+                raise
+            raise lost from exc
 
-    def _lost(self, exc: Exception, doing: str) -> Exception:
+    def _lost(self, exc: Exception, doing: str) -> DatabaseUnavailableError | None:
         """A connection lost outside a migration step is the same typed error as inside one
-        (the server may die between checks); anything else stays as it is."""
+        (the server may die between checks); ``None`` when ``exc`` is something else."""
         reason = connection_lost(exc)
         if reason is None:
-            return exc
+            return None
         if isinstance(exc, DBAPIError) and exc.orig is not None:
             reason = str(exc.orig)  # without SQLAlchemy's wrapping and background link
         reason = " ".join(reason.split())
@@ -633,7 +632,7 @@ class Gauntlet:
 
     def cleanup_stale(self, older_than: float = 3600.0) -> list[str]:
         """Drop leftovers of killed gauntlet runs (only ours, only old, only orphaned)."""
-        return isolation.cleanup_stale(
+        return janitor.cleanup_stale(
             self.engine, older_than=older_than, prefix=self.config.schema_prefix
         )
 
@@ -658,7 +657,10 @@ class _Recorder:
         except (DatabaseUnavailableError, ConfigError):
             raise  # no later check can run either (a broken env.py, an unreachable server)
         except (DBAPIError, psycopg.Error) as exc:  # the head-state checks query directly
-            raise self.gauntlet._lost(exc, f"running {name}") from exc
+            lost = self.gauntlet._lost(exc, f"running {name}")
+            if lost is None:
+                raise
+            raise lost from exc
         except CheckSkipped as exc:
             if record:
                 self._store(

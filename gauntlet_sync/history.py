@@ -67,9 +67,6 @@ class History:
     def _location(config: Config) -> str:
         return str(config.get_main_option("script_location"))
 
-    def __len__(self) -> int:
-        return len(self.revisions)
-
     def get(self, revision: str) -> Script:
         """A revision by id, prefix or symbolic name (``head``), with a typed error."""
         script = self._by_id.get(revision)

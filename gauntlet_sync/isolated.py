@@ -13,18 +13,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .checks import walks
+from . import walks
 from .errors import ConfigError
-from .runner import MigrationSession, Step
-
-try:  # alembic >= 1.10 raises RevisionError subclasses for bad targets
-    from alembic.script.revision import RevisionError
-except ImportError:  # pragma: no cover
-    RevisionError = CommandError  # type: ignore[misc,assignment]
+from .session import MigrationSession, Step
 
 
 class IsolatedDatabase:

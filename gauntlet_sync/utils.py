@@ -25,8 +25,8 @@ from .config import DEFAULT_IGNORE_TABLES, NamingRule
 from .dsn import to_url
 from .history import History
 from .isolated import IsolatedDatabase
-from .isolation import Target, isolated_schema, validate_schema_name
-from .runner import MigrationSession
+from .janitor import Target, isolated_schema, validate_schema_name
+from .session import MigrationSession
 
 __all__ = [
     "DEFAULT_IGNORE_TABLES",

@@ -26,7 +26,7 @@ from tests.histories import catalog
 ROOT = Path(__file__).resolve().parents[1]
 #: the password every DSN in these tests carries; no output may ever contain it.
 PASSWORD = "Pw-7q9z-S3cr3t"
-#: the shape of every name the library creates (isolation.new_name).
+#: the shape of every name the library creates (janitor.new_name).
 ISOLATED_NAME = r"^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$"
 
 

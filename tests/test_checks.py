@@ -351,7 +351,7 @@ def test_a_split_child_that_cannot_catch_up_leaves_the_rest_to_the_parent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from gauntlet_sync import gauntlet as gauntlet_module
-    from gauntlet_sync.checks import walks
+    from gauntlet_sync import walks
 
     monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
     walk = walks.walk

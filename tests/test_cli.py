@@ -30,7 +30,7 @@ from gauntlet_sync import CHECK_NAMES, EmbeddedPostgres
 from gauntlet_sync.cli import Output, ProgressPrinter, main
 from gauntlet_sync.dsn import to_url
 from gauntlet_sync.report import CheckResult, CheckStarted
-from gauntlet_sync.runner import Progress, Step
+from gauntlet_sync.session import Progress, Step
 from tests.histories import catalog
 from tests.reliability import ROOT, child_env, leftovers, wait_for_password_checks
 

@@ -7,8 +7,15 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL, make_url
 
-from gauntlet_sync.dsn import DRIVERNAME, conninfo, mask, redact, to_url
+from gauntlet_sync.dsn import DRIVERNAME, _params_of_url, mask, redact, to_url
 from gauntlet_sync.errors import DsnError
+
+
+def conninfo(url: str | URL) -> str:
+    """A libpq conninfo string built field by field from ``to_url``'s URL (the library
+    itself hands URLs to SQLAlchemy; this shows they carry every libpq parameter)."""
+    return psycopg.conninfo.make_conninfo("", **_params_of_url(to_url(url)))
+
 
 SECRET = "s3cr3t-Pa55"
 

@@ -34,7 +34,7 @@ from gauntlet_sync import (
 )
 from gauntlet_sync.cli import main as cli_main
 from gauntlet_sync.report import CheckResult
-from gauntlet_sync.runner import Progress
+from gauntlet_sync.session import Progress
 from tests.histories import catalog
 from tests.reliability import (
     ISOLATED_NAME,
@@ -172,7 +172,7 @@ INTERRUPTED_RUN = textwrap.dedent(
     """
     import sys
     from gauntlet_sync import EmbeddedPostgres, Gauntlet, GauntletConfig
-    from gauntlet_sync.runner import Progress
+    from gauntlet_sync.session import Progress
 
     def progress(event):
         if isinstance(event, Progress) and event.walk == "stairway" and event.index == 2:
@@ -298,7 +298,7 @@ KILLED_RUN = textwrap.dedent(
     """
     import sys, time
     from gauntlet_sync import Gauntlet, GauntletConfig
-    from gauntlet_sync.runner import Progress
+    from gauntlet_sync.session import Progress
 
     def progress(event):
         if isinstance(event, Progress) and event.index == 2:
@@ -448,7 +448,7 @@ def test_isolated_names_match_what_cleanup_looks_for() -> None:
     """Every name the library makes has the shape find_stale and the tests look for."""
     import re
 
-    from gauntlet_sync.isolation import _STALE_NAME, MAX_PREFIX_BYTES, new_name
+    from gauntlet_sync.janitor import _STALE_NAME, MAX_PREFIX_BYTES, new_name
 
     for prefix in ("gauntlet", "g", "p" * MAX_PREFIX_BYTES):
         name = new_name(prefix)

@@ -143,7 +143,7 @@ def test_the_quick_branch_check_answers_as_alembic_does(history: str) -> None:
 
     from gauntlet_sync.config import load_alembic_config
     from gauntlet_sync.history import History
-    from gauntlet_sync.runner import _RevisionStep
+    from gauntlet_sync.session import _RevisionStep
 
     graph = History(load_alembic_config(GauntletConfig(alembic_ini=catalog.ini(history))))
     revision_map = graph.script.revision_map

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gauntlet_sync import Gauntlet, GauntletConfig, snapshot
-from gauntlet_sync.checks import walks
+from gauntlet_sync import Gauntlet, GauntletConfig, snapshot, walks
 from tests.histories import catalog
 
 OBJECTS = """

@@ -14,16 +14,16 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from .. import snapshot
-from ..errors import (
+from . import snapshot
+from .errors import (
     DowngradeError,
     DowngradeLeftTraceError,
     GauntletError,
     StairwayError,
     UpgradeError,
 )
-from ..history import History
-from ..runner import MigrationSession, ProgressCallback, Step, StepFailed, StepHooks, describe
+from .history import History
+from .session import MigrationSession, ProgressCallback, Step, StepFailed, StepHooks, describe
 
 
 def describe_revision(history: History, revision: str) -> str:
@@ -41,7 +41,7 @@ def stairway_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
         steps.append(Step(rev, "upgrade", "upgrade"))
         if rev not in irreversible:
             steps.append(Step(rev, "downgrade", "downgrade"))
-            steps.append(Step(rev, "upgrade", "re-upgrade"))
+            steps.append(Step(rev, "upgrade", "re-upgrade", "re-upgrade"))
     return steps
 
 
@@ -51,7 +51,7 @@ def downgrade_plan(history: History, keep: frozenset[str]) -> list[Step]:
     return [Step(rev, "downgrade", "downgrade") for rev in reversed(history.ids) if rev not in keep]
 
 
-class RevisionData(StepHooks):
+class InsertRevisionData(StepHooks):
     """Inserts the configured sample rows right after a revision is applied.
 
     The stairway applies a revision twice. Its downgrade may have dropped the rows with
@@ -73,11 +73,11 @@ class RevisionData(StepHooks):
             if callable(rows):
                 rows(conn)
                 return
-            again = step.label == "re-upgrade"
+            again = step.kind == "re-upgrade"
             for table_name, table_rows in rows.items():
                 self.session.insert_rows(conn, table_name, table_rows, skip_existing=again)
         except Exception as exc:
-            where = Step(step.revision, step.direction, f"{step.label} (inserting revision_data)")
+            where = dataclasses.replace(step, label=f"{step.label} (inserting revision_data)")
             raise StepFailed(where, exc, describe(exc, self.session.url)) from exc
 
 
@@ -111,11 +111,11 @@ class TraceWatch(StepHooks):
             ) from exc
 
     def before(self, step: Step, conn: Connection) -> None:
-        if step.label == "upgrade" and step.revision not in self.irreversible:
+        if step.kind == "upgrade" and step.revision not in self.irreversible:
             self.before_upgrade = self._take(conn)
 
     def after(self, step: Step, conn: Connection) -> None:
-        if step.label == "downgrade" and self.before_upgrade is not None:
+        if step.kind == "downgrade" and self.before_upgrade is not None:
             after = self._take(conn)
             lines = self.before_upgrade.diff(after)
             self.compared.add(step.revision)
@@ -162,7 +162,7 @@ def walk(
     """Run ``steps``; a failing step ends the walk and is returned, not raised.
 
     ``first_index`` and ``total`` number the revisions of a part of a longer walk."""
-    data = RevisionData(session, revision_data) if revision_data else None
+    data = InsertRevisionData(session, revision_data) if revision_data else None
     hooks = Hooks(trace, data) if (trace or data) else None
     if total is None:
         total = len({s.revision for s in steps})

@@ -36,18 +36,31 @@ from .database import with_connect_timeout
 from .dsn import redact
 from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
 from .history import History
-from .isolation import Target
+from .janitor import Target
 
 Direction = Literal["upgrade", "downgrade"]
+#: A step's part in a walk: hooks and judgements branch on this, never on ``label``.
+StepKind = Literal["upgrade", "downgrade", "re-upgrade"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One revision applied in one direction; ``label`` is what a person calls it."""
+    """One revision applied in one direction.
+
+    ``label`` is display text only (what a person calls the step, e.g. alembic's name of
+    it, or a note such as "(inserting revision_data)"); ``kind`` is its part in a walk:
+    ``re-upgrade`` is the stairway's second application of a revision. It defaults to the
+    direction.
+    """
 
     revision: str
     direction: Direction
     label: str
+    kind: StepKind | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", self.direction)
 
     @property
     def is_upgrade(self) -> bool:
