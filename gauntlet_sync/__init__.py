@@ -34,7 +34,7 @@ from .errors import (
     StairwayError,
     UpgradeError,
 )
-from .gauntlet import Gauntlet
+from .gauntlet import Gauntlet, ProgressEvent
 from .isolated import IsolatedDatabase
 from .janitor import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
@@ -76,6 +76,7 @@ __all__ = [
     "NamingConventionError",
     "NamingRule",
     "Progress",
+    "ProgressEvent",
     "Report",
     "ReservedWordSchemaNameError",
     "SchemaDriftError",

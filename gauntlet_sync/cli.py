@@ -200,8 +200,8 @@ class ProgressPrinter:
     @staticmethod
     def describe(result: CheckResult) -> str:
         text = f"[{result.name}] {result.status} in {result.seconds:.2f} s"
-        if result.status != "passed" and result.message:
-            text += f": {result.message.splitlines()[0]}"
+        if result.status != "passed" and result.summary:
+            text += f": {result.summary}"
         return text
 
     def _line(self, text: str) -> None:

@@ -7,7 +7,10 @@ password (callers pass DSNs through :func:`gauntlet_sync.dsn.mask` first).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # report.py imports this module
+    from .report import Report
 
 _Failure = TypeVar("_Failure", bound="CheckFailed")
 
@@ -102,7 +105,14 @@ class CheckFailed(GauntletError):
     ``problems`` lists every finding (one line each).
     """
 
+    #: The name of the check this error class belongs to (``stairway``, ``naming``...).
     check: str = ""
+    #: The revision the failure is at, when it is at one.
+    revision: str | None
+    #: The walk step that failed: ``upgrade``, ``downgrade``, ``re-upgrade``.
+    step: str | None
+    #: Every finding, one line each (all of them, never just the first).
+    problems: tuple[str, ...]
 
     def __init__(
         self,
@@ -115,10 +125,11 @@ class CheckFailed(GauntletError):
         super().__init__(message)
         self.revision = revision
         self.step = step
-        self.problems: tuple[str, ...] = tuple(problems)
+        self.problems = tuple(problems)
 
     @property
     def message(self) -> str:
+        """The message the error was raised with (``str(error)``)."""
         return str(self.args[0]) if self.args else ""
 
     @classmethod
@@ -131,38 +142,56 @@ class CheckFailed(GauntletError):
 
 
 class MultipleHeadsError(CheckFailed):
+    """The history has more than one head; ``problems`` lists them."""
+
     check = "single_head"
 
 
 class UpgradeError(CheckFailed):
+    """A revision failed to upgrade (``revision`` names it)."""
+
     check = "upgrade"
 
 
 class StairwayError(CheckFailed):
+    """A revision failed its upgrade, downgrade or re-upgrade (``step`` says which)."""
+
     check = "stairway"
 
 
 class DowngradeError(CheckFailed):
+    """A revision failed to downgrade on the way from head to base."""
+
     check = "downgrade_to_base"
 
 
 class SchemaDriftError(CheckFailed):
+    """Autogenerate finds differences between the migrated schema and the models."""
+
     check = "models_match"
 
 
 class CheckConstraintDriftError(CheckFailed):
+    """CHECK constraint names differ between the migrated schema and the models."""
+
     check = "check_constraints"
 
 
 class EnumDriftError(CheckFailed):
+    """Native enum labels (or their order) differ from the models'."""
+
     check = "enums"
 
 
 class NamingConventionError(CheckFailed):
+    """Index or constraint names break the naming convention."""
+
     check = "naming"
 
 
 class DowngradeLeftTraceError(CheckFailed):
+    """A downgrade did not restore the catalog its upgrade started from."""
+
     check = "no_trace"
 
 
@@ -176,11 +205,15 @@ class GauntletFailed(CheckFailed):
     """``run_all`` found failures; ``report`` holds every result, ``errors`` the failures."""
 
     check = "run_all"
+    #: The whole run's :class:`~gauntlet_sync.Report`, passed checks included.
+    report: Report
+    #: The errors of the checks that failed or could not run, in check order.
+    errors: tuple[GauntletError, ...]
 
-    def __init__(self, message: str, *, report: object, errors: Sequence[GauntletError]) -> None:
+    def __init__(self, message: str, *, report: Report, errors: Sequence[GauntletError]) -> None:
         super().__init__(message)
         self.report = report
-        self.errors: tuple[GauntletError, ...] = tuple(errors)
+        self.errors = tuple(errors)
 
 
 class CheckSkipped(GauntletError):

@@ -427,7 +427,7 @@ class Gauntlet:
             raise GauntletFailed(
                 f"{len(bad)} of {len(report.results)} checks did not pass:\n"
                 + "\n".join(
-                    f"  - {r.name} ({r.status}): {r.message.splitlines()[0] if r.message else ''}"
+                    f"  - {r.name} ({r.status}): {r.summary}"
                     for r in bad
                 )
                 + "\n\n"

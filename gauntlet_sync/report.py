@@ -1,4 +1,9 @@
-"""Results of a run, and their text, JSON and JUnit renderings."""
+"""Results of a run, and their text, JSON and JUnit renderings.
+
+A :class:`Report` is what :meth:`Gauntlet.run_all <gauntlet_sync.Gauntlet.run_all>` returns:
+one :class:`CheckResult` per check, in check order. The same objects are progress events:
+:class:`CheckStarted` when a check begins, its :class:`CheckResult` when it ends.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +14,79 @@ from typing import Any, Literal
 
 from .errors import CheckFailed, GauntletError
 
+#: A check's outcome: ``passed``; ``failed`` (it found a problem in the history);
+#: ``skipped`` (nothing to examine, ``reason`` says why); ``error`` (it could not run).
 Status = Literal["passed", "failed", "skipped", "error"]
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckStarted:
-    """Reported when a check begins (progress)."""
+    """A progress event: check ``name`` begins (its :class:`CheckResult` follows)."""
 
+    #: The check's name, one of :data:`gauntlet_sync.CHECK_NAMES`.
     name: str
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict. ``reason`` says why it was skipped or could not run."""
+    """One check's verdict, also sent as a progress event when the check ends.
 
+    ``revision``, ``step`` and ``problems`` say where a failed check found what (read from
+    its :class:`~gauntlet_sync.CheckFailed`); ``message`` is the whole account and
+    ``summary`` its one-line form, as in JUnit's ``message=`` and the CLI's progress line.
+    """
+
+    #: The check's name, one of :data:`gauntlet_sync.CHECK_NAMES`.
     name: str
+    #: ``passed``, ``failed``, ``skipped`` or ``error`` (the check could not run).
     status: Status
+    #: Wall-clock seconds the check took (checks that share work share its time).
     seconds: float = 0.0
+    #: The typed error behind ``failed`` and ``error`` results (``None`` otherwise).
     error: GauntletError | None = None
+    #: Why the check was skipped or could not run (empty when it passed or failed).
     reason: str = ""
 
     @property
     def message(self) -> str:
+        """The full account: the error's message, or why it was skipped or could not run."""
         if self.status == "error" and self.reason:
             return self.reason  # says the check could not run, and why
         if self.error is not None:
             return str(self.error)
         return self.reason
 
+    @property
+    def revision(self) -> str | None:
+        """The revision the failure is at (``None`` if it has none, or nothing failed)."""
+        return self.error.revision if isinstance(self.error, CheckFailed) else None
+
+    @property
+    def step(self) -> str | None:
+        """The walk step that failed (``upgrade``, ``downgrade``, ``re-upgrade``...)."""
+        return self.error.step if isinstance(self.error, CheckFailed) else None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every finding of a failed check, one line each (empty when there are none)."""
+        return self.error.problems if isinstance(self.error, CheckFailed) else ()
+
+    @property
+    def summary(self) -> str:
+        """One line: the message's first line, with the first problem when that line is
+        only a headline (``...left a trace in 1 revision: <rev>: column t.c left behind``)."""
+        lines = self.message.splitlines()
+        first = lines[0].strip() if lines else ""
+        problems = self.problems if self.status == "failed" else ()
+        if problems and problems[0] not in first:
+            more = len(problems) - 1
+            first = f"{first.rstrip(':')}: {problems[0]}"
+            if more:
+                first += f" (and {more} more)"
+        return first
+
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; failures add ``error_type``, ``revision``, ``step``, ``problems``."""
         data: dict[str, Any] = {
             "name": self.name,
             "status": self.status,
@@ -47,31 +96,37 @@ class CheckResult:
         if self.error is not None:
             data["error_type"] = type(self.error).__name__
             if isinstance(self.error, CheckFailed):
-                data["revision"] = self.error.revision
-                data["step"] = self.error.step
-                data["problems"] = list(self.error.problems)
+                data["revision"] = self.revision
+                data["step"] = self.step
+                data["problems"] = list(self.problems)
         return data
 
 
 @dataclasses.dataclass
 class Report:
-    """All results of a run, in check order."""
+    """All results of a run, in check order; ``str(report)`` is the summary table."""
 
+    #: One result per check that was run, in :data:`gauntlet_sync.CHECK_NAMES` order.
     results: list[CheckResult]
+    #: Wall-clock seconds of the whole run.
     seconds: float = 0.0
-    target: str = ""  # the masked DSN the run used
+    #: The database the run used, password masked.
+    target: str = ""
 
     @property
     def ok(self) -> bool:
+        """True when every check passed or was skipped."""
         return all(r.status in ("passed", "skipped") for r in self.results)
 
     def get(self, name: str) -> CheckResult:
+        """The result of check ``name`` (``KeyError`` if it was not run)."""
         for result in self.results:
             if result.name == name:
                 return result
         raise KeyError(name)
 
     def by_status(self, *statuses: Status) -> list[CheckResult]:
+        """The results with any of ``statuses``, in check order."""
         return [r for r in self.results if r.status in statuses]
 
     def __str__(self) -> str:
@@ -80,8 +135,9 @@ class Report:
         for r in self.results:
             lines.append(f"{r.name.ljust(width)}  {r.status.ljust(7)}  {r.seconds:7.2f}")
         counts = {s: len(self.by_status(s)) for s in ("passed", "failed", "error", "skipped")}
+        errors = f"{counts['error']} error" + ("" if counts["error"] == 1 else "s")
         lines.append(
-            f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} error, "
+            f"{counts['passed']} passed, {counts['failed']} failed, {errors}, "
             f"{counts['skipped']} skipped in {self.seconds:.2f} s"
         )
         for r in self.results:
@@ -91,6 +147,7 @@ class Report:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict (what the CLI's ``--json`` prints)."""
         return {
             "ok": self.ok,
             "seconds": round(self.seconds, 4),
@@ -99,9 +156,12 @@ class Report:
         }
 
     def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as JSON; ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""
         return json.dumps(self.to_dict(), **kwargs)
 
     def to_junit_xml(self, suite_name: str = "gauntlet-sync") -> str:
+        """A JUnit XML document, one ``testcase`` per check; a failure's ``message=`` is its
+        :attr:`CheckResult.summary`, its body the whole message."""
         suite = ET.Element(
             "testsuite",
             name=suite_name,
@@ -117,9 +177,11 @@ class Report:
             )
             if r.status in ("failed", "error"):
                 tag = "failure" if r.status == "failed" else "error"
-                first_line = r.message.splitlines()[0] if r.message else r.status
                 element = ET.SubElement(
-                    case, tag, message=first_line, type=type(r.error).__name__ if r.error else tag
+                    case,
+                    tag,
+                    message=r.summary or r.status,
+                    type=type(r.error).__name__ if r.error else tag,
                 )
                 element.text = r.message
             elif r.status == "skipped":

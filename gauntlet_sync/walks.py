@@ -195,11 +195,24 @@ def upgrade_error(history: History, failed: StepFailed) -> UpgradeError:
     )
 
 
+def _not_implemented_hint(failed: StepFailed) -> str:
+    """A downgrade that raises ``NotImplementedError`` is usually deliberate: name the
+    setting that stops the walks there (every walk says it, not only downgrade_to_base)."""
+    if failed.step.is_upgrade or not isinstance(failed.cause, NotImplementedError):
+        return ""
+    return (
+        " The downgrade is not implemented; if that is deliberate, set "
+        f"minimum_downgrade_revision={failed.step.revision!r} "
+        "(CLI: --minimum-downgrade-revision)."
+    )
+
+
 def stairway_error(history: History, failed: StepFailed) -> StairwayError:
     rev = failed.step.revision
+    hint = _not_implemented_hint(failed)
     return StairwayError(
         f"Stairway failed at revision {describe_revision(history, rev)} in step "
-        f"'{failed.step.label}': {failed}",
+        f"'{failed.step.label}': {failed}{'.' + hint if hint else ''}",
         revision=rev,
         step=failed.step.label,
         problems=[str(failed)],
@@ -208,14 +221,9 @@ def stairway_error(history: History, failed: StepFailed) -> StairwayError:
 
 def downgrade_error(history: History, failed: StepFailed) -> DowngradeError:
     rev = failed.step.revision
-    hint = ""
-    if isinstance(failed.cause, NotImplementedError):
-        hint = (
-            " The downgrade is not implemented; if that is deliberate, set "
-            f"minimum_downgrade_revision={rev!r} (CLI: --minimum-downgrade-revision)."
-        )
     return DowngradeError(
-        f"Downgrade failed at revision {describe_revision(history, rev)}: {failed}.{hint}",
+        f"Downgrade failed at revision {describe_revision(history, rev)}: {failed}."
+        f"{_not_implemented_hint(failed)}",
         revision=rev,
         step="downgrade",
         problems=[str(failed)],

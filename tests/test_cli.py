@@ -100,7 +100,7 @@ def test_clean_history_passes_with_progress_on_stderr(capsys: pytest.CaptureFixt
     code, out, err = cli(capsys, "-c", catalog.ini("clean"))
     assert code == 0, err
     assert re.search(r"^check +status +seconds$", out, re.MULTILINE)
-    counts = re.search(r"^(\d+) passed, 0 failed, 0 error, (\d+) skipped", out, re.MULTILINE)
+    counts = re.search(r"^(\d+) passed, 0 failed, 0 errors, (\d+) skipped", out, re.MULTILINE)
     assert counts and int(counts[1]) + int(counts[2]) == len(CHECK_NAMES), out
     for name in CHECK_NAMES:
         assert f"[{name}] started" in err
@@ -380,7 +380,7 @@ def test_readme_command_on_the_example_project_with_its_own_server() -> None:
     process = spawn(["-c", "alembic.ini", "--metadata", "shop.models:Base.metadata"], cwd=SHOP)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert re.search(rf"^{len(CHECK_NAMES)} passed, 0 failed, 0 error, 0 skipped", out, re.M)
+    assert re.search(rf"^{len(CHECK_NAMES)} passed, 0 failed, 0 errors, 0 skipped", out, re.M)
     assert "4 revisions (heads: e2b5f8a9c6d7) on an embedded PostgreSQL" in err
 
 
