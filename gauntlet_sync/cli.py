@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--older-than",
-        type=float,
+        type=_seconds,
         default=3600.0,
         metavar="SECONDS",
         help="with --cleanup-stale: only leftovers older than this (default: %(default)s)",
@@ -137,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds (``nan``, ``inf`` and ``-1`` are refused:
+    ``nan`` compares false with everything, so it would let every age through)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds, 0 or more (got {text!r})"
+        )
+    return value
 
 
 def check_names(parser: argparse.ArgumentParser, option: str, values: list[str]) -> list[str]:
@@ -159,7 +175,11 @@ class Output:
         self.secret = secret
 
     def line(self, text: str) -> None:
-        self.stream.write(redact(text, self.secret) + "\n")
+        # What the stream cannot encode (a lone surrogate from a migration's message)
+        # is written as its escape rather than ending the run in UnicodeEncodeError.
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        safe = redact(text, self.secret).encode(encoding, "backslashreplace").decode(encoding)
+        self.stream.write(safe + "\n")
         self.stream.flush()
 
 
@@ -230,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         skip = check_names(parser, "--skip", args.skip)
     except SystemExit as exc:  # argparse has printed usage and the error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.junit_xml:
+        problem = _unwritable(Path(args.junit_xml))
+        if problem:  # found now, not after the whole run
+            parser.print_usage(sys.stderr)
+            print(f"{PROG}: error: --junit-xml {args.junit_xml}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     dsn = dsn_or_environment(args.dsn)
     secret = _secret_of(dsn)
     err = Output(sys.stderr, secret)
@@ -242,9 +268,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GauntletError as exc:
         _error(err, exc, args.verbose)
         return EXIT_FAILED
-    except OSError as exc:  # e.g. the --junit-xml file cannot be written
-        err.line(f"{PROG}: error: {exc}")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         err.line(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
@@ -277,28 +300,71 @@ def _run(
             where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
             err.line(f"{PROG}: {len(gauntlet.revisions())} revisions (heads: {heads}) on {where}")
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
-    _write_report(report, args, out, err)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    code = EXIT_OK if report.ok else EXIT_FAILED
+    return _write_report(report, args, out, err, code)
 
 
 def _cleanup(dsn: str | None, older_than: float, out: Output, err: Output) -> int:
-    dropped = cleanup_stale(dsn, older_than=older_than)
+    skipped: list[str] = []
+    dropped = cleanup_stale(dsn, older_than=older_than, on_skip=skipped.append)
     for name in dropped:
         out.line(f"dropped {name}")
+    for reason in skipped:
+        err.line(f"{PROG}: skipped {reason}")
     where = "the embedded server" if dsn is None else mask(dsn)
-    err.line(f"{PROG}: {len(dropped)} stale object(s) dropped from {where}")
+    left = f", {len(skipped)} skipped" if skipped else ""
+    err.line(f"{PROG}: {len(dropped)} stale object(s) dropped from {where}{left}")
     return EXIT_OK
 
 
-def _write_report(report: Report, args: argparse.Namespace, out: Output, err: Output) -> None:
-    if args.junit_xml:
-        path = Path(args.junit_xml)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(report.to_junit_xml(), out.secret), encoding="utf-8")
+def _write_report(
+    report: Report, args: argparse.Namespace, out: Output, err: Output, code: int
+) -> int:
+    """The report on the console first, then the JUnit file; a file that cannot be written
+    after all is an error line and exit 2, unless the run already failed (exit 1 stays)."""
     if args.json:
         out.line(report.to_json(indent=2))
     summary = err if args.json else out
     summary.line(str(report))
+    if args.junit_xml:
+        try:
+            _write_atomically(Path(args.junit_xml), redact(report.to_junit_xml(), out.secret))
+        except OSError as exc:
+            err.line(f"{PROG}: error: cannot write --junit-xml {args.junit_xml}: {exc.strerror}")
+            return code if code != EXIT_OK else EXIT_USAGE
+    return code
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a report could not be written to ``path`` (``None``: it can). Creates missing
+    parent directories, as the write will; leaves no file behind."""
+    if path.is_dir():
+        return "is a directory"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create its directory: {exc.strerror}"
+    probe = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        probe.touch()
+        probe.unlink()
+        if path.exists():
+            with open(path, "a", encoding="utf-8"):
+                pass
+    except OSError as exc:
+        return f"cannot be written: {exc.strerror}"
+    return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: never an empty or half a report."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _secret_of(dsn: str | None) -> URL | str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import importlib
 import os
@@ -14,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
+from .dsn import redact
 from .errors import ConfigError, MetadataImportError
 from .janitor import validate_prefix
 
@@ -35,6 +37,22 @@ CHECK_NAMES: tuple[str, ...] = (
 )
 
 DEFAULT_IGNORE_TABLES: frozenset[str] = frozenset({"alembic_version"})
+
+#: options of the ini's main section that alembic itself reads when it runs migrations.
+ALEMBIC_OPTIONS: tuple[str, ...] = (
+    "script_location",
+    "version_locations",
+    "version_path_separator",
+    "path_separator",
+    "prepend_sys_path",
+    "recursive_version_locations",
+    "file_template",
+    "timezone",
+    "truncate_slug_length",
+    "revision_environment",
+    "sourceless",
+    "output_encoding",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +124,38 @@ NAMING_KINDS: tuple[str, ...] = ("ix", "uq", "ck", "fk", "pk")
 
 
 def load_alembic_config(cfg: GauntletConfig) -> Config:
-    """A private copy of the alembic ``Config``, so a run's attributes never leak out."""
+    """A private copy of the alembic ``Config``, so a run's attributes never leak out.
+
+    An ini file ``configparser`` cannot read (bad bytes, no section header, a duplicate
+    option, ``%(name)s`` naming no option) is a :class:`ConfigError` naming the file and
+    the line, found here rather than as a traceback from deep inside alembic later.
+    """
+    try:
+        return _load_alembic_config(cfg)
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        where = cfg.alembic_ini if cfg.alembic_config is None else "the alembic Config's ini file"
+        raise ConfigError(f"Cannot read {where}: {_ini_problem(exc)}") from None
+
+
+def _ini_problem(exc: configparser.Error | UnicodeDecodeError) -> str:
+    """What is wrong with the ini file and how to fix it, in one line."""
+    if isinstance(exc, UnicodeDecodeError):
+        line = exc.object[: exc.start].count(b"\n") + 1
+        return (
+            f"it is not UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line}). "
+            "Save it as UTF-8."
+        )
+    text = redact(" ".join(str(exc).split()))  # a Raw value may be a URL with a password
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"{text}. Start it with a section header such as [alembic]."
+    if isinstance(exc, configparser.InterpolationError):
+        return f"{text}. Write a literal % as %%, or define the option the %(...)s names."
+    if isinstance(exc, (configparser.DuplicateOptionError, configparser.DuplicateSectionError)):
+        return f"{text}. Keep one of them."
+    return f"{text}. Fix the ini file's syntax."
+
+
+def _load_alembic_config(cfg: GauntletConfig) -> Config:
     if cfg.alembic_config is not None:
         source = cfg.alembic_config
         config = Config(
@@ -133,6 +182,8 @@ def load_alembic_config(cfg: GauntletConfig) -> Config:
     if cfg.script_location:
         config.set_main_option("script_location", cfg.script_location)
     config.attributes.update(cfg.attributes)
+    for key in ALEMBIC_OPTIONS:  # what alembic reads resolves, now (not deep inside it)
+        config.get_main_option(key)
     if not config.get_main_option("script_location"):
         raise ConfigError(
             f"No script_location in [{config.config_ini_section}] of "

@@ -7,6 +7,7 @@ migration history (``cleanup_stale``) opens it the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
@@ -59,11 +60,19 @@ def open_engine(url: URL) -> Engine:
 
 
 def cleanup_stale(
-    dsn: str | URL | None = None, *, older_than: float = 3600.0, prefix: str = "gauntlet"
+    dsn: str | URL | None = None,
+    *,
+    older_than: float = 3600.0,
+    prefix: str = "gauntlet",
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Drop leftovers of killed runs on ``dsn`` (only ours, only old, only orphaned)."""
+    """Drop leftovers of killed runs on ``dsn`` (only ours, only old, only orphaned);
+    what cannot be dropped goes to ``on_skip`` (default: a warning)."""
+    janitor.check_age(older_than)  # before the embedded server is started for nothing
     engine = open_engine(resolve(dsn))
     try:
-        return janitor.cleanup_stale(engine, older_than=older_than, prefix=prefix)
+        return janitor.cleanup_stale(
+            engine, older_than=older_than, prefix=prefix, on_skip=on_skip
+        )
     finally:
         engine.dispose()

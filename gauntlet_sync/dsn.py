@@ -21,6 +21,7 @@ __all__ = ["DRIVERNAME", "mask", "redact", "to_url"]
 DRIVERNAME = "postgresql+psycopg"
 
 _MASK = "***"
+_LONG_PASSWORD = 10
 _ACCEPTED_SCHEMES = frozenset(
     {"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"}
 )
@@ -82,11 +83,36 @@ def redact(text: str, *secrets: str | URL | None) -> str:
     passwords: set[str] = set()
     for secret in secrets:
         password = secret.password if isinstance(secret, URL) else secret
-        if password:
-            passwords.add(str(password))
+        if not password:
+            continue
+        # A password that equals a part the output shows anyway (postgres/postgres: the
+        # user name, a host, a database) hides nothing when masked in free text, and
+        # masking it there would mangle every message that names that part.
+        if isinstance(secret, URL) and str(password) in _visible_parts(secret):
+            continue
+        passwords.add(str(password))
     for variant in sorted(_encoded_variants(passwords), key=len, reverse=True):
-        text = text.replace(variant, _MASK)
+        text = _whole(variant).sub(_MASK, text)
     return _mask_text(text)
+
+
+def _visible_parts(url: URL) -> set[str]:
+    """What of a URL is printed in the open: everything but the password."""
+    parts = {url.username, url.host, url.database, str(url.port) if url.port else None}
+    for value in url.query.values():
+        parts.update([value] if isinstance(value, str) else value)
+    return {part for part in parts if part}
+
+
+def _whole(word: str) -> re.Pattern[str]:
+    """A short password where it stands on its own: ``post`` is masked in ``me:post@``
+    but leaves ``postgresql`` alone (seeing that word tells nothing). A long one is masked
+    wherever it appears: it is no part of any word by chance."""
+    if len(word) >= _LONG_PASSWORD:
+        return re.compile(re.escape(word))
+    head = r"(?<![A-Za-z0-9])" if word[0].isalnum() else ""
+    tail = r"(?![A-Za-z0-9])" if word[-1].isalnum() else ""
+    return re.compile(head + re.escape(word) + tail)
 
 
 def _check_scheme(scheme: str, original: str | URL) -> None:

@@ -107,18 +107,24 @@ class Gauntlet:
             lost = self._lost(exc, f"creating the isolated {cfg.isolation}")
             if lost is not None:
                 raise lost from None
-            cause = exc.orig if isinstance(exc, DBAPIError) else exc
-            user, database = self.url.username or "<user>", self.url.database or "<database>"
-            raise DatabaseUnavailableError(
-                f"Cannot create the isolated {cfg.isolation} on {self.target}: "
-                f"{redact(str(cause).strip(), self.url)}. The role needs "
-                + (
-                    f"CREATEDB (ALTER ROLE {user} CREATEDB)"
-                    if cfg.isolation == "database"
-                    else f"CREATE on the database (GRANT CREATE ON DATABASE {database} TO {user})"
-                )
-                + "."
-            ) from None
+            raise DatabaseUnavailableError(self._refused(exc)) from None
+
+    def _refused(self, exc: Exception) -> str:
+        """What the server refused, in its own words; the GRANT that fixes it only when
+        the refusal was a missing privilege (a read-only role or a full disk is not)."""
+        cfg = self.config
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        reason = redact(" ".join(str(cause).split()), self.url)
+        message = f"Cannot create the isolated {cfg.isolation} on {self.target}: {reason}."
+        if getattr(cause, "sqlstate", None) != "42501":  # insufficient_privilege
+            return message + " Fix that on the server, or use another DSN."
+        user, database = self.url.username or "<user>", self.url.database or "<database>"
+        if cfg.isolation == "database":
+            return message + f" The role needs CREATEDB (ALTER ROLE {user} CREATEDB)."
+        return (
+            message + " The role needs CREATE on the database "
+            f"(GRANT CREATE ON DATABASE {database} TO {user})."
+        )
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[MigrationSession]:
@@ -630,10 +636,16 @@ class Gauntlet:
     def heads(self) -> list[str]:
         return list(self.history.heads)
 
-    def cleanup_stale(self, older_than: float = 3600.0) -> list[str]:
-        """Drop leftovers of killed gauntlet runs (only ours, only old, only orphaned)."""
+    def cleanup_stale(
+        self, older_than: float = 3600.0, *, on_skip: Callable[[str], None] | None = None
+    ) -> list[str]:
+        """Drop leftovers of killed gauntlet runs (only ours, only old, only orphaned);
+        what cannot be dropped goes to ``on_skip`` (default: a warning)."""
         return janitor.cleanup_stale(
-            self.engine, older_than=older_than, prefix=self.config.schema_prefix
+            self.engine,
+            older_than=older_than,
+            prefix=self.config.schema_prefix,
+            on_skip=on_skip,
         )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import re
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 
 from psycopg import sql
 from sqlalchemy import Engine, text
@@ -23,6 +25,7 @@ from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RES
 from sqlalchemy.engine import URL, Connection
 
 from .errors import (
+    ConfigError,
     EmptySchemaNameError,
     InvalidSchemaNameError,
     IsolationError,
@@ -219,6 +222,17 @@ class StaleObject:
     name: str
     pid: int
     started: int
+    owner: str = ""
+    droppable: bool = True  # the current role owns it (directly or through a role)
+
+
+def check_age(older_than: float) -> None:
+    """A finite, non-negative age: ``nan`` compares false with every age, so it would let
+    the schemas of live runs on other hosts through; so would a negative one."""
+    if not isinstance(older_than, (int, float)) or not math.isfinite(older_than) or older_than < 0:
+        raise ConfigError(
+            f"older_than must be a finite number of seconds, 0 or more; got {older_than!r}."
+        )
 
 
 def find_stale(
@@ -227,20 +241,23 @@ def find_stale(
     """Schemas and databases this tool created whose run is over.
 
     Only names of our exact shape, carrying our comment, older than ``older_than``
-    seconds and whose process is gone from this host qualify.
+    seconds and whose process is gone from this host qualify. Those owned by a role the
+    current one is not a member of are found too, marked not ``droppable``.
     """
+    check_age(older_than)
     now = time.time()
     host = socket.gethostname()
     found: list[StaleObject] = []
     with _admin(engine) as conn:
         rows = conn.execute(
             text(
-                "SELECT 'schema', nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
-                "UNION ALL SELECT 'database', datname, shobj_description(oid, 'pg_database') "
-                "FROM pg_database"
+                "SELECT 'schema', nspname, obj_description(oid, 'pg_namespace'), "
+                "pg_get_userbyid(nspowner), pg_has_role(nspowner, 'MEMBER') FROM pg_namespace "
+                "UNION ALL SELECT 'database', datname, shobj_description(oid, 'pg_database'), "
+                "pg_get_userbyid(datdba), pg_has_role(datdba, 'MEMBER') FROM pg_database"
             )
         ).all()
-    for kind, name, comment in rows:
+    for kind, name, comment, owner, droppable in rows:
         match = _STALE_NAME.match(name)
         if not match or match["prefix"] != prefix or not comment:
             continue
@@ -252,22 +269,49 @@ def find_stale(
             continue
         if fields.get("host") == host and _process_alive(pid):
             continue
-        found.append(StaleObject(kind, name, pid, started))
+        found.append(StaleObject(kind, name, pid, started, owner, bool(droppable)))
     return found
 
 
 def cleanup_stale(
-    engine: Engine, *, older_than: float = 3600.0, prefix: str = "gauntlet"
+    engine: Engine,
+    *,
+    older_than: float = 3600.0,
+    prefix: str = "gauntlet",
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Drop what :func:`find_stale` finds; returns the names dropped."""
+    """Drop what :func:`find_stale` finds; returns the names dropped.
+
+    One leftover that cannot be dropped (another role's, a database still in use) does
+    not stop the others: it is passed to ``on_skip`` with the reason (default: a
+    warning) and left alone.
+    """
+    skip = on_skip if on_skip is not None else _warn
     dropped = []
     for obj in find_stale(engine, older_than=older_than, prefix=prefix):
-        if obj.kind == "schema":
-            _drop_schema(engine, obj.name)
-        else:
-            _drop_database(engine, obj.name)
-        dropped.append(f"{obj.kind} {obj.name}")
+        label = f"{obj.kind} {obj.name}"
+        if not obj.droppable:
+            skip(
+                f"{label}: owned by role {obj.owner}, which the current role is not a member "
+                f"of; drop it as {obj.owner} or a superuser"
+            )
+            continue
+        try:
+            if obj.kind == "schema":
+                _drop_schema(engine, obj.name)
+            else:
+                _drop_database(engine, obj.name)
+        except IsolationError as exc:
+            cause = exc.__cause__
+            reason = str(getattr(cause, "orig", cause) or exc).strip().splitlines()[0]
+            skip(f"{label}: {reason}")
+            continue
+        dropped.append(label)
     return dropped
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"gauntlet-sync: cleanup_stale left {message}", stacklevel=3)
 
 
 def _process_alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
@@ -17,6 +18,22 @@ from .errors import CheckFailed, GauntletError
 #: A check's outcome: ``passed``; ``failed`` (it found a problem in the history);
 #: ``skipped`` (nothing to examine, ``reason`` says why); ``error`` (it could not run).
 Status = Literal["passed", "failed", "skipped", "error"]
+
+# What XML 1.0 cannot carry at all, even escaped: C0 controls other than tab, newline and
+# carriage return, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML can hold it: a control character becomes its Python escape
+    (``\\x1b``), a lone surrogate U+FFFD, so a message from the server or from a
+    migration (colour codes, bytes decoded with ``surrogateescape``) never breaks the file."""
+
+    def replace(match: re.Match[str]) -> str:
+        char = match.group()
+        return "\ufffd" if "\ud800" <= char <= "\udfff" else repr(char)[1:-1]
+
+    return _NOT_XML.sub(replace, text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,17 +192,18 @@ class Report:
             case = ET.SubElement(
                 suite, "testcase", classname=suite_name, name=r.name, time=f"{r.seconds:.3f}"
             )
+            message = xml_text(r.message)
             if r.status in ("failed", "error"):
                 tag = "failure" if r.status == "failed" else "error"
                 element = ET.SubElement(
                     case,
                     tag,
-                    message=r.summary or r.status,
+                    message=xml_text(r.summary) or r.status,
                     type=type(r.error).__name__ if r.error else tag,
                 )
-                element.text = r.message
+                element.text = message
             elif r.status == "skipped":
-                ET.SubElement(case, "skipped", message=r.reason)
+                ET.SubElement(case, "skipped", message=xml_text(r.reason))
         suites = ET.Element("testsuites")
         suites.append(suite)
         return ET.tostring(suites, encoding="unicode", xml_declaration=True)
