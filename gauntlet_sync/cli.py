@@ -9,12 +9,14 @@ which keeps stdout for the JSON report). No output carries the DSN's password.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -43,6 +45,7 @@ SETUP_ERRORS = (ConfigError, DatabaseUnavailableError, ServerStartError)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's options (``gauntlet-sync --help``)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Put an Alembic migration history through the gauntlet of checks "
@@ -63,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="alembic",
         metavar="SECTION",
         help="the ini section holding script_location (default: %(default)s)",
+    )
+    add(
+        "--script-location",
+        metavar="PATH",
+        help="the migration environment's directory (default: the ini's script_location, "
+        "else a migrations directory beside the ini)",
     )
     add(
         "--metadata",
@@ -219,6 +228,7 @@ class ProgressPrinter:
 
     @staticmethod
     def describe(result: CheckResult) -> str:
+        """The line that ends a check: its status, time and, unless it passed, its summary."""
         text = f"[{result.name}] {result.status} in {result.seconds:.2f} s"
         if result.status != "passed" and result.summary:
             text += f": {result.summary}"
@@ -261,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Output(sys.stderr, secret)
     out = Output(sys.stdout, secret)
     try:
-        return _run(args, dsn, only, skip, out, err)
+        with quiet_logging(args.verbose):
+            return _run(args, dsn, only, skip, out, err)
     except SETUP_ERRORS as exc:
         _error(err, exc, args.verbose)
         return EXIT_USAGE
@@ -271,6 +282,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.line(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def quiet_logging(verbose: bool) -> Iterator[None]:
+    """Below ``-v`` only warnings and errors are logged, whatever env.py configures.
+
+    A stock env.py calls ``fileConfig``, which turns alembic's INFO lines (``Running
+    upgrade ...``, from two processes at once) on between the progress lines. A logger's
+    level does not hold (``fileConfig`` sets it again on every env.py run), so the floor
+    is ``logging.disable``, process-wide, which ``fileConfig`` leaves alone; it is lifted
+    when the run ends. ``-v`` lets through everything env.py's logging configuration does.
+    """
+    if verbose:
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _run(
@@ -286,6 +318,7 @@ def _run(
     config = GauntletConfig(
         alembic_ini=args.config,
         ini_section=args.name,
+        script_location=args.script_location,
         metadata=args.metadata,
         isolation=args.isolation,
         minimum_downgrade_revision=args.minimum_downgrade_revision,

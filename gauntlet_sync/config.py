@@ -59,8 +59,11 @@ ALEMBIC_OPTIONS: tuple[str, ...] = (
 class NamingRule:
     """Allowed shapes for one kind of name: it passes if it fits any prefix or any suffix.
 
-    A suffix also accepts trailing digits, as PostgreSQL appends them to clashing
-    auto-generated names (``orders_pkey1``).
+    ``prefixes``
+        Accepted beginnings, e.g. ``("ix_", "idx_")``.
+    ``suffixes``
+        Accepted endings, e.g. ``("_idx",)``. A suffix also accepts trailing digits, as
+        PostgreSQL appends them to clashing auto-generated names (``orders_pkey1``).
     """
 
     prefixes: tuple[str, ...] = ()
@@ -69,14 +72,55 @@ class NamingRule:
 
 @dataclasses.dataclass(frozen=True)
 class GauntletConfig:
-    """Everything a run needs to know about the project under test.
+    """Everything a run needs to know about the project under test (frozen; use
+    :meth:`replace` for a variant). Every field has a default:
 
-    ``metadata`` is a ``MetaData`` or a ``"module:attr"`` string imported relative to the
-    working directory; when it is ``None`` the env.py's ``target_metadata`` is used if it
-    sets one, else the checks that need models are skipped.
-
-    ``parallel`` lets ``run_all`` run the models checks and downgrade_to_base in a forked
-    child while it walks the stairway (only with ``fork`` and no other thread running).
+    ``alembic_ini`` (``"alembic.ini"``)
+        Path of the project's alembic.ini, relative to the working directory.
+    ``ini_section`` (``"alembic"``)
+        The ini section holding ``script_location`` (alembic's ``--name``).
+    ``script_location`` (``None``)
+        The migration environment's directory. ``None``: the ini's ``script_location``;
+        when the ini has none, a ``migrations`` directory beside the ini file (as
+        pytest-alembic assumes); else a ``ConfigError`` naming both ways to set it.
+    ``alembic_config`` (``None``)
+        A ready alembic ``Config`` to use instead of ``alembic_ini`` (for
+        ``version_locations`` or options set in code); it is copied, never changed.
+    ``attributes`` (empty)
+        Extra ``config.attributes`` for env.py.
+    ``metadata`` (``None``)
+        The models: a ``MetaData`` or a ``"module:attr"`` string imported relative to the
+        working directory. ``None``: env.py's ``target_metadata`` if it sets one, else the
+        checks that need models are skipped.
+    ``ignore_tables`` (empty)
+        Table names the models checks leave out (``alembic_version`` always is).
+    ``compare_server_default`` (``False``)
+        Also compare server defaults in ``models_match`` (autogenerate's option).
+    ``naming_rules`` (empty)
+        Per kind (``ix``, ``uq``, ``ck``, ``fk``, ``pk``) a :class:`NamingRule` replacing
+        the one derived from the metadata's naming convention.
+    ``minimum_downgrade_revision`` (``None``)
+        Walks never downgrade this revision or its ancestors (irreversible migrations).
+    ``isolation`` (``"schema"``)
+        ``"schema"``: each run migrates a throwaway schema; ``"database"``: a throwaway
+        database, for migrations that create schemas or extensions.
+    ``prepare`` (``None``)
+        Called with the connection on each fresh schema before any migration (e.g. a
+        ``create_all`` baseline).
+    ``revision_data`` (empty)
+        Rows inserted right after a revision is applied, in every walk:
+        ``{"<rev>": {"table": [row, ...]}}`` or ``{"<rev>": callable(connection)}``.
+    ``statement_timeout`` (``None``), ``lock_timeout`` (10.0)
+        Seconds after which a migration statement, or its wait for a lock, is cancelled
+        and reported as a typed error naming the revision and the setting.
+    ``connect_timeout`` (10)
+        Seconds to wait for the database to answer a connection.
+    ``schema_prefix`` (``"gauntlet"``)
+        Beginning of the throwaway schema and database names.
+    ``parallel`` (``True``)
+        Lets ``run_all`` run the models checks and ``downgrade_to_base`` in a forked
+        child while it walks the stairway, and split long stairways between two processes
+        (only with ``fork``, not on macOS, and with no other thread running).
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -114,9 +158,11 @@ class GauntletConfig:
 
     @property
     def ignored_tables(self) -> frozenset[str]:
+        """``ignore_tables`` plus the ones always left out (``alembic_version``)."""
         return DEFAULT_IGNORE_TABLES | frozenset(self.ignore_tables)
 
     def replace(self, **changes: Any) -> GauntletConfig:
+        """A copy with ``changes`` (field names) applied, validated like a new one."""
         return dataclasses.replace(self, **changes)
 
 
@@ -185,12 +231,24 @@ def _load_alembic_config(cfg: GauntletConfig) -> Config:
     for key in ALEMBIC_OPTIONS:  # what alembic reads resolves, now (not deep inside it)
         config.get_main_option(key)
     if not config.get_main_option("script_location"):
-        raise ConfigError(
-            f"No script_location in [{config.config_ini_section}] of "
-            f"{config.config_file_name or 'the alembic config'}: set it there or pass "
-            "script_location=."
-        )
+        default = default_script_location(config)
+        if not default.is_dir():
+            raise ConfigError(
+                f"No script_location in [{config.config_ini_section}] of "
+                f"{config.config_file_name or 'the alembic config'}, and no {default} "
+                "directory to fall back on: set it there or pass script_location= "
+                "(CLI: --script-location)."
+            )
+        config.set_main_option("script_location", str(default).replace("%", "%%"))
     return config
+
+
+def default_script_location(config: Config) -> Path:
+    """Where the migrations are when nothing says: ``migrations`` beside the ini file (the
+    working directory when the config has no file), as pytest-alembic assumes."""
+    ini = config.config_file_name
+    base = Path(ini).resolve().parent if ini else Path.cwd()
+    return base / "migrations"
 
 
 def _main_options(config: Config) -> dict[str, str]:

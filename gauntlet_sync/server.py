@@ -520,6 +520,17 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         return to_url(self.dsn)
 
     @property
+    def alembic_url(self) -> str:
+        """``url`` as text for an alembic ini option:
+        ``config.set_main_option("sqlalchemy.url", pg.alembic_url)``.
+
+        The URL escapes the socket directory (``%2F``), and alembic's ini parser reads
+        ``%`` as interpolation, so ``set_main_option`` refuses the plain URL; here every
+        ``%`` is doubled, and ``get_main_option`` gives the URL back.
+        """
+        return self.url.render_as_string(hide_password=False).replace("%", "%%")
+
+    @property
     def tcp_dsn(self) -> str | None:
         """``postgresql://postgres@127.0.0.1:<port>/test`` when started with ``tcp=True``."""
         if not self.tcp:
@@ -528,10 +539,12 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
 
     @property
     def port(self) -> int:
+        """The server's port (also part of the Unix socket's name)."""
         return int(self.settings["port"] or _UNIX_ONLY_PORT)
 
     @property
     def socket_dir(self) -> Path:
+        """The 0700 directory holding the server's Unix socket (``host=`` in ``dsn``)."""
         return Path(self.base_dir) / "tmp"
 
     @property
@@ -542,9 +555,11 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
 
     @property
     def version(self) -> str:
+        """The server's version, as ``postgres --version`` prints it."""
         return server_version(self.bin_dir)
 
     def is_running(self) -> bool:
+        """Whether the server process is alive."""
         process = self.child_process
         return process is not None and process.poll() is None
 
@@ -605,6 +620,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             _store_in_cache(data_dir, self._cache_entry)
 
     def get_server_commandline(self) -> list[str]:
+        """testing.postgresql hook: the ``postgres`` command line (socket, throwaway settings)."""
         command = [
             self.postgres,
             "-D",
@@ -621,6 +637,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         return command
 
     def wait_booting(self) -> None:
+        """testing.postgresql hook: wait until the server accepts connections, or fail clearly."""
         deadline = time.monotonic() + float(self.settings["boot_timeout"])
         while not self.is_server_available():
             if not self.is_running():
@@ -632,6 +649,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             time.sleep(_BOOT_POLL_SECONDS)
 
     def is_server_available(self) -> bool:
+        """testing.postgresql hook: whether the server accepts a connection now."""
         if not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
             return False
         try:
@@ -641,6 +659,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             return False
 
     def poststart(self) -> None:
+        """testing.postgresql hook: make sure the ``test`` database exists."""
         with self._connect("postgres", autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (_DATABASE,)
@@ -663,6 +682,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         self.child_process = None
 
     def cleanup(self) -> None:
+        """testing.postgresql hook: remove the server's directory once it has stopped."""
         if self.child_process is not None or os.getpid() != self._owner_pid:
             return  # still running, or a forked child that does not own the server
         shutil.rmtree(self.base_dir, ignore_errors=True)
