@@ -1,0 +1,53 @@
+"""``mypy --strict`` passes on a user's script that touches every public entry point
+(tests/typing/user_script.py): the public API is typed for users (issue 16, point 4).
+
+The package is checked as a user's mypy sees an installed one: its own modules are
+followed silently (errors inside them are the project's ``mypy gauntlet_sync``'s business,
+which .ci/run runs), the script's own lines strictly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.reliability import ROOT
+
+SCRIPT = Path(__file__).resolve().parent / "typing" / "user_script.py"
+
+MYPY_CONFIG = """\
+[mypy]
+strict = True
+warn_unused_ignores = True
+cache_dir = {cache}
+
+[mypy-gauntlet_sync.*]
+follow_imports = silent
+
+[mypy-testing.*]
+ignore_missing_imports = True
+"""
+
+
+def test_a_users_script_passes_mypy_strict(tmp_path: Path) -> None:
+    config = tmp_path / "mypy.ini"
+    # The checkout's cache (gitignored) makes the second run fast.
+    config.write_text(MYPY_CONFIG.format(cache=ROOT / ".mypy_cache" / "user_script"))
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(config), str(SCRIPT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Success: no issues found in 1 source file" in checked.stdout
+
+
+def test_the_script_uses_every_exported_name() -> None:
+    import gauntlet_sync
+
+    text = SCRIPT.read_text()
+    unused = [n for n in gauntlet_sync.__all__ if n not in text and not n.endswith("Error")]
+    assert unused == []
