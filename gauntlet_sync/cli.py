@@ -33,6 +33,7 @@ from .errors import (
     ServerStartError,
 )
 from .gauntlet import Gauntlet, ProgressEvent
+from .progress import ProgressBars, result_line
 from .report import CheckResult, CheckStarted, Report
 from .session import Progress
 
@@ -229,10 +230,7 @@ class ProgressPrinter:
     @staticmethod
     def describe(result: CheckResult) -> str:
         """The line that ends a check: its status, time and, unless it passed, its summary."""
-        text = f"[{result.name}] {result.status} in {result.seconds:.2f} s"
-        if result.status != "passed" and result.summary:
-            text += f": {result.summary}"
-        return text
+        return result_line(result)
 
     def _line(self, text: str) -> None:
         self.out.line(text)
@@ -326,8 +324,8 @@ def _run(
         compare_server_default=args.compare_server_default,
         parallel=not args.no_parallel,
     )
-    progress = None if args.quiet else ProgressPrinter(err, verbose=args.verbose)
-    with Gauntlet(dsn, config, progress=progress) as gauntlet:
+    progress = _progress(args, err)
+    with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):
         if not args.quiet:
             heads = ", ".join(gauntlet.heads()) or "none"
             where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
@@ -335,6 +333,25 @@ def _run(
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
     code = EXIT_OK if report.ok else EXIT_FAILED
     return _write_report(report, args, out, err, code)
+
+
+def _progress(args: argparse.Namespace, err: Output) -> ProgressPrinter | ProgressBars | None:
+    """Nothing with ``-q``; every step as a line with ``-v``; bars on a terminal; else lines
+    at most once a second (a CI log)."""
+    if args.quiet:
+        return None
+    if not args.verbose and err.stream.isatty():
+        return ProgressBars(err)
+    return ProgressPrinter(err, verbose=args.verbose)
+
+
+@contextlib.contextmanager
+def _closing(progress: ProgressPrinter | ProgressBars | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if isinstance(progress, ProgressBars):
+            progress.close()
 
 
 def _cleanup(dsn: str | None, older_than: float, out: Output, err: Output) -> int:

@@ -1,0 +1,114 @@
+"""Live progress (issue 16, point 1): bars on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import itertools
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+from gauntlet_sync import CheckResult, CheckStarted, EmbeddedPostgres, Progress, Step
+from gauntlet_sync.cli import Output
+from gauntlet_sync.progress import ProgressBars
+from tests.histories import catalog
+from tests.reliability import ROOT, child_env
+
+
+def _step(index: int, label: str = "upgrade") -> Progress:
+    return Progress("stairway", Step(f"r{index:03}", "upgrade", label), index, 60)
+
+
+def test_one_bar_per_walk_counts_each_revision_once() -> None:
+    """The halves of a split stairway arrive interleaved from two processes; a revision
+    the parent walks again after the child gave up is not counted twice."""
+    stream = io.StringIO()
+    bars = ProgressBars(Output(stream, None))
+    bars(CheckStarted("stairway"))
+    for first, second in itertools.zip_longest(range(1, 37), range(37, 51)):  # child: to 50
+        for label in ("upgrade", "downgrade", "re-upgrade"):
+            bars(_step(first, label))
+            if second is not None:
+                bars(_step(second, label))
+    assert bars.bars["stairway"].n == 50
+    for index in range(37, 61):  # the parent walks the child's half itself
+        for label in ("upgrade", "downgrade", "re-upgrade"):
+            bars(_step(index, label))
+    assert bars.bars["stairway"].n == 60
+    bars(CheckResult("stairway", "passed", 3.5))
+    text = stream.getvalue()
+    assert text.startswith("[stairway] started\n")
+    assert "stairway: 100%|" in text and "60/60 [" in text
+    assert "61/60" not in text
+    assert text.rstrip().endswith("[stairway] passed in 3.50 s")
+    assert bars.bars == {}
+
+
+def test_a_new_walk_of_the_same_name_gets_a_new_bar() -> None:
+    stream = io.StringIO()
+    bars = ProgressBars(Output(stream, None))
+    for _ in range(2):  # two checks run alone: an upgrade walk each
+        for index in (1, 2):
+            bars(Progress("upgrade", Step(f"r{index}", "upgrade", "upgrade"), index, 2))
+    assert bars.bars["upgrade"].n == 2
+    bars.close()
+    assert stream.getvalue().count("upgrade: 100%|") >= 2
+
+
+def test_the_cli_draws_bars_on_a_terminal() -> None:
+    """stderr on a pseudo-terminal: bars with revision n of N, elapsed and estimate."""
+    controller, terminal = os.openpty()
+    # A terminal 100 columns wide, 30 rows high (a fresh pty has no size at all).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet_sync", "-c", catalog.ini("clean"), "--only", "stairway"],
+        cwd=ROOT,
+        env=child_env(GAUNTLET_DSN=EmbeddedPostgres.shared().dsn),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+    )
+    os.close(terminal)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 1)
+        if not ready:
+            if process.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    stdout, _ = process.communicate(timeout=60)
+    os.close(controller)
+    err = b"".join(chunks).decode()
+    assert process.returncode == 0, err + stdout
+    assert "[stairway] started" in err
+    assert re.search(r"stairway: 100%\|[^|]*\| 4/4 \[\d\d:\d\d<\d\d:\d\d", err), err
+    assert "[stairway] passed in" in err
+    assert "1 passed" in stdout
+
+
+def test_off_a_terminal_the_cli_prints_plain_lines() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gauntlet_sync", "-c", catalog.ini("clean"), "--only", "stairway"],
+        cwd=ROOT,
+        env=child_env(GAUNTLET_DSN=EmbeddedPostgres.shared().dsn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "|" not in done.stderr and "\r" not in done.stderr
+    assert "[stairway] started" in done.stderr
