@@ -32,6 +32,7 @@ class IsolatedDatabase:
 
     @property
     def schema(self) -> str:
+        """The isolated schema's name (dropped when the ``isolated()`` block ends)."""
         return self._session.target.schema
 
     @property

@@ -40,7 +40,6 @@ def xml_text(text: str) -> str:
 class CheckStarted:
     """A progress event: check ``name`` begins (its :class:`CheckResult` follows)."""
 
-    #: The check's name, one of :data:`gauntlet_sync.CHECK_NAMES`.
     name: str
 
 
@@ -48,20 +47,27 @@ class CheckStarted:
 class CheckResult:
     """One check's verdict, also sent as a progress event when the check ends.
 
+    ``name``
+        The check, one of :data:`gauntlet_sync.CHECK_NAMES`.
+    ``status``
+        ``passed``; ``failed`` (it found a problem in the history); ``skipped`` (nothing
+        to examine); ``error`` (it could not run, e.g. the upgrade it needs failed).
+    ``seconds``
+        Wall-clock time the check took (checks that share a walk share its time).
+    ``error``
+        The typed error behind ``failed`` and ``error`` (``None`` otherwise).
+    ``reason``
+        Why it was skipped or could not run (empty when it passed or failed).
+
     ``revision``, ``step`` and ``problems`` say where a failed check found what (read from
     its :class:`~gauntlet_sync.CheckFailed`); ``message`` is the whole account and
     ``summary`` its one-line form, as in JUnit's ``message=`` and the CLI's progress line.
     """
 
-    #: The check's name, one of :data:`gauntlet_sync.CHECK_NAMES`.
     name: str
-    #: ``passed``, ``failed``, ``skipped`` or ``error`` (the check could not run).
     status: Status
-    #: Wall-clock seconds the check took (checks that share work share its time).
     seconds: float = 0.0
-    #: The typed error behind ``failed`` and ``error`` results (``None`` otherwise).
     error: GauntletError | None = None
-    #: Why the check was skipped or could not run (empty when it passed or failed).
     reason: str = ""
 
     @property
@@ -121,13 +127,18 @@ class CheckResult:
 
 @dataclasses.dataclass
 class Report:
-    """All results of a run, in check order; ``str(report)`` is the summary table."""
+    """All results of a run; ``str(report)`` is the summary table.
 
-    #: One result per check that was run, in :data:`gauntlet_sync.CHECK_NAMES` order.
+    ``results``
+        One :class:`CheckResult` per check run, in :data:`gauntlet_sync.CHECK_NAMES` order.
+    ``seconds``
+        Wall-clock time of the whole run.
+    ``target``
+        The database the run used, password masked.
+    """
+
     results: list[CheckResult]
-    #: Wall-clock seconds of the whole run.
     seconds: float = 0.0
-    #: The database the run used, password masked.
     target: str = ""
 
     @property

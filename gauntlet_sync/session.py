@@ -47,6 +47,7 @@ StepKind = Literal["upgrade", "downgrade", "re-upgrade"]
 class Step:
     """One revision applied in one direction.
 
+    ``revision`` is the revision id and ``direction`` ``upgrade`` or ``downgrade``.
     ``label`` is display text only (what a person calls the step, e.g. alembic's name of
     it, or a note such as "(inserting revision_data)"); ``kind`` is its part in a walk:
     ``re-upgrade`` is the stairway's second application of a revision. It defaults to the
@@ -64,17 +65,23 @@ class Step:
 
     @property
     def is_upgrade(self) -> bool:
+        """Whether the step applies the revision (``direction == "upgrade"``)."""
         return self.direction == "upgrade"
 
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """Reported before each step of a walk."""
+    """A progress event, reported before each step of a walk.
+
+    ``walk`` names the walk (``upgrade``, ``stairway``, ``downgrade_to_base``), ``step`` is
+    the :class:`Step` about to run, ``index`` the 1-based position of its revision in the
+    walk and ``total`` the number of revisions the walk covers ("revision index of total").
+    """
 
     walk: str
     step: Step
-    index: int  # 1-based position of the revision in the walk
-    total: int  # revisions in the walk
+    index: int
+    total: int
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -125,6 +125,9 @@ def create_isolated_migration_schema(migration_db_url: str | URL | Engine) -> It
 
 
 class TableNamingResults(TypedDict):
+    """One table's names, as :func:`fetch_table_naming_results` reads them: its index
+    names and its foreign keys (as SQLAlchemy's inspector reflects them)."""
+
     indexes: set[str]
     fks: list[ReflectedForeignKeyConstraint]
 
