@@ -33,7 +33,7 @@ from .errors import (
     ServerStartError,
 )
 from .gauntlet import Gauntlet, ProgressEvent
-from .progress import ProgressBars, result_line
+from .progress import ProgressBars, Reached, result_line
 from .report import CheckResult, CheckStarted, Report
 from .session import Progress
 
@@ -197,8 +197,10 @@ class ProgressPrinter:
     """Turns progress events into lines on stderr.
 
     Each check's start and end are always reported. Walk steps are reported one per line
-    with ``verbose``; otherwise at most one line per ``interval`` seconds, so a long walk
-    shows it is moving without flooding a CI log.
+    with ``verbose`` (each with its own position in the walk); otherwise at most one line
+    per ``interval`` seconds, so a long walk shows it is moving without flooding a CI log,
+    counting the revisions the walk has reached so far (both halves of a split stairway
+    move that count, which never goes back).
     """
 
     def __init__(
@@ -214,17 +216,21 @@ class ProgressPrinter:
         self.interval = interval
         self.clock = clock
         self.last_line = clock()
+        self.reached = Reached()
 
     def __call__(self, event: ProgressEvent) -> None:
         if isinstance(event, CheckStarted):
             self._line(f"[{event.name}] started")
         elif isinstance(event, Progress):
+            count, _ = self.reached.add(event)
             if self.verbose or self.clock() - self.last_line >= self.interval:
+                position = event.index if self.verbose else count
                 self._line(
-                    f"[{event.walk} {event.index}/{event.total}] "
+                    f"[{event.walk} {position}/{event.total}] "
                     f"{event.step.label} {event.step.revision}"
                 )
         elif isinstance(event, CheckResult):
+            self.reached.forget(event.name)
             self._line(self.describe(event))
 
     @staticmethod

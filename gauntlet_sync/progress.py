@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .report import CheckResult, CheckStarted
 from .session import Progress
 
-__all__ = ["ProgressBars", "result_line"]
+__all__ = ["ProgressBars", "Reached", "result_line"]
 
 #: revision n of N, elapsed<estimate, the step under way.
 BAR_FORMAT = (
@@ -36,6 +36,37 @@ class _Lines(Protocol):
     def line(self, text: str) -> None: ...
 
 
+class Reached:
+    """How many distinct revisions each walk has reached ("revision n of N").
+
+    The two halves of a split stairway arrive from two processes at once, each in its own
+    order; counting distinct revisions moves one counter forward for both, and a revision
+    walked again (the parent finishing a half the child could not) is not counted twice.
+    A walk that starts again from its first revision (another check's upgrade, run alone)
+    starts a new count.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[str]] = {}
+        self.last: dict[str, str] = {}
+
+    def add(self, event: Progress) -> tuple[int, bool]:
+        """Count ``event``'s revision; returns the walk's count and whether it restarted."""
+        walk, revision = event.walk, event.step.revision
+        seen = self.seen.setdefault(walk, set())
+        restarted = event.index == 1 and revision in seen and self.last.get(walk) != revision
+        if restarted:
+            seen.clear()
+        seen.add(revision)
+        self.last[walk] = revision
+        return len(seen), restarted
+
+    def forget(self, walk: str) -> None:
+        """The walk is over (its check ended)."""
+        self.seen.pop(walk, None)
+        self.last.pop(walk, None)
+
+
 class ProgressBars:
     """Turns progress events into one tqdm bar per walk, and lines above them.
 
@@ -49,8 +80,7 @@ class ProgressBars:
     def __init__(self, out: _Lines) -> None:
         self.out = out
         self.bars: dict[str, Any] = {}
-        self.seen: dict[str, set[str]] = {}
-        self.last: dict[str, str] = {}
+        self.reached = Reached()
 
     def __call__(self, event: object) -> None:
         if isinstance(event, CheckStarted):
@@ -67,14 +97,11 @@ class ProgressBars:
             self._finish(walk)
 
     def _advance(self, event: Progress) -> None:
-        walk, revision = event.walk, event.step.revision
+        walk = event.walk
+        count, restarted = self.reached.add(event)
+        if restarted:
+            self._close_bar(walk)  # a new walk of the same name (e.g. another check's upgrade)
         bar = self.bars.get(walk)
-        seen = self.seen.setdefault(walk, set())
-        restarted = event.index == 1 and revision in seen and self.last.get(walk) != revision
-        if bar is not None and restarted:
-            self._finish(walk)  # a new walk of the same name (e.g. another check's upgrade)
-            bar, seen = None, self.seen.setdefault(walk, set())
-        self.last[walk] = revision
         if bar is None:
             bar = self.bars[walk] = tqdm(
                 total=event.total,
@@ -85,14 +112,15 @@ class ProgressBars:
                 dynamic_ncols=True,
                 leave=True,
             )
-        if revision not in seen:
-            seen.add(revision)
-            bar.update(1)
-        bar.set_postfix_str(f"{event.step.label} {revision}", refresh=False)
+        bar.update(count - bar.n)
+        bar.set_postfix_str(f"{event.step.label} {event.step.revision}", refresh=False)
 
     def _finish(self, walk: str) -> None:
+        self._close_bar(walk)
+        self.reached.forget(walk)
+
+    def _close_bar(self, walk: str) -> None:
         bar = self.bars.pop(walk, None)
-        self.seen.pop(walk, None)
         if bar is not None:
             bar.set_postfix_str("", refresh=False)
             bar.close()

@@ -15,7 +15,7 @@ import termios
 import time
 
 from gauntlet_sync import CheckResult, CheckStarted, EmbeddedPostgres, Progress, Step
-from gauntlet_sync.cli import Output
+from gauntlet_sync.cli import Output, ProgressPrinter
 from gauntlet_sync.progress import ProgressBars
 from tests.histories import catalog
 from tests.reliability import ROOT, child_env
@@ -112,3 +112,25 @@ def test_off_a_terminal_the_cli_prints_plain_lines() -> None:
     assert done.returncode == 0, done.stderr
     assert "|" not in done.stderr and "\r" not in done.stderr
     assert "[stairway] started" in done.stderr
+
+
+def test_plain_lines_count_what_both_halves_of_a_split_walk_reached() -> None:
+    """Off a terminal, the once-a-second line counts the revisions reached, so two halves
+    reporting at once move it forward only; ``-v`` gives each step its own position."""
+    now = [0.0]
+    stream = io.StringIO()
+    printer = ProgressPrinter(Output(stream, None), clock=lambda: now[0])
+    for first, second in itertools.zip_longest(range(1, 37), range(37, 61)):
+        for label in ("upgrade", "downgrade", "re-upgrade"):
+            now[0] += 0.2
+            printer(_step(first, label))
+            if second is not None:
+                printer(_step(second, label))
+    counts = [int(n) for n in re.findall(r"^\[stairway (\d+)/60\]", stream.getvalue(), re.M)]
+    assert counts == sorted(counts) and counts[-1] >= 58, counts
+    verbose = io.StringIO()
+    printer = ProgressPrinter(Output(verbose, None), verbose=True)
+    printer(_step(1))
+    printer(_step(37))
+    printer(_step(2))
+    assert re.findall(r"^\[stairway (\d+)/60\]", verbose.getvalue(), re.M) == ["1", "37", "2"]
