@@ -102,7 +102,8 @@ class CheckFailed(GauntletError):
     """A check ran and found a problem in the migration history.
 
     ``check`` names the check, ``revision`` and ``step`` say where (when it applies),
-    ``problems`` lists every finding (one line each).
+    ``problems`` lists every finding (one line each), ``warnings`` what the check noticed
+    that does not fail it.
     """
 
     #: The name of the check this error class belongs to (``stairway``, ``naming``...).
@@ -113,6 +114,8 @@ class CheckFailed(GauntletError):
     step: str | None
     #: Every finding, one line each (all of them, never just the first).
     problems: tuple[str, ...]
+    #: What the check noticed that does not fail it, one line each.
+    warnings: tuple[str, ...]
 
     def __init__(
         self,
@@ -121,11 +124,13 @@ class CheckFailed(GauntletError):
         revision: str | None = None,
         step: str | None = None,
         problems: Sequence[str] = (),
+        warnings: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.revision = revision
         self.step = step
         self.problems = tuple(problems)
+        self.warnings = tuple(warnings)
 
     @property
     def message(self) -> str:
@@ -134,11 +139,16 @@ class CheckFailed(GauntletError):
 
     @classmethod
     def listing(
-        cls: type[_Failure], headline: str, problems: Sequence[str], **where: str | None
+        cls: type[_Failure],
+        headline: str,
+        problems: Sequence[str],
+        *,
+        warnings: Sequence[str] = (),
+        **where: str | None,
     ) -> _Failure:
         """A headline and every finding, one per line: all of them, never just the first."""
         body = "\n".join(f"  - {problem}" for problem in problems)
-        return cls(f"{headline}:\n{body}", problems=problems, **where)
+        return cls(f"{headline}:\n{body}", problems=problems, warnings=warnings, **where)
 
 
 class MultipleHeadsError(CheckFailed):
@@ -214,6 +224,11 @@ class GauntletFailed(CheckFailed):
         super().__init__(message)
         self.report = report
         self.errors = tuple(errors)
+
+
+class GauntletWarning(UserWarning):
+    """A check's warning (e.g. an explicit name breaking the models' own convention),
+    issued by the TestCase mixin so that pytest lists it; never a failure."""
 
 
 class CheckSkipped(GauntletError):

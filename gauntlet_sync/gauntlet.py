@@ -251,10 +251,12 @@ class Gauntlet:
             self._upgrade(session)
             self._enums(session)
 
-    def check_naming(self) -> None:
+    def check_naming(self) -> list[str]:
+        """Raises on names that differ from the models; returns the warnings (explicit
+        names in the models that break their own naming_convention)."""
         with self._session() as session:
             self._upgrade(session)
-            self._naming(session)
+            return self._naming(session)
 
     def check_isolation(self) -> None:
         with self._session() as session:
@@ -367,9 +369,10 @@ class Gauntlet:
             raise error
 
     def _check_constraints(self, session: MigrationSession) -> None:
+        scope = self._scope(session)
         metadata = self._models(session)
         error = drift.check_constraints_error(
-            session.connection, session.target.schema, metadata, self.config.ignored_tables
+            session.connection, session.target.schema, metadata, scope
         )
         if error is not None:
             raise error
@@ -382,20 +385,30 @@ class Gauntlet:
         if error is not None:
             raise error
 
-    def _naming(self, session: MigrationSession) -> None:
+    def _scope(self, session: MigrationSession) -> naming.Scope:
+        """What env.py lets autogenerate see (include_name, include_object), less the
+        ignored tables and the version table: the models checks judge that and no more."""
+        ignored = self.config.ignored_tables
+        scope: naming.Scope = session.inspect(
+            lambda ctx: naming.scope_from_context(ctx, ignored, ctx.version_table)
+        )
+        return scope
+
+    def _naming(self, session: MigrationSession) -> list[str]:
+        scope = self._scope(session)
         try:
             metadata: MetaData | None = self._models(session)
         except CheckSkipped:
-            metadata = None  # built-in default rules still apply
-        error = naming.naming_error(
-            session.connection,
-            session.target.schema,
-            metadata,
-            self.config.naming_rules,
-            self.config.ignored_tables,
+            metadata = None  # the rules still judge every name
+        rules = self.config.naming_rules
+        found = naming.naming_findings(
+            session.connection, session.target.schema, metadata, rules, scope
         )
+        error = naming.naming_violations(found.problems, models=not rules)
         if error is not None:
+            error.warnings = tuple(found.warnings)
             raise error
+        return found.warnings
 
     # -- run_all ------------------------------------------------------------------------
 
@@ -465,7 +478,7 @@ class Gauntlet:
             upgrade_failed = run.one(
                 "upgrade", lambda: self._upgrade(session), record="upgrade" in names
             )
-            rest: list[tuple[str, Callable[[], None]]] = [
+            rest: list[tuple[str, Callable[[], object]]] = [
                 (name, body)
                 for name, body in (
                     ("models_match", lambda: self._models_match(session)),
@@ -512,7 +525,7 @@ class Gauntlet:
         self,
         run: _Recorder,
         session: MigrationSession,
-        bodies: list[tuple[str, Callable[[], None]]],
+        bodies: list[tuple[str, Callable[[], object]]],
         walk_names: Sequence[str],
     ) -> None:
         """The walk group here, ``bodies`` in a forked child on ``session``'s schema (which
@@ -664,8 +677,9 @@ class _Recorder:
             self.gauntlet._emit(CheckStarted(name))
         started = time.perf_counter()
         error: GauntletError | None = None
+        warned: Any = None
         try:
-            body()
+            warned = body()
         except (DatabaseUnavailableError, ConfigError):
             raise  # no later check can run either (a broken env.py, an unreachable server)
         except (DBAPIError, psycopg.Error) as exc:  # the head-state checks query directly
@@ -682,14 +696,23 @@ class _Recorder:
         except GauntletError as exc:
             error = exc
         if record:
-            self.finish(name, time.perf_counter() - started, error)
+            found = tuple(warned) if isinstance(warned, (list, tuple)) else ()
+            self.finish(name, time.perf_counter() - started, error, found)
         return error
 
-    def finish(self, name: str, seconds: float, error: GauntletError | None) -> None:
+    def finish(
+        self,
+        name: str,
+        seconds: float,
+        error: GauntletError | None,
+        noticed: tuple[str, ...] = (),
+    ) -> None:
+        """Record the verdict; a check's warnings come back as its body's return value
+        (passed) or on its CheckFailed (failed)."""
         if error is None:
-            result = CheckResult(name, "passed", seconds)
+            result = CheckResult(name, "passed", seconds, warnings=noticed)
         elif isinstance(error, CheckFailed) and error.check == name:
-            result = CheckResult(name, "failed", seconds, error=error)
+            result = CheckResult(name, "failed", seconds, error=error, warnings=error.warnings)
         else:
             result = CheckResult(name, "error", seconds, error=error, reason=str(error))
         self._store(result)

@@ -69,6 +69,8 @@ class CheckResult:
     seconds: float = 0.0
     error: GauntletError | None = None
     reason: str = ""
+    #: What the check noticed that does not fail it (any status), one line each.
+    warnings: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -115,6 +117,7 @@ class CheckResult:
             "status": self.status,
             "seconds": round(self.seconds, 4),
             "message": self.message,
+            "warnings": list(self.warnings),
         }
         if self.error is not None:
             data["error_type"] = type(self.error).__name__
@@ -172,6 +175,11 @@ class Report:
             if r.status != "passed" and r.message:
                 lines.append("")
                 lines.append(f"[{r.status}] {r.name}: {r.message}")
+        for r in self.results:
+            if r.warnings:
+                lines.append("")
+                lines.append(f"[warning] {r.name}: {len(r.warnings)} warning(s):")
+                lines.extend(f"  - {w}" for w in r.warnings)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +223,9 @@ class Report:
                 element.text = message
             elif r.status == "skipped":
                 ET.SubElement(case, "skipped", message=xml_text(r.reason))
+            if r.warnings:
+                out = ET.SubElement(case, "system-out")
+                out.text = xml_text("\n".join(f"warning: {w}" for w in r.warnings))
         suites = ET.Element("testsuites")
         suites.append(suite)
         return ET.tostring(suites, encoding="unicode", xml_declaration=True)

@@ -30,12 +30,13 @@ carries the whole run time. With ``gauntlet_share_run = False`` each test calls 
 from __future__ import annotations
 
 import unittest
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .config import CHECK_NAMES, GauntletConfig, NamingRule
 from .database import DSN_ENV, dsn_or_environment
-from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError
+from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError, GauntletWarning
 from .gauntlet import Gauntlet
 from .report import CheckResult, Report
 
@@ -212,6 +213,8 @@ class GauntletMixin:
             result = self.gauntlet_report().get(name)
         else:
             result = _run_alone(name, getattr(self.gauntlet, f"check_{name}"))
+        for warning in result.warnings:  # pytest lists them in its warnings summary
+            warnings.warn(GauntletWarning(f"{name}: {warning}"), stacklevel=2)
         if result.status == "skipped":
             case.skipTest(result.reason)
         failure = _failure_message(result)
@@ -249,15 +252,21 @@ class GauntletMixin:
         self._gauntlet_assert("isolation")
 
 
-def _run_alone(name: str, check: Callable[[], None]) -> CheckResult:
+def _run_alone(name: str, check: Callable[[], object]) -> CheckResult:
     """Run one ``check_*`` method and describe its outcome like ``run_all`` does."""
     try:
-        check()
+        found = check()
     except CheckSkipped as exc:
         return CheckResult(name, "skipped", reason=str(exc))
     except CheckFailed as exc:
-        return CheckResult(name, "failed" if exc.check == name else "error", error=exc)
-    return CheckResult(name, "passed")
+        failed = exc.check == name
+        return CheckResult(
+            name,
+            "failed" if failed else "error",
+            error=exc,
+            warnings=exc.warnings if failed else (),
+        )
+    return CheckResult(name, "passed", warnings=tuple(found) if isinstance(found, list) else ())
 
 
 def _failure_message(result: CheckResult) -> str | None:

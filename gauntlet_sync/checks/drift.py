@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, MetaData, Table, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.sql.base import _NONE_NAME
-from sqlalchemy.sql.naming import _constraint_name_for_table
+from sqlalchemy import Enum, MetaData, Table, text
+from sqlalchemy.engine import Connection, Dialect
 
 from ..config import DEFAULT_IGNORE_TABLES
 from ..errors import CheckConstraintDriftError, EnumDriftError, SchemaDriftError
+from . import naming
 
 # --- models_match -------------------------------------------------------------------------
 
@@ -116,14 +115,10 @@ def _model_tables(metadata: MetaData, ignore_tables: Iterable[str]) -> list[Tabl
     return [t for t in metadata.sorted_tables if t.name not in ignored]
 
 
-def _check_name(const: CheckConstraint, table: Table) -> str | None:
-    name = const.name
-    if name is None or name is _NONE_NAME:
-        try:
-            name = _constraint_name_for_table(const, table)
-        except Exception:  # a convention that needs an explicit name
-            return None
-    return str(name) if isinstance(name, str) else None
+def _check_names(table: Table, dialect: Dialect) -> list[str | None]:
+    """The names PostgreSQL gets for the table's CHECKs (table and column level, those
+    SQLAlchemy emits there): rendered and cut as its DDL does; None where the server names."""
+    return [naming.sqla_name(c, table, dialect) for c in naming.table_checks(table, dialect)]
 
 
 def _db_check_names(conn: Connection, schema: str) -> dict[str, set[str]]:
@@ -131,7 +126,7 @@ def _db_check_names(conn: Connection, schema: str) -> dict[str, set[str]]:
         text(
             "SELECT c.relname, con.conname FROM pg_constraint con "
             "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :schema AND con.contype = 'c'"
+            "WHERE n.nspname = :schema AND con.contype = 'c' AND con.conislocal"
         ),
         {"schema": schema},
     )
@@ -153,15 +148,19 @@ def _db_tables(conn: Connection, schema: str) -> set[str]:
 
 
 def check_constraints_error(
-    conn: Connection, schema: str, metadata: MetaData, ignore_tables: Iterable[str]
+    conn: Connection, schema: str, metadata: MetaData, scope: naming.Scope | Iterable[str]
 ) -> CheckConstraintDriftError | None:
+    """CHECK names per table, the models' (as PostgreSQL gets them) against the database's,
+    on the tables env.py lets autogenerate see (``scope``: a Scope, or ignore_tables)."""
+    if not isinstance(scope, naming.Scope):
+        scope = naming.Scope(scope)
     in_db = _db_check_names(conn, schema)
     tables = _db_tables(conn, schema)
     problems: list[str] = []
-    for table in _model_tables(metadata, ignore_tables):
-        if table.name not in tables:
-            continue  # a missing table is models_match's finding
-        names = [_check_name(c, table) for c in table.constraints if isinstance(c, CheckConstraint)]
+    for table in _model_tables(metadata, ()):
+        if table.name not in tables or not scope.table(table.name, table):
+            continue  # a missing table is models_match's finding; a hidden one nobody's
+        names = _check_names(table, conn.dialect)
         expected = {n for n in names if n}
         unnamed = sum(1 for n in names if not n)
         actual = in_db.get(table.name, set())
