@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "quantity >= 0",
-            name=op.f(
-                "ck_subscription_plan_entitlements_quantity_must_be_positive_when_metered"
-            ),
+            name=op.f("ck_subscription_plan_entitlements_quantity_must_be_positive_when_metered"),
         ),
         sa.ForeignKeyConstraint(
             ["subscription_plan_reference_identifier"],
@@ -46,9 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscription_plan_entitlements")),
         sa.UniqueConstraint(
             "entitlement_feature_identifier_code",
-            name=op.f(
-                "uq_subscription_plan_entitlements_entitlement_feature_identifier_code"
-            ),
+            name=op.f("uq_subscription_plan_entitlements_entitlement_feature_identifier_code"),
         ),
     )
     op.create_index(
