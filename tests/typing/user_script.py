@@ -31,6 +31,7 @@ from gauntlet_sync import (
     GauntletError,
     GauntletFailed,
     GauntletMixin,
+    GauntletWarning,
     IsolatedDatabase,
     NamingRule,
     Progress,
@@ -103,7 +104,8 @@ def run(dsn: str | None) -> bool:
         gauntlet.check_models_match()
         gauntlet.check_check_constraints()
         gauntlet.check_enums()
-        gauntlet.check_naming()
+        naming_warnings: list[str] = gauntlet.check_naming()
+        print(naming_warnings)
         gauntlet.check_no_trace()
         gauntlet.check_isolation()
         revisions: list[str] = gauntlet.revisions()
@@ -127,7 +129,9 @@ def run(dsn: str | None) -> bool:
             where: str | None = result.step
             problems: tuple[str, ...] = result.problems
             error: GauntletError | None = result.error
+            noticed: tuple[str, ...] = result.warnings
             print(result.message, result.summary, result.reason, revision, where, problems, error)
+            print(noticed, issubclass(GauntletWarning, UserWarning))
         print(report.get("stairway").status, report.by_status("failed", "error"), report.ok)
         print(str(report), report.to_json(indent=2), report.to_dict(), report.to_junit_xml())
         return report.ok
