@@ -1,0 +1,229 @@
+"""Runs inside one corpus project's venv (started by ``run.py``; never imported by it).
+
+``child.py run NAME OUT [--no-parallel]``
+    ``Gauntlet(None, cfg).run_all(raise_on_failure=False)`` on the embedded server; writes the
+    report, the history's shape and the versions involved to OUT (JSON).
+``child.py alembic NAME URL COMMAND TARGET``
+    ONE alembic command (``upgrade`` / ``downgrade`` / ``check``) with a fresh ``Config``, in
+    this fresh process: the reference a verdict is cross-checked against. Prints one JSON
+    line: ``{"ok": bool, "error": "...", "last_step": "Running upgrade a -> b"}``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_projects() -> Any:
+    spec = importlib.util.spec_from_file_location("corpus_projects", HERE / "projects.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["corpus_projects"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"package {package} is not installed in {sys.prefix}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def alembic_config(project: Any, url: str | None) -> Any:
+    """A fresh alembic Config for the project, as its own tooling would build it."""
+    from alembic.config import Config
+
+    pkg = package_dir(project.package)
+    ini = pkg / project.ini if project.ini else None
+    if ini is not None and project.ini_template:
+        # The shipped ini is a str.format template the project fills in before use.
+        filled = Path(tempfile.mkdtemp(prefix="corpus-ini-")) / "alembic.ini"
+        filled.write_text(
+            ini.read_text().format(
+                alembic_dir=str(pkg / project.script_location), db_url=url or "sqlite://"
+            )
+        )
+        ini = filled
+    cfg = Config(str(ini)) if ini is not None else Config()
+    cfg.set_main_option("script_location", str(pkg / project.script_location))
+    for key, value in project.ini_options.items():
+        cfg.set_main_option(key, value.replace("%", "%%"))
+    if url is not None and project.url_env is None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def prepare_hook(project: Any) -> Any:
+    if project.prepare is None:
+        return None
+    spec = importlib.util.spec_from_file_location("corpus_hooks", HERE / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, project.prepare)
+
+
+def apply_env(project: Any, url: str) -> None:
+    for key, value in project.env.items():
+        os.environ[key] = value.replace("{url}", url)
+    if project.url_env:
+        os.environ[project.url_env] = url
+
+
+def version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def history_shape(cfg: Any) -> dict[str, Any]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)
+    revs = list(script.walk_revisions())
+    env_py = Path(script.env_py_location)
+    return {
+        "revisions": len(revs),
+        "heads": list(script.get_heads()),
+        "bases": list(script.get_bases()),
+        "merges": sum(1 for r in revs if r.is_merge_point),
+        "branch_points": sum(1 for r in revs if r.is_branch_point),
+        "branch_labels": sorted({b for r in revs for b in r.branch_labels}),
+        "depends_on": sum(1 for r in revs if r.dependencies),
+        "env_py": str(env_py),
+        "env_py_lines": len(env_py.read_text().splitlines()),
+    }
+
+
+def cmd_run(name: str, out: str, parallel: bool) -> int:
+    projects = load_projects()
+    project = projects.PROJECTS[name]
+    from gauntlet_sync import Gauntlet, GauntletConfig
+    from gauntlet_sync.report import CheckResult, CheckStarted
+
+    # env vars needing a URL get a placeholder database no check ever uses: gauntlet-sync
+    # hands env.py its own schema (connection attribute + sqlalchemy.url).
+    apply_env(project, project.overrides.get("_placeholder_url", "postgresql+psycopg:///unused"))
+    cfg = alembic_config(project, None)
+    shape = history_shape(cfg)
+    overrides = {k: v for k, v in project.overrides.items() if not k.startswith("_")}
+    fields = set(GauntletConfig.__dataclass_fields__)
+    if "keep_going" in fields:
+        overrides.setdefault("keep_going", True)
+    gcfg = GauntletConfig(
+        alembic_ini=None,
+        alembic_config=cfg,
+        metadata=project.metadata,
+        prepare=prepare_hook(project),
+        parallel=parallel,
+        **overrides,
+    )
+    started: dict[str, float] = {}
+
+    def progress(event: Any) -> None:
+        if isinstance(event, CheckStarted):
+            started[event.name] = time.monotonic()
+            print(f"  [{name}] {event.name} ...", file=sys.stderr, flush=True)
+        elif isinstance(event, CheckResult):
+            print(
+                f"  [{name}] {event.name}: {event.status} ({event.seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    t0 = time.monotonic()
+    data: dict[str, Any] = {"project": name, "shape": shape, "parallel": parallel}
+    data["versions"] = {
+        d: version(d)
+        for d in (project.pip[0].split("==")[0].split("[")[0], "alembic", "SQLAlchemy",
+                  "psycopg", "psycopg2", "psycopg2-binary", "asyncpg", "gauntlet-sync")
+    }
+    data["keep_going"] = overrides.get("keep_going", False)
+    try:
+        with Gauntlet(None, gcfg, progress=progress) as gauntlet:
+            report = gauntlet.run_all(raise_on_failure=False)
+        data["report"] = report.to_dict()
+    except BaseException as exc:  # noqa: BLE001 - recorded: run_all must not raise
+        data["crash"] = "".join(traceback.format_exception(exc))
+    data["wall_seconds"] = round(time.monotonic() - t0, 2)
+    Path(out).write_text(json.dumps(data, indent=1))
+    return 0
+
+
+class _Steps(logging.Handler):
+    """Remembers alembic's last "Running upgrade/downgrade a -> b" line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("Running "):
+            self.last = msg
+
+
+def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
+    projects = load_projects()
+    project = projects.PROJECTS[name]
+    apply_env(project, url)
+    from alembic import command
+
+    steps = _Steps()
+    log = logging.getLogger("alembic.runtime.migration")
+    result: dict[str, Any] = {"ok": True, "error": "", "last_step": ""}
+    sink = io.StringIO()
+    try:
+        cfg = alembic_config(project, url)
+        cfg.stdout = sink
+        log.addHandler(steps)
+        log.setLevel(logging.INFO)
+        if command_name == "upgrade":
+            command.upgrade(cfg, target)
+        elif command_name == "downgrade":
+            command.downgrade(cfg, target)
+        elif command_name == "prepare":
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(url)
+            with engine.begin() as connection:
+                prepare_hook(project)(connection)
+            engine.dispose()
+        elif command_name == "check":
+            command.check(cfg)
+        else:
+            raise SystemExit(f"unknown command {command_name}")
+    except Exception as exc:  # noqa: BLE001 - the reference's verdict
+        result["ok"] = False
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc()[-4000:]
+    result["last_step"] = steps.last
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "run":
+        return cmd_run(argv[1], argv[2], parallel="--no-parallel" not in argv)
+    if argv[0] == "alembic":
+        return cmd_alembic(*argv[1:5])
+    raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""The real-world corpus: PyPI projects that ship an Alembic history for PostgreSQL.
+
+Plain data and small functions, stdlib only: ``run.py`` (outside the projects' venvs) and
+``child.py`` (inside each project's venv) both load this file by path.
+
+Each project names what gets pip-installed into its own venv, where its ``alembic.ini`` /
+script directory is inside the installed package, the models' ``MetaData``, the environment
+variables its env.py or settings need, and the ``GauntletConfig`` overrides. ``url_env``
+names how the project's env.py is pointed at a database for the reference runner (separate
+``alembic`` commands): the ``sqlalchemy.url`` main option, or an environment variable.
+``needed`` is what running it took, in words (RESULTS.md's "what each project needed").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    pip: tuple[str, ...]  # pip install arguments (the project, pinned by run.py's lock)
+    package: str  # the import name whose directory holds the history
+    script_location: str  # relative to the package directory
+    ini: str | None = None  # alembic.ini relative to the package directory (None: none used)
+    ini_template: bool = False  # the ini holds {alembic_dir} / {db_url} placeholders
+    metadata: str | None = None  # "module:attr"; None uses env.py's target_metadata
+    env: dict[str, str] = field(default_factory=dict)  # {url} = the run's database URL
+    url_env: str | None = None  # env var env.py reads its URL from (None: sqlalchemy.url)
+    overrides: dict[str, Any] = field(default_factory=dict)  # GauntletConfig fields
+    ini_options: dict[str, str] = field(default_factory=dict)  # set on the alembic Config
+    prepare: str | None = None  # a function of hooks.py: GauntletConfig.prepare
+    needed: tuple[str, ...] = ()
+
+
+PROJECTS: dict[str, Project] = {
+    p.name: p
+    for p in [
+        Project(
+            name="optuna",
+            pip=("optuna",),
+            package="optuna.storages._rdb",
+            ini="alembic.ini",
+            script_location="alembic",
+            metadata="optuna.storages._rdb.models:BaseModel.metadata",
+            needed=(
+                "script_location set to the absolute path of the package's alembic/ directory"
+                " (the shipped alembic.ini says `script_location = alembic`, relative to the"
+                " working directory; optuna's own RDBStorage sets it in code the same way)",
+                "nothing else: stock env.py reading sqlalchemy.url, target_metadata from the"
+                " models module",
+            ),
+        ),
+        Project(
+            name="jupyterhub",
+            pip=("jupyterhub",),
+            package="jupyterhub",
+            ini="alembic.ini",
+            ini_template=True,
+            script_location="alembic",
+            metadata="jupyterhub.orm:Base.metadata",
+            needed=(
+                "the shipped alembic.ini is a template ({alembic_dir}, {db_url}) that"
+                " jupyterhub.dbutil fills in: filled the same way",
+            ),
+        ),
+        Project(
+            name="mlflow",
+            pip=("mlflow",),
+            package="mlflow.store.db_migrations",
+            ini="alembic.ini",
+            script_location=".",
+            metadata="mlflow.store.db.base_sql_model:Base.metadata",
+            prepare="mlflow_initial",
+            needed=(
+                "a prepare hook: InitialBase.metadata.create_all before the first migration"
+                " (as mlflow's _initialize_tables does; the first revision alters `metrics`,"
+                " which no revision creates)",
+                "script_location set to the package directory mlflow/store/db_migrations"
+                " (the ini's `mlflow/store/db_migrations` is relative to a source checkout;"
+                " mlflow's own _upgrade_db sets it in code)",
+            ),
+        ),
+    ]
+}

@@ -1,0 +1,416 @@
+"""Run gauntlet-sync on real PyPI projects' Alembic histories, and cross-check its verdicts.
+
+    python benchmarks/real/run.py [--install] [--no-reference] [--full-reference]
+                                  [--no-parallel] [PROJECT ...]
+
+Run it with this checkout's venv (it needs ``gauntlet_sync.server`` for the reference server).
+Each project (``projects.py``) lives in its own venv, ``$REAL_VENVS/<name>`` (default
+``/work/real-venvs``), outside the repository: ``--install`` (or a missing venv) creates it,
+pip-installs the project and then this checkout (editable) into it. Nothing is installed into
+this project's own dependencies.
+
+Per project:
+
+1. ``child.py run`` in the project's venv: ``run_all(raise_on_failure=False)`` on the embedded
+   server, every check, with the project's settings -> ``results/<name>.json``.
+2. The reference: every failing revision of ``upgrade``, ``stairway``, ``downgrade_to_base``
+   and ``no_trace`` is replayed as SEPARATE ``alembic`` commands (one fresh process and a
+   fresh ``Config`` each) on a fresh database of a private server this script starts and
+   stops; no_trace compares ``pg_dump --schema-only`` before the upgrade and after the
+   downgrade. ``models_match`` is replayed as ``alembic check`` at the heads.
+   ``--full-reference`` replays the whole stairway that way (3 commands per revision) to
+   catch failures gauntlet-sync misses, not only the ones it reports.
+3. ``results/<name>.json`` gets the reference's verdicts, and whether they agree.
+
+``RESULTS.md``'s table (between its ``<!-- table -->`` markers) is regenerated from all
+``results/*.json``; the rest of RESULTS.md is written by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+VENVS = Path(os.environ.get("REAL_VENVS", "/work/real-venvs"))
+RESULTS = HERE / "results"
+PG_DUMP = os.environ.get("PG_DUMP", "/usr/lib/postgresql/15/bin/pg_dump")
+
+
+def load_projects() -> Any:
+    spec = importlib.util.spec_from_file_location("corpus_projects", HERE / "projects.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["corpus_projects"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def py(name: str) -> str:
+    return str(VENVS / name / "bin" / "python")
+
+
+def install(project: Any) -> None:
+    venv = VENVS / project.name
+    if not venv.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [py(project.name), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, *project.pip], check=True)
+    subprocess.run([*pip, "-e", str(REPO)], check=True)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- the reference: separate alembic commands ------------------------------------------------
+
+
+class Reference:
+    """A private server; each replay gets a fresh database on it."""
+
+    def __init__(self) -> None:
+        from gauntlet_sync.server import EmbeddedPostgres
+
+        self.pg = EmbeddedPostgres()
+        self.pg.start()
+        self.count = 0
+
+    def close(self) -> None:
+        self.pg.stop()
+
+    def fresh_db(self, project: str | None = None) -> tuple[str, str]:
+        """(SQLAlchemy URL, libpq conninfo) of a new empty database."""
+        import psycopg
+        from psycopg import sql
+
+        self.count += 1
+        name = f"ref_{os.getpid()}_{self.count}"
+        with psycopg.connect(self.pg.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        host, port = str(self.pg.socket_dir), self.pg.port
+        url = f"postgresql+psycopg://postgres@/{name}?host={host}&port={port}"
+        if project is not None and load_projects().PROJECTS[project].prepare:
+            done = self.alembic(project, url, "prepare")
+            if not done["ok"]:
+                raise RuntimeError(f"prepare hook failed: {done['error']}")
+        return url, f"host={host} port={port} user=postgres dbname={name}"
+
+    def alembic(self, project: str, url: str, command: str, target: str = "") -> dict[str, Any]:
+        out = subprocess.run(
+            [py(project), str(HERE / "child.py"), "alembic", project, url, command, target],
+            capture_output=True,
+            text=True,
+            cwd=str(VENVS / project),
+        )
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode != 0 or not lines:
+            return {"ok": False, "error": f"child crashed: {out.stderr[-2000:]}", "last_step": ""}
+        result: dict[str, Any] = json.loads(lines[-1])
+        result["command"] = f"alembic {command} {target}".strip()
+        return result
+
+    def dump(self, conninfo: str) -> list[str]:
+        out = subprocess.run(
+            [PG_DUMP, "--schema-only", "--no-owner", "--no-privileges", "-d", conninfo],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        lines = []
+        skip = False
+        for line in out.stdout.splitlines():
+            # alembic_version exists after a downgrade to base but not before the upgrade.
+            if "alembic_version" in line:
+                skip = line.rstrip().endswith("(") or skip
+                continue
+            if skip:
+                skip = not line.startswith(");")
+                continue
+            if line.startswith("--") or not line.strip() or line.startswith("SET "):
+                continue
+            if line.startswith(("SELECT pg_catalog.set_config", "\\restrict", "\\unrestrict")):
+                continue
+            lines.append(line)
+        return lines
+
+
+def parents(shape_revs: dict[str, list[str]], rev: str) -> list[str]:
+    return shape_revs.get(rev, [])
+
+
+def below(project: str, revision: str, down: dict[str, list[str]]) -> list[str]:
+    """alembic targets that bring a fresh database to just below ``revision``."""
+    return down.get(revision, [])
+
+
+def replay_stairway(ref: Reference, project: str, rev: str, down: list[str]) -> dict[str, Any]:
+    """upgrade to the parents; upgrade rev; downgrade to the parents; upgrade rev."""
+    url, conninfo = ref.fresh_db(project)
+    steps: list[dict[str, Any]] = []
+    for parent in down:
+        steps.append(ref.alembic(project, url, "upgrade", parent))
+        if not steps[-1]["ok"]:
+            return {"status": "error", "step": "reach parent", "steps": steps}
+    before = ref.dump(conninfo)
+    plan = [
+        ("upgrade", "upgrade", rev),
+        ("downgrade", "downgrade", down[0] if len(down) == 1 else f"{rev}-1" if down else "base"),
+        ("re-upgrade", "upgrade", rev),
+    ]
+    trace: list[str] = []
+    for step, command, target in plan:
+        steps.append(ref.alembic(project, url, command, target))
+        steps[-1]["step"] = step
+        if not steps[-1]["ok"]:
+            return {"status": "failed", "step": step, "steps": steps, "trace": trace}
+        if step == "downgrade":
+            after = ref.dump(conninfo)
+            trace = [
+                d for d in difflib.unified_diff(before, after, lineterm="", n=0)
+                if d[:1] in "+-" and not d.startswith(("+++", "---"))
+            ]
+    return {"status": "passed", "step": None, "steps": steps, "trace": trace}
+
+
+def replay_downgrade(ref: Reference, project: str, rev: str, down: list[str]) -> dict[str, Any]:
+    """upgrade heads; downgrade to rev (one command); downgrade rev's own step."""
+    url, _ = ref.fresh_db(project)
+    steps = [ref.alembic(project, url, "upgrade", "heads")]
+    if not steps[-1]["ok"]:
+        return {"status": "error", "step": "upgrade heads", "steps": steps}
+    steps.append(ref.alembic(project, url, "downgrade", rev))
+    if not steps[-1]["ok"]:
+        return {"status": "failed", "step": "down to it", "steps": steps}
+    target = down[0] if len(down) == 1 else f"{rev}-1" if down else "base"
+    steps.append(ref.alembic(project, url, "downgrade", target))
+    steps[-1]["step"] = "downgrade"
+    return {"status": "passed" if steps[-1]["ok"] else "failed", "step": "downgrade", "steps": steps}
+
+
+def replay_upgrade(ref: Reference, project: str) -> dict[str, Any]:
+    url, _ = ref.fresh_db(project)
+    steps = [ref.alembic(project, url, "upgrade", "heads")]
+    return {"status": "passed" if steps[0]["ok"] else "failed", "steps": steps}
+
+
+def replay_check(ref: Reference, project: str) -> dict[str, Any]:
+    url, _ = ref.fresh_db(project)
+    steps = [ref.alembic(project, url, "upgrade", "heads")]
+    if not steps[-1]["ok"]:
+        return {"status": "error", "steps": steps}
+    steps.append(ref.alembic(project, url, "check"))
+    return {"status": "passed" if steps[-1]["ok"] else "failed", "steps": steps}
+
+
+def down_map(project: str) -> dict[str, list[str]]:
+    code = (
+        "import json,sys; sys.path.insert(0, %r); import child; p=child.load_projects();"
+        "from alembic.script import ScriptDirectory;"
+        "c=child.alembic_config(p.PROJECTS[%r], None);"
+        "s=ScriptDirectory.from_config(c);"
+        "print(json.dumps({r.revision: list(r._normalized_down_revisions)"
+        " for r in s.walk_revisions()}))"
+    ) % (str(HERE), project)
+    out = subprocess.run([py(project), "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(VENVS / project))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def order(down: dict[str, list[str]]) -> list[str]:
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(rev: str) -> None:
+        if rev in seen:
+            return
+        seen.add(rev)
+        for parent in down.get(rev, []):
+            visit(parent)
+        done.append(rev)
+
+    for rev in sorted(down):
+        visit(rev)
+    return done
+
+
+def failing_revisions(result: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(revision, step) pairs a check names: its own, plus every one keep_going listed."""
+    pairs: list[tuple[str, str | None]] = []
+    if result.get("revision"):
+        pairs.append((result["revision"], result.get("step")))
+    text = result.get("message", "")
+    for rev in re.findall(r"^revision (\S+) ", text, flags=re.M):
+        if all(rev != p[0] for p in pairs):
+            pairs.append((rev, None))
+    for rev, step in re.findall(r"at revision (\S+) .*?in step '([^']+)'", text):
+        if all(rev != p[0] for p in pairs):
+            pairs.append((rev, step))
+    return pairs
+
+
+VERDICT = {True: "agree", False: "DISAGREE", None: "not comparable (not reached)"}
+
+
+def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> None:
+    results = {r["name"]: r for r in data.get("report", {}).get("results", [])}
+    if not results:
+        return
+    down = down_map(name)
+    cross: list[dict[str, Any]] = []
+
+    def add(check: str, rev: str | None, gstep: str | None, verdict: dict[str, Any],
+            agree: bool | None) -> None:
+        for s in verdict.get("steps", []):
+            s.pop("traceback", None) if s.get("ok") else None
+        cross.append({"check": check, "revision": rev, "gauntlet_step": gstep,
+                      "reference": verdict, "agree": agree})
+        log(f"  {check} {rev or ''}: reference {verdict['status']}"
+            f" {verdict.get('step') or ''} -> {VERDICT[agree]}")
+
+    up = results.get("upgrade")
+    if up and up["status"] != "passed":
+        v = replay_upgrade(ref, name)
+        add("upgrade", up.get("revision"), up.get("step"), v, v["status"] == "failed")
+    walk_revs: dict[str, str | None] = {}
+    for check in ("stairway", "no_trace"):
+        r = results.get(check)
+        if r and r["status"] == "failed":
+            for rev, step in failing_revisions(r):
+                walk_revs.setdefault(rev, step if check == "stairway" else None)
+    stair_failed = {rev for rev, _ in failing_revisions(results.get("stairway", {}))}
+    trace_failed = {rev for rev, _ in failing_revisions(results.get("no_trace", {}))}
+    revs = order(down)
+    # Without keep_going the shared walk stops at the first failing revision: later ones
+    # were never reached, so gauntlet-sync said nothing about them.
+    stop = min((revs.index(r) for r in stair_failed if r in revs), default=len(revs))
+    keep_going = data.get("keep_going", False)
+    targets = revs if full else [r for r in revs if r in walk_revs]
+    for rev in targets:
+        v = replay_stairway(ref, name, rev, down.get(rev, []))
+        reached = keep_going or revs.index(rev) <= stop
+        g_fail = rev in stair_failed
+        gstep = walk_revs.get(rev)
+        if g_fail or v["status"] != "passed":
+            agree: bool | None = None
+            if reached:
+                agree = (v["status"] == "failed") == g_fail and (
+                    not g_fail or gstep is None or v.get("step") == gstep)
+            add("stairway", rev, gstep if g_fail else None, v, agree)
+        g_trace = rev in trace_failed
+        # The reference knows about traces only if its downgrade step ran.
+        ref_knows = v["status"] == "passed" or v.get("step") == "re-upgrade"
+        ref_trace = bool(v.get("trace"))
+        if g_trace or (ref_knows and ref_trace):
+            agree = (g_trace == ref_trace) if (reached and ref_knows) else None
+            add("no_trace", rev, "downgrade" if g_trace else None, v, agree)
+    dg = results.get("downgrade_to_base")
+    if dg and dg["status"] == "failed" and dg.get("revision"):
+        v = replay_downgrade(ref, name, dg["revision"], down.get(dg["revision"], []))
+        add("downgrade_to_base", dg["revision"], dg.get("step"), v, v["status"] == "failed")
+    mm = results.get("models_match")
+    if mm and mm["status"] in ("passed", "failed"):
+        v = replay_check(ref, name)
+        add("models_match", None, None, v, v["status"] == mm["status"])
+    data["cross_check"] = cross
+
+
+# -- RESULTS.md's table ----------------------------------------------------------------------
+
+SHORT = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "error": "ERROR"}
+
+
+def table() -> str:
+    checks = ["single_head", "upgrade", "stairway", "downgrade_to_base", "models_match",
+              "check_constraints", "enums", "naming", "no_trace", "isolation"]
+    head = "| project | version | revs | " + " | ".join(checks) + " | wall | cross-check |"
+    rows = [head, "|" + "---|" * (len(checks) + 5)]
+    for path in sorted(RESULTS.glob("*.json")):
+        d = json.loads(path.read_text())
+        name = d["project"]
+        ver = next(iter(d["versions"].values()))
+        cells = []
+        results = {r["name"]: r for r in d.get("report", {}).get("results", [])}
+        for c in checks:
+            r = results.get(c)
+            if r is None:
+                cells.append("crash" if "crash" in d else "-")
+                continue
+            cells.append(f"{SHORT[r['status']]} {r['seconds']:.1f}s")
+        cc = d.get("cross_check", [])
+        agree = sum(1 for c in cc if c["agree"] is True)
+        dis = sum(1 for c in cc if c["agree"] is False)
+        cc_cell = f"{agree} agree, {dis} disagree" if cc else "-"
+        rows.append(f"| {name} | {ver} | {d['shape']['revisions']} | " + " | ".join(cells)
+                    + f" | {d['wall_seconds']:.0f}s | {cc_cell} |")
+    return "\n".join(rows)
+
+
+def write_table() -> None:
+    md = HERE / "RESULTS.md"
+    text = md.read_text() if md.exists() else "# Real-world corpus\n\n<!-- table -->\n<!-- /table -->\n"
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    block = (f"<!-- table -->\nRun at commit `{commit}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+             f" (generated by run.py).\n\n{table()}\n<!-- /table -->")
+    text = re.sub(r"<!-- table -->.*<!-- /table -->", lambda _: block, text, flags=re.S)
+    md.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("projects", nargs="*")
+    parser.add_argument("--install", action="store_true")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--full-reference", action="store_true")
+    parser.add_argument("--no-parallel", action="store_true")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if args.table_only:
+        write_table()
+        return 0
+    projects = load_projects().PROJECTS
+    names = args.projects or list(projects)
+    RESULTS.mkdir(exist_ok=True)
+    ref = None if args.no_reference else Reference()
+    try:
+        for name in names:
+            project = projects[name]
+            if args.install or not (VENVS / name).exists():
+                log(f"{name}: installing into {VENVS / name}")
+                install(project)
+            out = RESULTS / f"{name}.json"
+            log(f"{name}: run_all")
+            cmd = [py(name), str(HERE / "child.py"), "run", name, str(out)]
+            if args.no_parallel:
+                cmd.append("--no-parallel")
+            with open(RESULTS / f"{name}.log", "w") as logfile:
+                subprocess.run(cmd, check=True, stderr=logfile, stdout=logfile,
+                               cwd=str(VENVS / name))
+            data = json.loads(out.read_text())
+            for r in data.get("report", {}).get("results", []):
+                log(f"  {r['name']}: {r['status']} {r['seconds']:.1f}s")
+            if "crash" in data:
+                log(f"  run_all CRASHED: {data['crash'].splitlines()[-1]}")
+            if ref is not None:
+                cross_check(ref, name, data, args.full_reference)
+            out.write_text(json.dumps(data, indent=1))
+    finally:
+        if ref is not None:
+            ref.close()
+    write_table()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
