@@ -82,5 +82,24 @@ PROJECTS: dict[str, Project] = {
                 " mlflow's own _upgrade_db sets it in code)",
             ),
         ),
+        Project(
+            name="airflow",
+            pip=("apache-airflow-core", "asyncpg"),
+            package="airflow",
+            ini="alembic.ini",
+            script_location="migrations",
+            env={"AIRFLOW_HOME": "/work/real-venvs/airflow/home"},
+            url_env="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            needed=(
+                "AIRFLOW_HOME pointing at a scratch directory (airflow writes airflow.cfg there"
+                " on import)",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN for the reference's separate alembic"
+                " commands (env.py takes settings.engine when config.attributes has no"
+                " connection); gauntlet-sync's run needs none: env.py takes the connection"
+                " from config.attributes",
+                "script_location set to the package's migrations/ (the ini's %(here)s works"
+                " once the ini is read from the package)",
+            ),
+        ),
     ]
 }

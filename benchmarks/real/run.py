@@ -259,7 +259,7 @@ def failing_revisions(result: dict[str, Any]) -> list[tuple[str, str | None]]:
     return pairs
 
 
-VERDICT = {True: "agree", False: "DISAGREE", None: "not comparable (not reached)"}
+VERDICT = {True: "agree", False: "DISAGREE", None: "no comparison (not reached by gauntlet-sync, or the reference stopped before)"}
 
 
 def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> None:
@@ -336,6 +336,8 @@ def table() -> str:
     head = "| project | version | revs | " + " | ".join(checks) + " | wall | cross-check |"
     rows = [head, "|" + "---|" * (len(checks) + 5)]
     for path in sorted(RESULTS.glob("*.json")):
+        if path.name.count(".") > 1:  # NAME.naming.json: naming_audit.py's
+            continue
         d = json.loads(path.read_text())
         name = d["project"]
         ver = next(iter(d["versions"].values()))
