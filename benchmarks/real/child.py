@@ -150,8 +150,16 @@ def cmd_run(name: str, out: str, parallel: bool) -> int:
     data: dict[str, Any] = {"project": name, "shape": shape, "parallel": parallel}
     data["versions"] = {
         d: version(d)
-        for d in (project.pip[0].split("==")[0].split("[")[0], "alembic", "SQLAlchemy",
-                  "psycopg", "psycopg2", "psycopg2-binary", "asyncpg", "gauntlet-sync")
+        for d in (
+            project.pip[0].split("==")[0].split("[")[0],
+            "alembic",
+            "SQLAlchemy",
+            "psycopg",
+            "psycopg2",
+            "psycopg2-binary",
+            "asyncpg",
+            "gauntlet-sync",
+        )
     }
     data["keep_going"] = overrides.get("keep_going", False)
     try:
@@ -220,6 +228,15 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[0] == "run":
         return cmd_run(argv[1], argv[2], parallel="--no-parallel" not in argv)
+    if argv[0] == "downmap":  # revision -> its down revisions, as JSON
+        from alembic.script import ScriptDirectory
+
+        project = load_projects().PROJECTS[argv[1]]
+        apply_env(project, "postgresql+psycopg:///unused")
+        script = ScriptDirectory.from_config(alembic_config(project, None))
+        downs = {r.revision: list(r._normalized_down_revisions) for r in script.walk_revisions()}
+        print(json.dumps(downs))
+        return 0
     if argv[0] == "alembic":
         return cmd_alembic(*argv[1:5])
     raise SystemExit(__doc__)

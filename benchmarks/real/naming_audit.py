@@ -82,9 +82,15 @@ def main(name: str) -> int:
             if m:
                 table = m["table"].split(".")[-1]
                 in_models = m["name"] in names.get(table, set())
-                verdict = "FALSE POSITIVE (the models name it so)" if in_models else (
-                    "GENUINE (no object of that name in the models' table)"
-                    if table in names else "table not in the models")
+                verdict = (
+                    "FALSE POSITIVE (the models name it so)"
+                    if in_models
+                    else (
+                        "GENUINE (no object of that name in the models' table)"
+                        if table in names
+                        else "table not in the models"
+                    )
+                )
             out.append({"check": result["name"], "line": line.strip(), "verdict": verdict})
             print(f"{result['name']}: {line.strip()[:150]}\n    -> {verdict}")
     (HERE / "results" / f"{name}.naming.json").write_text(json.dumps(out, indent=1))

@@ -177,7 +177,8 @@ def replay_stairway(ref: Reference, project: str, rev: str, down: list[str]) -> 
         if step == "downgrade":
             after = ref.dump(conninfo)
             trace = [
-                d for d in difflib.unified_diff(before, after, lineterm="", n=0)
+                d
+                for d in difflib.unified_diff(before, after, lineterm="", n=0)
                 if d[:1] in "+-" and not d.startswith(("+++", "---"))
             ]
     return {"status": "passed", "step": None, "steps": steps, "trace": trace}
@@ -195,7 +196,11 @@ def replay_downgrade(ref: Reference, project: str, rev: str, down: list[str]) ->
     target = down[0] if len(down) == 1 else f"{rev}-1" if down else "base"
     steps.append(ref.alembic(project, url, "downgrade", target))
     steps[-1]["step"] = "downgrade"
-    return {"status": "passed" if steps[-1]["ok"] else "failed", "step": "downgrade", "steps": steps}
+    return {
+        "status": "passed" if steps[-1]["ok"] else "failed",
+        "step": "downgrade",
+        "steps": steps,
+    }
 
 
 def replay_upgrade(ref: Reference, project: str) -> dict[str, Any]:
@@ -214,16 +219,13 @@ def replay_check(ref: Reference, project: str) -> dict[str, Any]:
 
 
 def down_map(project: str) -> dict[str, list[str]]:
-    code = (
-        "import json,sys; sys.path.insert(0, %r); import child; p=child.load_projects();"
-        "from alembic.script import ScriptDirectory;"
-        "c=child.alembic_config(p.PROJECTS[%r], None);"
-        "s=ScriptDirectory.from_config(c);"
-        "print(json.dumps({r.revision: list(r._normalized_down_revisions)"
-        " for r in s.walk_revisions()}))"
-    ) % (str(HERE), project)
-    out = subprocess.run([py(project), "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(VENVS / project))
+    out = subprocess.run(
+        [py(project), str(HERE / "child.py"), "downmap", project],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(VENVS / project),
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -259,7 +261,11 @@ def failing_revisions(result: dict[str, Any]) -> list[tuple[str, str | None]]:
     return pairs
 
 
-VERDICT = {True: "agree", False: "DISAGREE", None: "no comparison (not reached by gauntlet-sync, or the reference stopped before)"}
+VERDICT = {
+    True: "agree",
+    False: "DISAGREE",
+    None: "no comparison (not reached by gauntlet-sync, or the reference stopped before)",
+}
 
 
 def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> None:
@@ -269,14 +275,24 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
     down = down_map(name)
     cross: list[dict[str, Any]] = []
 
-    def add(check: str, rev: str | None, gstep: str | None, verdict: dict[str, Any],
-            agree: bool | None) -> None:
+    def add(
+        check: str, rev: str | None, gstep: str | None, verdict: dict[str, Any], agree: bool | None
+    ) -> None:
         for s in verdict.get("steps", []):
             s.pop("traceback", None) if s.get("ok") else None
-        cross.append({"check": check, "revision": rev, "gauntlet_step": gstep,
-                      "reference": verdict, "agree": agree})
-        log(f"  {check} {rev or ''}: reference {verdict['status']}"
-            f" {verdict.get('step') or ''} -> {VERDICT[agree]}")
+        cross.append(
+            {
+                "check": check,
+                "revision": rev,
+                "gauntlet_step": gstep,
+                "reference": verdict,
+                "agree": agree,
+            }
+        )
+        log(
+            f"  {check} {rev or ''}: reference {verdict['status']}"
+            f" {verdict.get('step') or ''} -> {VERDICT[agree]}"
+        )
 
     up = results.get("upgrade")
     if up and up["status"] != "passed":
@@ -305,7 +321,8 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
             agree: bool | None = None
             if reached:
                 agree = (v["status"] == "failed") == g_fail and (
-                    not g_fail or gstep is None or v.get("step") == gstep)
+                    not g_fail or gstep is None or v.get("step") == gstep
+                )
             add("stairway", rev, gstep if g_fail else None, v, agree)
         g_trace = rev in trace_failed
         # The reference knows about traces only if its downgrade step ran.
@@ -331,8 +348,18 @@ SHORT = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "error": "ERROR"
 
 
 def table() -> str:
-    checks = ["single_head", "upgrade", "stairway", "downgrade_to_base", "models_match",
-              "check_constraints", "enums", "naming", "no_trace", "isolation"]
+    checks = [
+        "single_head",
+        "upgrade",
+        "stairway",
+        "downgrade_to_base",
+        "models_match",
+        "check_constraints",
+        "enums",
+        "naming",
+        "no_trace",
+        "isolation",
+    ]
     head = "| project | version | revs | " + " | ".join(checks) + " | wall | cross-check |"
     rows = [head, "|" + "---|" * (len(checks) + 5)]
     for path in sorted(RESULTS.glob("*.json")):
@@ -353,18 +380,29 @@ def table() -> str:
         agree = sum(1 for c in cc if c["agree"] is True)
         dis = sum(1 for c in cc if c["agree"] is False)
         cc_cell = f"{agree} agree, {dis} disagree" if cc else "-"
-        rows.append(f"| {name} | {ver} | {d['shape']['revisions']} | " + " | ".join(cells)
-                    + f" | {d['wall_seconds']:.0f}s | {cc_cell} |")
+        rows.append(
+            f"| {name} | {ver} | {d['shape']['revisions']} | "
+            + " | ".join(cells)
+            + f" | {d['wall_seconds']:.0f}s | {cc_cell} |"
+        )
     return "\n".join(rows)
 
 
 def write_table() -> None:
     md = HERE / "RESULTS.md"
-    text = md.read_text() if md.exists() else "# Real-world corpus\n\n<!-- table -->\n<!-- /table -->\n"
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    block = (f"<!-- table -->\nRun at commit `{commit}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-             f" (generated by run.py).\n\n{table()}\n<!-- /table -->")
+    text = (
+        md.read_text()
+        if md.exists()
+        else "# Real-world corpus\n\n<!-- table -->\n<!-- /table -->\n"
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    block = (
+        f"<!-- table -->\nRun at commit `{commit}`, {stamp}"
+        f" (generated by run.py).\n\n{table()}\n<!-- /table -->"
+    )
     text = re.sub(r"<!-- table -->.*<!-- /table -->", lambda _: block, text, flags=re.S)
     md.write_text(text)
 
@@ -397,8 +435,9 @@ def main() -> int:
             if args.no_parallel:
                 cmd.append("--no-parallel")
             with open(RESULTS / f"{name}.log", "w") as logfile:
-                subprocess.run(cmd, check=True, stderr=logfile, stdout=logfile,
-                               cwd=str(VENVS / name))
+                subprocess.run(
+                    cmd, check=True, stderr=logfile, stdout=logfile, cwd=str(VENVS / name)
+                )
             data = json.loads(out.read_text())
             for r in data.get("report", {}).get("results", []):
                 log(f"  {r['name']}: {r['status']} {r['seconds']:.1f}s")
