@@ -61,7 +61,7 @@ def alembic_config(project: Any, url: str | None) -> Any:
     cfg = Config(str(ini)) if ini is not None else Config()
     cfg.set_main_option("script_location", str(pkg / project.script_location))
     for key, value in project.ini_options.items():
-        cfg.set_main_option(key, value.replace("%", "%%"))
+        cfg.set_main_option(key, value.replace("{pkg}", str(pkg)).replace("%", "%%"))
     if url is not None and project.url_env is None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -80,6 +80,7 @@ def prepare_hook(project: Any) -> Any:
 def apply_env(project: Any, url: str) -> None:
     for key, value in project.env.items():
         os.environ[key] = value.replace("{url}", url)
+    url = url.replace("+psycopg", project.url_driver, 1)
     if project.url_env:
         os.environ[project.url_env] = url
 
@@ -116,9 +117,13 @@ def cmd_run(name: str, out: str, parallel: bool) -> int:
     from gauntlet_sync import Gauntlet, GauntletConfig
     from gauntlet_sync.report import CheckResult, CheckStarted
 
-    # env vars needing a URL get a placeholder database no check ever uses: gauntlet-sync
-    # hands env.py its own schema (connection attribute + sqlalchemy.url).
-    apply_env(project, project.overrides.get("_placeholder_url", "postgresql+psycopg:///unused"))
+    # env vars needing a URL get the embedded server's own database (the one gauntlet-sync
+    # uses with dsn=None): gauntlet-sync hands env.py its own schema (connection attribute +
+    # sqlalchemy.url); an env.py that builds its engine from the variable ignores that.
+    from gauntlet_sync import EmbeddedPostgres
+
+    server_url = EmbeddedPostgres.shared().url.render_as_string(hide_password=False)
+    apply_env(project, server_url)
     cfg = alembic_config(project, None)
     shape = history_shape(cfg)
     overrides = {k: v for k, v in project.overrides.items() if not k.startswith("_")}
@@ -225,7 +230,23 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
     return 0
 
 
+def in_worker_thread(fn: Any) -> Any:
+    """Call fn() in an anyio worker thread under a running event loop (prefect's way)."""
+    import anyio
+    import anyio.to_thread
+
+    async def body() -> Any:
+        return await anyio.to_thread.run_sync(fn)
+
+    return anyio.run(body)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) > 1 and argv[0] in ("run", "alembic"):
+        project = load_projects().PROJECTS[argv[1]]
+        if project.in_worker_thread and not os.environ.get("CORPUS_IN_THREAD"):
+            os.environ["CORPUS_IN_THREAD"] = "1"
+            return int(in_worker_thread(lambda: main(argv)))
     if argv[0] == "run":
         return cmd_run(argv[1], argv[2], parallel="--no-parallel" not in argv)
     if argv[0] == "downmap":  # revision -> its down revisions, as JSON

@@ -28,9 +28,11 @@ class Project:
     metadata: str | None = None  # "module:attr"; None uses env.py's target_metadata
     env: dict[str, str] = field(default_factory=dict)  # {url} = the run's database URL
     url_env: str | None = None  # env var env.py reads its URL from (None: sqlalchemy.url)
+    url_driver: str = "+psycopg"  # the driver part of the URL put in url_env
     overrides: dict[str, Any] = field(default_factory=dict)  # GauntletConfig fields
     ini_options: dict[str, str] = field(default_factory=dict)  # set on the alembic Config
     prepare: str | None = None  # a function of hooks.py: GauntletConfig.prepare
+    in_worker_thread: bool = False  # run everything in an anyio worker thread, as the project does
     needed: tuple[str, ...] = ()
 
 
@@ -99,6 +101,29 @@ PROJECTS: dict[str, Project] = {
                 " from config.attributes",
                 "script_location set to the package's migrations/ (the ini's %(here)s works"
                 " once the ini is read from the package)",
+            ),
+        ),
+        Project(
+            name="prefect",
+            pip=("prefect",),
+            package="prefect.server.database",
+            ini="alembic.ini",
+            script_location="_migrations",
+            ini_options={"version_locations": "{pkg}/_migrations/versions/postgresql"},
+            env={"PREFECT_HOME": "/work/real-venvs/prefect/home"},
+            url_env="PREFECT_API_DATABASE_CONNECTION_URL",
+            url_driver="+asyncpg",
+            in_worker_thread=True,
+            needed=(
+                "every alembic command run from an anyio worker thread, as prefect's own"
+                " `prefect server database upgrade` does (env.py calls"
+                " run_async_from_worker_thread; from a plain thread it raises NoEventLoopError)",
+                "version_locations = _migrations/versions/postgresql (env.py sets"
+                " context.script.version_locations itself, after the history is loaded)",
+                "PREFECT_API_DATABASE_CONNECTION_URL = a postgresql+asyncpg URL: env.py"
+                " ignores config.attributes and sqlalchemy.url, and builds (and caches, per"
+                " URL) its own async engine from prefect's settings",
+                "PREFECT_HOME pointing at a scratch directory",
             ),
         ),
     ]
