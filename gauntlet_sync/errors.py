@@ -194,7 +194,7 @@ class EnumDriftError(CheckFailed):
 
 
 class NamingConventionError(CheckFailed):
-    """Index or constraint names break the naming convention."""
+    """Index or constraint names differ from the models' (or break the naming rules)."""
 
     check = "naming"
 

@@ -311,3 +311,27 @@ def test_chk_check_names_pass_with_no_convention_in_the_rules_mode() -> None:
         "primary key orders_pk on table orders: expected prefix 'pk_' or suffix '_pkey' "
         "(built-in default)"
     ]
+
+
+def test_expressions_are_compared_as_both_sides_spell_them() -> None:
+    assert naming.normalized("(total >= (0)::numeric)") == naming.normalized("total >= 0")
+    assert naming.normalized("lower((email)::text)") == naming.normalized("lower(email)")
+    assert naming.normalized("created_at DESC NULLS LAST") == naming.normalized("created_at")
+    assert naming.normalized("(ts)::timestamp without time zone") == "ts"
+    assert naming.normalized("total > 0") != naming.normalized("total >= 0")
+
+
+def test_an_env_filter_that_fails_on_the_stand_in_leaves_the_object_in() -> None:
+    class Filters:
+        def run_name_filters(self, name: str, type_: str, parents: dict[str, Any]) -> bool:
+            return True
+
+        def run_object_filters(self, obj: Any, name: str, type_: str, *rest: Any) -> bool:
+            if type_ == "index":
+                return bool(obj.columns)  # a reflected index has columns, the stand-in none
+            return not obj.c.flag  # no such column on a stand-in table
+
+    scope = naming.Scope(filters=Filters())
+    assert scope.table("orders", None)
+    assert scope.item("ix", "ix_orders_code", "orders", None, True) is False
+    assert scope.item("ck", "ck_orders_total", "orders", None, True)  # no alembic type

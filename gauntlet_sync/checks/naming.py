@@ -215,8 +215,8 @@ class Scope:
         if not self.filters.run_name_filters(name, "table", {"schema_name": None}):
             return False
         if model is not None:
-            return bool(self.filters.run_object_filters(model, name, "table", False, stand_in))
-        return bool(self.filters.run_object_filters(stand_in, name, "table", True, None))
+            return _asks(self.filters.run_object_filters, model, name, "table", False, stand_in)
+        return _asks(self.filters.run_object_filters, stand_in, name, "table", True, None)
 
     def item(self, kind: str, name: str | None, table: str, obj: Any, reflected: bool) -> bool:
         """Indexes, unique constraints and foreign keys pass alembic's filters too (it has
@@ -229,19 +229,30 @@ class Scope:
                 name, type_, {"table_name": table, "schema_name": None}
             ):
                 return False
-            obj = _stand_in(kind, name)
-        return bool(self.filters.run_object_filters(obj, name, type_, reflected, None))
+            obj = _stand_in(kind, name, table)
+        return _asks(self.filters.run_object_filters, obj, name, type_, reflected, None)
 
 
 _FILTER_TYPES = {"ix": "index", "uq": "unique_constraint", "fk": "foreign_key_constraint"}
 
 
-def _stand_in(kind: str, name: str | None) -> Any:
+def _asks(run_filters: Any, *args: Any) -> bool:
+    """An include_object verdict. The database side gets a stand-in for the object alembic
+    would reflect (name and table, no columns): a filter that fails on what the stand-in
+    lacks leaves the object in, as if there were no filter."""
+    try:
+        return bool(run_filters(*args))
+    except Exception:  # noqa: BLE001 - the project's own filter
+        return True
+
+
+def _stand_in(kind: str, name: str | None, table_name: str) -> Any:
+    table = Table(table_name, MetaData())
     if kind == "ix":
-        return Index(name)
-    if kind == "uq":
-        return UniqueConstraint(name=name)
-    return ForeignKeyConstraint([], [], name=name)
+        return Index(name, _table=table)
+    const = UniqueConstraint(name=name) if kind == "uq" else ForeignKeyConstraint([], [], name=name)
+    table.append_constraint(const)
+    return const
 
 
 def scope_from_context(ctx: Any, ignore_tables: Iterable[str], version_table: str) -> Scope:
@@ -279,9 +290,10 @@ class DbObject:
         return f"{'unique ' if self.kind == 'ix' and self.unique else ''}{label} on {where}"
 
 
-# Constraints and indexes of the schema. Left out: indexes backing a constraint (judged as
-# the constraint), exclusion constraints, and what a partition inherits from its parent
-# (PostgreSQL names those, not the project).
+# Constraints and indexes of the schema's tables. Left out: indexes backing a constraint
+# (judged as the constraint), exclusion constraints, indexes of materialized views (not
+# tables to autogenerate), and what a partition inherits from its parent (PostgreSQL names
+# those, not the project).
 _OBJECTS_SQL = text(
     """
 SELECT CASE con.contype WHEN 'p' THEN 'pk' WHEN 'u' THEN 'uq' WHEN 'f' THEN 'fk' ELSE 'ck' END,
@@ -308,7 +320,7 @@ SELECT 'ix', t.relname::text, ic.relname::text,
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = :schema
+WHERE n.nspname = :schema AND t.relkind IN ('r', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
                   AND con.contype IN ('p', 'u', 'x'))
   AND NOT EXISTS (SELECT 1 FROM pg_inherits inh WHERE inh.inhrelid = i.indexrelid)
@@ -336,18 +348,6 @@ def fetch_objects(conn: Connection, schema: str) -> list[DbObject]:
     ]
 
 
-def fetch_names(
-    conn: Connection, schema: str, ignore_tables: Iterable[str] = ()
-) -> list[NamedObject]:
-    """Every index and constraint name in ``schema``; constraint-backing indexes excluded."""
-    scope = Scope(ignore_tables)
-    return [
-        NamedObject(o.kind, o.table, o.name)
-        for o in fetch_objects(conn, schema)
-        if scope.table(o.table, None)
-    ]
-
-
 # --- the models' side ---------------------------------------------------------------------
 
 _MULTI_WORD_TYPES = (
@@ -361,12 +361,15 @@ _CAST = re.compile(
 )
 
 
+_ORDERING = re.compile(r"\s+(?:asc|desc)(?:\s+nulls\s+(?:first|last))?\s*$", re.IGNORECASE)
+
+
 def normalized(expression: str | None) -> str:
     """An expression as PostgreSQL and SQLAlchemy may both spell it: no casts, quotes,
-    parentheses, blanks or case (``(total >= (0)::numeric)`` -> ``total>=0``)."""
+    parentheses, blanks, case or index ordering (``(total >= (0)::numeric)`` -> ``total>=0``)."""
     if not expression:
         return ""
-    return re.sub(r'[\s()"]', "", _CAST.sub("", expression)).lower()
+    return re.sub(r'[\s()"]', "", _CAST.sub("", _ORDERING.sub("", expression))).lower()
 
 
 def _sql(expression: Any, dialect: Dialect) -> str:
@@ -445,8 +448,10 @@ def model_objects(table: Table, dialect: Dialect) -> list[ModelObject]:
     for const in table.constraints:
         if isinstance(const, ForeignKeyConstraint):
             cols = tuple(e.parent.name for e in const.elements)
-            ref_cols = tuple(e.column.name for e in const.elements)
-            ref = const.elements[0].column.table.name if const.elements else ""
+            # "schema.table.column" as declared: the referred table need not be in the models
+            targets = [e.target_fullname.split(".") for e in const.elements]
+            ref_cols = tuple(t[-1] for t in targets)
+            ref = targets[0][-2] if targets and len(targets[0]) > 1 else ""
             shape = f"{table.name}({', '.join(cols)}) -> {ref}({', '.join(ref_cols)})"
             add("fk", const, ((cols, ref, ref_cols),), shape)
         elif isinstance(const, UniqueConstraint) and not isinstance(const, PrimaryKeyConstraint):
@@ -596,18 +601,6 @@ def naming_findings(
     return judge_models(objects, metadata, conn.dialect, scope)
 
 
-def naming_error(
-    conn: Connection,
-    schema: str,
-    metadata: MetaData | None,
-    overrides: Mapping[str, NamingRule] | None,
-    ignore_tables: Iterable[str],
-) -> NamingConventionError | None:
-    """The rules or models verdict without env.py's filters (``ignore_tables`` only)."""
-    findings = naming_findings(conn, schema, metadata, overrides, Scope(ignore_tables))
-    return naming_violations(findings.problems, models=not overrides)
-
-
 def problems(objects: Iterable[NamedObject], rules: Mapping[str, Rule | None]) -> list[str]:
     """One line for every name its kind's rule does not allow."""
     lines = []
@@ -625,11 +618,11 @@ def naming_violations(problems: list[str], *, models: bool = False) -> NamingCon
     if not problems:
         return None
     count = len(problems)
-    names = f"{count} name{'s' if count != 1 else ''}"
+    names, verb = (f"{count} names", "") if count != 1 else ("1 name", "s")
     heading = (
-        f"{names} in the database differ from the models (or, where the models declare "
-        "none, break the naming rules)"
+        f"{names} in the database differ{verb} from the models (or, where the models declare "
+        "none, break{verb} the naming rules)"
         if models
-        else f"{names} break the naming convention"
+        else f"{names} break{verb} the naming convention"
     )
     return NamingConventionError.listing(heading, problems)
