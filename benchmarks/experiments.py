@@ -75,7 +75,7 @@ def split(project: Path, repeat: int) -> None:
     import subprocess
     import time
 
-    from gauntlet_sync.config import CHECK_NAMES
+    from gauntlet_sync import CHECK_NAMES
     from run import wait_quiet
 
     walk = [c for c in CHECK_NAMES if c in ("stairway", "no_trace")]

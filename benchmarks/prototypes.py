@@ -49,12 +49,8 @@ def _onetx() -> None:
 @patch("notrace")
 def _notrace() -> None:
     """Lower bound, NOT a valid change: the walk group without the snapshots."""
-    from gauntlet_sync import gauntlet
+    from gauntlet_sync import scheduler
+    from gauntlet_sync.checks import no_trace
 
-    gauntlet.SPLIT_WALK_FROM = 10**9  # the split walk always traces
-    original = gauntlet.Gauntlet._stairway
-
-    def stairway(self, session, *, trace):  # type: ignore[no-untyped-def]
-        return original(self, session, trace=False)
-
-    gauntlet.Gauntlet._stairway = stairway  # type: ignore[method-assign]
+    scheduler.SPLIT_WALK_FROM = 10**9  # the split walk exists for the snapshots
+    no_trace.NoTrace.hooks = lambda self, ctx, session: None  # type: ignore[method-assign]

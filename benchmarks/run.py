@@ -47,7 +47,7 @@ import floor  # noqa: E402
 import make_history  # noqa: E402
 
 PY = sys.executable
-from gauntlet_sync.config import CHECK_NAMES  # noqa: E402
+from gauntlet_sync import CHECK_NAMES  # noqa: E402
 
 CHECKS = tuple(CHECK_NAMES)  # the nine of the issue, plus any the library added since
 PEERS = Path("/work/shared/bench/peers-baseline.md")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .config import CHECK_NAMES, DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
+from .checks import CHECK_NAMES
+from .config import DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
 from .database import cleanup_stale
 from .errors import (
     CheckConstraintDriftError,

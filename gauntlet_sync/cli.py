@@ -23,7 +23,9 @@ from typing import TextIO
 from sqlalchemy.engine import URL
 
 from . import __version__
-from .config import CHECK_NAMES, GauntletConfig
+from .checks import CHECK_NAMES
+from .config import GauntletConfig
+from .context import ProgressEvent
 from .database import DSN_ENV, cleanup_stale, dsn_or_environment
 from .dsn import mask, redact, to_url
 from .errors import (
@@ -32,7 +34,7 @@ from .errors import (
     GauntletError,
     ServerStartError,
 )
-from .gauntlet import Gauntlet, ProgressEvent
+from .gauntlet import Gauntlet
 from .progress import ProgressBars, Reached, result_line
 from .report import CheckResult, CheckStarted, Report
 from .session import Progress

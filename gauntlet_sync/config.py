@@ -23,19 +23,6 @@ Isolation = Literal["schema", "database"]
 #: rows per table, or a callable that receives the migration connection.
 RevisionData = Mapping[str, Sequence[Mapping[str, Any]]] | Callable[[Connection], None]
 
-CHECK_NAMES: tuple[str, ...] = (
-    "single_head",
-    "upgrade",
-    "stairway",
-    "downgrade_to_base",
-    "models_match",
-    "check_constraints",
-    "enums",
-    "naming",
-    "no_trace",
-    "isolation",
-)
-
 DEFAULT_IGNORE_TABLES: frozenset[str] = frozenset({"alembic_version"})
 
 #: options of the ini's main section that alembic itself reads when it runs migrations.

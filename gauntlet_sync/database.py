@@ -71,8 +71,6 @@ def cleanup_stale(
     janitor.check_age(older_than)  # before the embedded server is started for nothing
     engine = open_engine(resolve(dsn))
     try:
-        return janitor.cleanup_stale(
-            engine, older_than=older_than, prefix=prefix, on_skip=on_skip
-        )
+        return janitor.cleanup_stale(engine, older_than=older_than, prefix=prefix, on_skip=on_skip)
     finally:
         engine.dispose()

@@ -13,6 +13,7 @@ open it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pickle
 import select
@@ -21,12 +22,44 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from .errors import GauntletError
 
 _HEADER = struct.Struct("!I")
 Send = Callable[[Any], None]
+
+
+# -- what a child sends (pickled through the pipe) --------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A progress event (``CheckStarted``, ``Progress``, ``CheckResult``) to pass on."""
+
+    event: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """The child's check results: name -> ``CheckResult``."""
+
+    results: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkDone:
+    """The child's part of a split walk: its ``WalkOutcome``, or ``None`` when it could not
+    catch up (the parent then walks that part itself)."""
+
+    outcome: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Raised:
+    """What the child raised (a ``GauntletError`` carrying the text if it did not pickle)."""
+
+    error: BaseException
 
 
 def possible() -> bool:
@@ -48,8 +81,7 @@ def start(body: Callable[[Send], None]) -> Child | None:
 class Child:
     """A forked child running ``body(send)``; the parent reads what it sends.
 
-    What the child raises comes back as ``("raised", exception)`` (as a
-    :class:`GauntletError` carrying the text when it cannot be pickled).
+    What the child raises comes back as :class:`Raised`.
     """
 
     def __init__(self, body: Callable[[Send], None]) -> None:
@@ -156,7 +188,7 @@ def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: 
         try:
             body(send)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-            send(("raised", _picklable(exc)))
+            send(Raised(_picklable(exc)))
     finally:
         os._exit(0)
 
@@ -169,73 +201,61 @@ def _picklable(exc: BaseException) -> BaseException:
     return exc
 
 
-class _Reporting(Protocol):
-    progress: Callable[[Any], None] | None
-
-
 class Relay:
-    """Passes a child's progress events on between the parent's own (``owner.progress`` is
-    wrapped while the relay is entered), and collects what else the child sends: results
-    (handed to ``on_results``), a walk outcome, an exception.
+    """Passes a child's progress events on between the parent's own, and collects what else
+    the child sends: results (handed to ``on_results``), a walk outcome, an exception.
 
-    ``hold`` keeps the events until the child's walk has come back whole: the second half
+    While the child runs, the parent reports through :attr:`progress` (``None`` when
+    nobody listens): each of its own events first delivers what the child sent so far.
+    ``hold`` keeps the child's events until its walk has come back whole: the second half
     of a split stairway then reports after the first, as one walk would, and not at all
     if the parent ends up walking that half itself.
     """
 
     def __init__(
         self,
-        owner: _Reporting,
         child: Child,
+        user: Callable[[Any], None] | None,
         *,
         on_results: Callable[[Any], None] | None = None,
         hold: bool = False,
     ) -> None:
-        self.owner = owner
         self.child = child
+        self.user = user
         self.on_results = on_results
         self.hold = hold
-        self.user = owner.progress
         self.held: list[Any] = []
         self.raised: list[BaseException] = []
-        self.walk: Any = None
+        self.walk: WalkDone | None = None
+        self.progress: Callable[[Any], None] | None = self._relaying if user else None
 
-    def __enter__(self) -> Relay:
-        user = self.user
-        if user is not None:
-
-            def relaying(event: Any) -> None:
-                self._deliver(self.child.poll())
-                user(event)
-
-            self.owner.progress = relaying
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.owner.progress = self.user
+    def _relaying(self, event: Any) -> None:
+        self._deliver(self.child.poll())
+        assert self.user is not None
+        self.user(event)
 
     def finish(self) -> None:
         """Take in everything the child sends, as it comes, until it is done."""
         while not self.child.finished:
             self._deliver(self.child.wait())
         self._deliver(self.child.join())
-        if self.walk is not None:
+        if self.walk is not None and self.walk.outcome is not None:
             self._pass_on(self.held)
         self.held = []
 
     def _deliver(self, messages: list[Any]) -> None:
-        for kind, value in messages:
-            if kind == "event":
+        for message in messages:
+            if isinstance(message, Event):
                 if self.hold:
-                    self.held.append(value)
+                    self.held.append(message.event)
                 else:
-                    self._pass_on([value])
-            elif kind == "results" and self.on_results is not None:
-                self.on_results(value)  # their events went out already
-            elif kind == "walk":
-                self.walk = value
-            elif kind == "raised":
-                self.raised.append(value)
+                    self._pass_on([message.event])
+            elif isinstance(message, Results) and self.on_results is not None:
+                self.on_results(message.results)  # their events went out already
+            elif isinstance(message, WalkDone):
+                self.walk = message
+            elif isinstance(message, Raised):
+                self.raised.append(message.error)
 
     def _pass_on(self, events: list[Any]) -> None:
         if self.user is not None:

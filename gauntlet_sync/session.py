@@ -162,6 +162,8 @@ class MigrationSession:
         #: (a snapshot.Snapshot; None when the target is a whole database).
         self.outside_at_start: Any = None
         self.version_table: tuple[str | None, str] = (None, "alembic_version")
+        #: what checks read once per session and share (see RunContext.escapes).
+        self.memo: dict[str, Any] = {}
 
     # -- connection -------------------------------------------------------------------
 

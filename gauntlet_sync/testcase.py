@@ -34,7 +34,8 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .config import CHECK_NAMES, GauntletConfig, NamingRule
+from .checks import CHECK_NAMES, CHECKS, TEST_METHODS
+from .config import GauntletConfig, NamingRule
 from .database import DSN_ENV, dsn_or_environment
 from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError, GauntletWarning
 from .gauntlet import Gauntlet
@@ -46,19 +47,6 @@ __all__ = ["DSN_ENV", "TEST_METHODS", "GauntletMixin"]
 __unittest = True
 
 
-#: check name -> the test method that runs it (the names alembic-gauntlet users know).
-TEST_METHODS: Mapping[str, str] = {
-    "single_head": "test_single_head_revision",
-    "upgrade": "test_upgrade",
-    "stairway": "test_stairway_upgrade_downgrade",
-    "downgrade_to_base": "test_downgrade_all_the_way",
-    "models_match": "test_migrations_up_to_date",
-    "check_constraints": "test_check_constraints_match",
-    "enums": "test_enum_values_match",
-    "naming": "test_naming_conventions",
-    "no_trace": "test_downgrade_leaves_no_trace",
-    "isolation": "test_migrations_stay_isolated",
-}
 _CHECK_OF_METHOD = {method: check for check, method in TEST_METHODS.items()}
 
 
@@ -165,12 +153,13 @@ class GauntletMixin:
 
     @classmethod
     def gauntlet_enabled_checks(cls) -> list[str]:
-        """The checks this class runs: its test method is set and not switched off."""
+        """The checks this class runs: on by default, its test method is set and it is not
+        switched off."""
         skipped = cls._gauntlet_skipped()
         return [
             name
             for name, method in TEST_METHODS.items()
-            if callable(getattr(cls, method, None)) and name not in skipped
+            if CHECKS[name].default and callable(getattr(cls, method, None)) and name not in skipped
         ]
 
     @classmethod
@@ -209,6 +198,8 @@ class GauntletMixin:
         case: Any = self
         if name in self._gauntlet_skipped():
             case.skipTest(f"{name} is switched off by gauntlet_skip_checks")
+        if not CHECKS[name].default:
+            case.skipTest(f"{name} is not in run_all's default set")
         if self.gauntlet_share_run:
             result = self.gauntlet_report().get(name)
         else:
@@ -221,35 +212,20 @@ class GauntletMixin:
         if failure is not None:
             case.fail(failure)
 
-    def test_single_head_revision(self) -> None:
-        self._gauntlet_assert("single_head")
+    # One test method per check (checks.TEST_METHODS), added below the class.
 
-    def test_upgrade(self) -> None:
-        self._gauntlet_assert("upgrade")
 
-    def test_stairway_upgrade_downgrade(self) -> None:
-        self._gauntlet_assert("stairway")
+def _check_test(name: str) -> Callable[[GauntletMixin], None]:
+    def test(self: Any) -> None:
+        self._gauntlet_assert(name)
 
-    def test_downgrade_all_the_way(self) -> None:
-        self._gauntlet_assert("downgrade_to_base")
+    test.__name__ = test.__qualname__ = TEST_METHODS[name]
+    # No docstring: unittest's verbose output would print it in place of "... ok".
+    return test
 
-    def test_migrations_up_to_date(self) -> None:
-        self._gauntlet_assert("models_match")
 
-    def test_check_constraints_match(self) -> None:
-        self._gauntlet_assert("check_constraints")
-
-    def test_enum_values_match(self) -> None:
-        self._gauntlet_assert("enums")
-
-    def test_naming_conventions(self) -> None:
-        self._gauntlet_assert("naming")
-
-    def test_downgrade_leaves_no_trace(self) -> None:
-        self._gauntlet_assert("no_trace")
-
-    def test_migrations_stay_isolated(self) -> None:
-        self._gauntlet_assert("isolation")
+for _name in CHECK_NAMES:
+    setattr(GauntletMixin, TEST_METHODS[_name], _check_test(_name))
 
 
 def _run_alone(name: str, check: Callable[[], object]) -> CheckResult:

@@ -20,7 +20,7 @@ from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 from sqlalchemy.pool import NullPool
 
 from .checks import naming
-from .checks.drift import is_ignored_diff_item
+from .checks.models_match import is_ignored_diff_item
 from .config import DEFAULT_IGNORE_TABLES, NamingRule
 from .dsn import to_url
 from .history import History

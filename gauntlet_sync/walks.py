@@ -1,4 +1,6 @@
-"""The walks: upgrade, stairway (with the no-trace comparison riding along), downgrade.
+"""The walk engine: plans of steps (upgrade, stairway, downgrade) and one ``walk()`` to run them.
+
+Walk checks ride a walk through :class:`CheckHooks` (see :mod:`gauntlet_sync.checks`).
 
 Each walk is a plan of :class:`Step` objects built straight from the revision graph.
 Walking revisions in dependency order means that, when a revision is stepped down, no
@@ -14,16 +16,15 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from . import snapshot
 from .errors import (
     DowngradeError,
-    DowngradeLeftTraceError,
-    GauntletError,
     StairwayError,
     UpgradeError,
 )
 from .history import History
 from .session import MigrationSession, ProgressCallback, Step, StepFailed, StepHooks, describe
+
+NOTHING_TO_WALK = "The history has no revisions: nothing to walk."
 
 
 def describe_revision(history: History, revision: str) -> str:
@@ -81,46 +82,16 @@ class InsertRevisionData(StepHooks):
             raise StepFailed(where, exc, describe(exc, self.session.url)) from exc
 
 
-class TraceWatch(StepHooks):
-    """Snapshots the schema before each upgrade and after its downgrade, and compares."""
+class CheckHooks(StepHooks):
+    """A walk check's hooks for one walk: ``before`` / ``after`` each step on the migration
+    connection, inside the step's transaction, and what they found as ``data()``.
 
-    def __init__(
-        self,
-        session: MigrationSession,
-        skip_tables: frozenset[str],
-        irreversible: frozenset[str] = frozenset(),
-    ) -> None:
-        self.session = session
-        self.schema = session.target.schema
-        self.skip_tables = skip_tables
-        self.irreversible = irreversible  # never stepped down: nothing to compare
-        self.snapshots: snapshot.Snapshotter | None = None
-        self.before_upgrade: snapshot.Snapshot | None = None
-        self.traces: dict[str, list[str]] = {}
-        self.compared: set[str] = set()
+    ``data()`` must pickle (a split walk's second half comes back from a forked child) and
+    be a copy (a walk may go on with the same hooks after its outcome was taken).
+    """
 
-    def _take(self, conn: Connection) -> snapshot.Snapshot:
-        if self.snapshots is None:  # env.py has configured its version table by now
-            version_table = self.session.version_table[1]
-            self.snapshots = snapshot.Snapshotter(self.schema, self.skip_tables | {version_table})
-        try:
-            return self.snapshots.take(conn)
-        except Exception as exc:
-            raise GauntletError(
-                f"Could not read the catalog of schema {self.schema}: {describe(exc)}"
-            ) from exc
-
-    def before(self, step: Step, conn: Connection) -> None:
-        if step.kind == "upgrade" and step.revision not in self.irreversible:
-            self.before_upgrade = self._take(conn)
-
-    def after(self, step: Step, conn: Connection) -> None:
-        if step.kind == "downgrade" and self.before_upgrade is not None:
-            after = self._take(conn)
-            lines = self.before_upgrade.diff(after)
-            self.compared.add(step.revision)
-            if lines:
-                self.traces[step.revision] = lines
+    def data(self) -> Any:
+        return None
 
 
 class Hooks(StepHooks):
@@ -140,11 +111,11 @@ class Hooks(StepHooks):
 
 @dataclasses.dataclass
 class WalkOutcome:
-    """What one walk found: the step that failed (if any) and the traces seen."""
+    """What one walk found: the step that failed (if any) and, per walk check that hooked
+    into it, its hooks' ``data()`` (check name -> data)."""
 
     failure: StepFailed | None = None
-    traces: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    compared: frozenset[str] = frozenset()
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def walk(
@@ -153,7 +124,7 @@ def walk(
     *,
     name: str,
     revision_data: Mapping[str, Any] | None = None,
-    trace: TraceWatch | None = None,
+    hooks: Mapping[str, CheckHooks] | None = None,
     progress: ProgressCallback | None = None,
     commit_each_step: bool = True,
     first_index: int = 0,
@@ -161,16 +132,18 @@ def walk(
 ) -> WalkOutcome:
     """Run ``steps``; a failing step ends the walk and is returned, not raised.
 
+    ``hooks`` are the walk checks' (run in order, before the revision data is inserted).
     ``first_index`` and ``total`` number the revisions of a part of a longer walk."""
     data = InsertRevisionData(session, revision_data) if revision_data else None
-    hooks = Hooks(trace, data) if (trace or data) else None
+    checks = dict(hooks or {})
+    all_hooks = Hooks(*checks.values(), data) if (checks or data) else None
     if total is None:
         total = len({s.revision for s in steps})
     outcome = WalkOutcome()
     try:
         session.run(
             steps,
-            hooks=hooks,
+            hooks=all_hooks,
             walk=name,
             progress=progress,
             total=total,
@@ -179,9 +152,7 @@ def walk(
         )
     except StepFailed as failed:
         outcome.failure = failed
-    if trace is not None:
-        outcome.traces = dict(trace.traces)
-        outcome.compared = frozenset(trace.compared)
+    outcome.data = {check: hook.data() for check, hook in checks.items()}
     return outcome
 
 
@@ -227,24 +198,4 @@ def downgrade_error(history: History, failed: StepFailed) -> DowngradeError:
         revision=rev,
         step="downgrade",
         problems=[str(failed)],
-    )
-
-
-def trace_error(history: History, traces: Mapping[str, list[str]]) -> DowngradeLeftTraceError:
-    first = next(iter(traces))
-    parts = []
-    problems: list[str] = []
-    for rev, lines in traces.items():
-        parts.append(
-            f"revision {describe_revision(history, rev)}:\n"
-            + "\n".join(f"  - {line}" for line in lines)
-        )
-        problems.extend(f"{rev}: {line}" for line in lines)
-    count = len(traces)
-    return DowngradeLeftTraceError(
-        f"Downgrade left a trace in {count} revision{'s' if count != 1 else ''} "
-        "(catalog after downgrade differs from before upgrade):\n" + "\n".join(parts),
-        revision=first,
-        step="downgrade",
-        problems=problems,
     )

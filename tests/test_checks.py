@@ -326,14 +326,12 @@ def test_a_split_stairway_reads_as_one_walk(history: str, monkeypatch: pytest.Mo
     """Long histories split the stairway with no_trace between two processes; forced on
     these short ones, verdicts, messages and the progress events (in order) are those of
     one walk, also when the first half fails and the second half is thrown away."""
-    from gauntlet_sync import gauntlet as gauntlet_module
+    from gauntlet_sync import scheduler
 
-    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)
     splits: list[int] = []
-    split = Gauntlet._split_stairway
-    monkeypatch.setattr(
-        Gauntlet, "_split_stairway", lambda self, s: splits.append(1) or split(self, s)
-    )
+    split = scheduler.split_walk
+    monkeypatch.setattr(scheduler, "split_walk", lambda *args: splits.append(1) or split(*args))
     exp = next(e for e in EXPECTATIONS if e.history == history)
     runs = {}
     for parallel in (True, False):
@@ -350,10 +348,9 @@ def test_a_split_stairway_reads_as_one_walk(history: str, monkeypatch: pytest.Mo
 def test_a_split_child_that_cannot_catch_up_leaves_the_rest_to_the_parent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gauntlet_sync import gauntlet as gauntlet_module
-    from gauntlet_sync import walks
+    from gauntlet_sync import scheduler, walks
 
-    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)
     walk = walks.walk
 
     def failing_catch_up(session: Any, steps: Any, *, name: str, **kw: Any) -> Any:
@@ -380,12 +377,12 @@ def test_run_all_does_the_work_itself_when_the_system_will_not_fork(
     import errno
     import os
 
-    from gauntlet_sync import gauntlet as gauntlet_module
+    from gauntlet_sync import scheduler
 
     def no_fork() -> int:
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(gauntlet_module, "SPLIT_WALK_FROM", 2)
+    monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)
     monkeypatch.setattr(os, "fork", no_fork)
     exp = next(e for e in EXPECTATIONS if e.history == "no_trace")
     open_fds = len(os.listdir("/proc/self/fd"))
@@ -409,8 +406,10 @@ def test_a_forked_child_lets_go_of_pooled_connections_it_inherits() -> None:
     assert engine.pool.checkedin() == 1
     exp = next(e for e in EXPECTATIONS if e.history == "clean")
     config = _config(exp, attributes={"engine": engine})
-    with Gauntlet(None, config) as gauntlet, gauntlet._session() as session:
-        gauntlet._become_child(lambda message: None, session)  # as the child does
+    from gauntlet_sync import scheduler
+
+    with Gauntlet(None, config) as gauntlet, gauntlet.workspace.session() as session:
+        scheduler.become_child(gauntlet._context(), lambda message: None, session)  # as a child
         assert engine.pool.checkedin() == 0
         session.forget_connection()
     engine.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gauntlet_sync import Gauntlet, GauntletConfig, snapshot, walks
+from gauntlet_sync.checks.no_trace import TraceWatch
 from tests.histories import catalog
 
 OBJECTS = """
@@ -111,7 +112,7 @@ def test_changes_outside_the_schema_are_named(conn: tuple[Connection, str]) -> N
         connection.commit()
 
 
-class _BothWays(walks.TraceWatch):
+class _BothWays(TraceWatch):
     """Takes each snapshot through the prepared statement and through the plain query."""
 
     def __init__(self, *args: Any) -> None:
@@ -133,10 +134,10 @@ def test_the_prepared_snapshot_agrees_with_the_plain_query_along_the_walk(histor
     """The walk's snapshots (a statement prepared once, kept across DDL and psycopg's own
     clean-ups) read exactly what the straightforward query reads, at every step."""
     config = GauntletConfig(alembic_ini=catalog.ini(history))
-    with Gauntlet(None, config) as gauntlet, gauntlet._session() as session:
+    with Gauntlet(None, config) as gauntlet, gauntlet.workspace.session() as session:
         watch = _BothWays(session, config.ignored_tables)
         steps = walks.stairway_plan(gauntlet.history, gauntlet.history.irreversible(None))
-        walks.walk(session, steps, name="stairway", trace=watch)
+        walks.walk(session, steps, name="stairway", hooks={"no_trace": watch})
     assert watch.taken >= (1 if gauntlet.history.ids else 0)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -43,7 +43,12 @@ from sqlalchemy.exc import IdentifierError
 from sqlalchemy.sql.schema import DEFAULT_NAMING_CONVENTION
 
 from ..config import DEFAULT_IGNORE_TABLES, NAMING_KINDS, NamingRule
-from ..errors import NamingConventionError
+from ..errors import CheckSkipped, NamingConventionError
+from .base import HeadCheck
+
+if TYPE_CHECKING:
+    from ..context import RunContext
+    from ..session import MigrationSession
 
 KIND_LABELS = {
     "ix": "index",
@@ -626,3 +631,37 @@ def naming_violations(problems: list[str], *, models: bool = False) -> NamingCon
         else f"{names} break{verb} the naming convention"
     )
     return NamingConventionError.listing(heading, problems)
+
+
+def scope_of(session: MigrationSession, ignored: Iterable[str]) -> Scope:
+    """What env.py lets autogenerate see (include_name, include_object), less the
+    ignored tables and the version table: the models checks judge that and no more."""
+    scope: Scope = session.inspect(
+        lambda ctx: scope_from_context(ctx, frozenset(ignored), ctx.version_table)
+    )
+    return scope
+
+
+class Naming(HeadCheck):
+    name = "naming"
+    test_method = "test_naming_conventions"
+    error = NamingConventionError
+
+    def run(self, ctx: RunContext, session: MigrationSession) -> list[str]:
+        """Raises on names that differ from the models; returns the warnings (explicit
+        names in the models that break their own naming_convention)."""
+        scope = scope_of(session, ctx.config.ignored_tables)
+        try:
+            metadata: MetaData | None = ctx.models(session)
+        except CheckSkipped:
+            metadata = None  # the rules still judge every name
+        rules = ctx.config.naming_rules
+        found = naming_findings(session.connection, session.target.schema, metadata, rules, scope)
+        error = naming_violations(found.problems, models=not rules)
+        if error is not None:
+            error.warnings = tuple(found.warnings)
+            raise error
+        return list(found.warnings)
+
+
+CHECK = Naming()

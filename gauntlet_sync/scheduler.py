@@ -1,0 +1,348 @@
+"""How checks run: one alone (``Gauntlet.check_<name>()``), or many sharing work (``run_all``).
+
+``run_all`` groups the selected checks by what they need (:mod:`gauntlet_sync.checks`):
+
+1. history checks, in the parent, with no database;
+2. the head group on one schema: the upgrade, the guards (``isolation``), the reads and
+   the consumers (``downgrade_to_base``), in that order;
+3. the walk group: one stairway with every walk check's hooks on it.
+
+Where it may (see :mod:`gauntlet_sync.forked`), the head group's reads and consumers run
+in a forked child while the parent walks, once the guards saw nothing outside the schema
+(two walks would otherwise meet each other's objects there), and a long walk with heavy
+hooks is split: its first part walked here, the rest in a child that catches up without
+hooks. Verdicts, messages and progress events are those of the serial run.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from . import forked, walks
+from .checks import CHECK_NAMES, CHECKS, DEFAULT_CHECKS, HeadCheck, HistoryCheck, WalkCheck
+from .context import RunContext
+from .errors import CheckFailed, CheckSkipped, ConfigError, DatabaseUnavailableError, GauntletError
+from .report import CheckResult, CheckStarted
+from .session import MigrationSession
+
+#: From this many revisions on, run_all splits a walk with heavy hooks between two
+#: processes (below it, forking and catching up cost more than the second CPU gives).
+SPLIT_WALK_FROM = 40
+#: The share of the revisions the parent walks: the child catches up on them without
+#: hooks (about half the cost per revision with snapshots), then walks the rest with them.
+SPLIT_SHARE = 0.62
+_STAGES = ("prepare", "guard", "read", "consume")
+
+
+# -- one check alone ----------------------------------------------------------------------
+
+
+def run_alone(ctx: RunContext, name: str) -> list[str]:
+    """Run check ``name`` in its own isolated schema; raises what it finds, returns its
+    warnings."""
+    check = CHECKS[name]
+    if check.needs_revisions:
+        ctx.require_revisions()
+    if isinstance(check, HistoryCheck):
+        return list(check.run(ctx) or ())
+    if isinstance(check, HeadCheck):
+        with ctx.session() as session:
+            ctx.upgrade(session)
+            return list(check.run(ctx, session) or ())
+    if isinstance(check, WalkCheck):
+        with ctx.session() as session:
+            outcome = walk_once(ctx, session, [check])
+        error = check.judge(ctx, outcome)
+        if error is not None:
+            raise error
+    return []
+
+
+def walk_once(
+    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
+) -> walks.WalkOutcome:
+    """The stairway on ``session`` with ``checks``' hooks."""
+    return ctx.walk(session, ctx.stairway_plan(), "stairway", _hooks(ctx, session, checks))
+
+
+def _hooks(
+    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
+) -> dict[str, walks.CheckHooks]:
+    made = {check.name: check.hooks(ctx, session) for check in checks}
+    return {name: hooks for name, hooks in made.items() if hooks is not None}
+
+
+# -- run_all ------------------------------------------------------------------------------
+
+
+def select(checks: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
+    """The checks to run, in report order (unknown names are a ConfigError)."""
+    wanted = list(DEFAULT_CHECKS) if checks is None else list(checks)
+    skipped = list(skip)
+    unknown = [n for n in wanted + skipped if n not in CHECK_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"Unknown check name(s): {', '.join(unknown)}. Known checks: {', '.join(CHECK_NAMES)}."
+        )
+    return [n for n in CHECK_NAMES if n in wanted and n not in skipped]
+
+
+def run_all(ctx: RunContext, selected: Sequence[str]) -> dict[str, CheckResult]:
+    """Run ``selected`` (in report order), sharing work; every check's result."""
+    results: dict[str, CheckResult] = {}
+    run = Recorder(ctx, results)
+    chosen = [CHECKS[n] for n in selected]
+    for check in chosen:
+        if isinstance(check, HistoryCheck):
+            run.one(check.name, functools.partial(check.run, ctx))
+    head = [c for c in chosen if isinstance(c, HeadCheck)]
+    walk = [c for c in chosen if isinstance(c, WalkCheck)]
+    if head:
+        _run_head_group(ctx, run, head, walk)
+    elif walk:
+        _run_walk_group(ctx, run, walk, may_split=False)
+    return results
+
+
+class Recorder:
+    """Times checks and turns their outcomes into results (and progress events)."""
+
+    def __init__(self, ctx: RunContext, results: dict[str, CheckResult]) -> None:
+        self.ctx = ctx
+        self.results = results
+
+    def one(
+        self, name: str, body: Callable[[], Any], *, record: bool = True
+    ) -> GauntletError | None:
+        """Run ``body``; returns the error that stopped it (``None`` if it passed)."""
+        if record:
+            self.ctx.emit(CheckStarted(name))
+        started = time.perf_counter()
+        error: GauntletError | None = None
+        warned: Any = None
+        try:
+            warned = body()
+        except (DatabaseUnavailableError, ConfigError):
+            raise  # no later check can run either (a broken env.py, an unreachable server)
+        except (DBAPIError, psycopg.Error) as exc:  # the head-state checks query directly
+            lost = self.ctx.workspace.lost(exc, f"running {name}")
+            if lost is None:
+                raise
+            raise lost from exc
+        except CheckSkipped as exc:
+            if record:
+                self._store(
+                    CheckResult(name, "skipped", time.perf_counter() - started, reason=str(exc))
+                )
+            return None
+        except GauntletError as exc:
+            error = exc
+        if record:
+            found = tuple(warned) if isinstance(warned, (list, tuple)) else ()
+            self.finish(name, time.perf_counter() - started, error, found)
+        return error
+
+    def finish(
+        self,
+        name: str,
+        seconds: float,
+        error: GauntletError | None,
+        noticed: tuple[str, ...] = (),
+    ) -> None:
+        """Record the verdict; a check's warnings come back as its body's return value
+        (passed) or on its CheckFailed (failed)."""
+        if error is None:
+            result = CheckResult(name, "passed", seconds, warnings=noticed)
+        elif isinstance(error, CheckFailed) and error.check == name:
+            result = CheckResult(name, "failed", seconds, error=error, warnings=error.warnings)
+        else:
+            result = CheckResult(name, "error", seconds, error=error, reason=str(error))
+        self._store(result)
+
+    def blocked(self, name: str, cause: GauntletError) -> None:
+        self.ctx.emit(CheckStarted(name))
+        self._store(CheckResult(name, "error", 0.0, error=cause, reason=f"could not run: {cause}"))
+
+    def skip(self, name: str, reason: str) -> None:
+        self.ctx.emit(CheckStarted(name))
+        self._store(CheckResult(name, "skipped", 0.0, reason=reason))
+
+    def _store(self, result: CheckResult) -> None:
+        self.results[result.name] = result
+        self.ctx.emit(result)
+
+
+def _run_head_group(
+    ctx: RunContext, run: Recorder, checks: Sequence[HeadCheck], walk: Sequence[WalkCheck]
+) -> None:
+    """The upgrade, then the guards, reads and consumers: one schema; then the walk group.
+    Once the upgrade is in and reached nowhere outside the schema, the reads and consumers
+    run in a forked child while this process walks."""
+    ordered = sorted(checks, key=lambda c: _STAGES.index(c.stage))
+    prepare = [c for c in ordered if c.stage == "prepare"]
+    guards = [c for c in ordered if c.stage == "guard"]
+    rest = [c for c in ordered if c.stage in ("read", "consume")]
+    with ctx.session() as session:
+        upgrade_failed = run.one(
+            prepare[0].name if prepare else "upgrade",
+            lambda: ctx.upgrade(session),
+            record=bool(prepare),
+        )
+        if upgrade_failed is not None:
+            for check in ordered:
+                if check.stage != "prepare":
+                    run.blocked(check.name, upgrade_failed)
+        else:
+            for check in guards:
+                run.one(check.name, functools.partial(check.run, ctx, session))
+            # Two walks at once only where it cannot change a verdict: migrations that
+            # reach outside the schema would meet their own objects there.
+            if walk and _may_fork(ctx) and not ctx.escapes(session):
+                _walk_beside_child(ctx, run, session, rest, walk)
+                return
+            for check in rest:
+                run.one(check.name, functools.partial(check.run, ctx, session))
+    if walk:
+        _run_walk_group(ctx, run, walk, may_split=False)
+
+
+def _may_fork(ctx: RunContext) -> bool:
+    return ctx.config.parallel and forked.possible()
+
+
+def become_child(ctx: RunContext, send: forked.Send, session: MigrationSession) -> RunContext:
+    """In a forked child: new connections of its own; progress events go into the pipe."""
+    # Pooled connections are the parent's: the child must not share their sockets, ours
+    # or an engine the project handed its env.py through config.attributes.
+    workspace = ctx.workspace
+    for engine in (workspace.engine, *workspace.alembic_config.attributes.values()):
+        if isinstance(engine, Engine):
+            engine.dispose(close=False)
+    session.forget_connection()
+    if ctx.progress is None:
+        return ctx
+    return ctx.with_progress(lambda event: send(forked.Event(event)))
+
+
+def _walk_beside_child(
+    ctx: RunContext,
+    run: Recorder,
+    session: MigrationSession,
+    checks: Sequence[HeadCheck],
+    walk: Sequence[WalkCheck],
+) -> None:
+    """The walk group here, ``checks`` in a forked child on ``session``'s schema (which
+    this process keeps, and drops once the child is done)."""
+
+    def child_body(send: forked.Send) -> None:
+        child_ctx = become_child(ctx, send, session)
+        results: dict[str, CheckResult] = {}
+        recorder = Recorder(child_ctx, results)
+        for check in checks:
+            recorder.one(check.name, functools.partial(check.run, child_ctx, session))
+        session.close()
+        send(forked.Results(results))
+
+    child = forked.start(child_body)
+    if child is None:  # no fork to be had: one after the other
+        for check in checks:
+            run.one(check.name, functools.partial(check.run, ctx, session))
+        _run_walk_group(ctx, run, walk, may_split=True)
+        return
+    relay = forked.Relay(child, ctx.progress, on_results=run.results.update)
+    relayed = ctx.with_progress(relay.progress)
+    with forked.stopped_on_error(child):
+        _run_walk_group(relayed, Recorder(relayed, run.results), walk, may_split=True)
+        relay.finish()
+    if relay.raised:
+        raise relay.raised[0]
+
+
+def _run_walk_group(
+    ctx: RunContext, run: Recorder, checks: Sequence[WalkCheck], *, may_split: bool
+) -> None:
+    """The walk checks ride one walk (split between two processes when ``may_split``:
+    run_all saw the upgrade stay inside its schema)."""
+    if not ctx.history.ids:
+        for check in checks:
+            run.skip(check.name, walks.NOTHING_TO_WALK)
+        return
+    for check in checks:
+        ctx.emit(CheckStarted(check.name))
+    started = time.perf_counter()
+    with ctx.session() as session:
+        split = (
+            may_split
+            and any(c.heavy_hooks for c in checks)
+            and len(ctx.history.ids) >= SPLIT_WALK_FROM
+            and _may_fork(ctx)
+        )
+        outcome = split_walk(ctx, session, checks) if split else walk_once(ctx, session, checks)
+    seconds = time.perf_counter() - started
+    for check in checks:
+        run.finish(check.name, seconds, check.judge(ctx, outcome))
+
+
+def split_walk(
+    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
+) -> walks.WalkOutcome:
+    """The stairway, its first revisions walked here and the rest in a forked child, which
+    first catches up through the same steps (without hooks, about half their cost) so
+    that it goes on from the very state this walk reaches. A failure here ends the walk,
+    as unsplit; a child that cannot finish leaves the rest to this process. Either way
+    the outcome is the one walk's."""
+    steps = ctx.stairway_plan()
+    ids = ctx.history.ids
+    split = max(1, min(len(ids) - 1, round(len(ids) * SPLIT_SHARE)))
+    mine = set(ids[:split])
+    first = [s for s in steps if s.revision in mine]
+    rest = [s for s in steps if s.revision not in mine]
+    hooks = _hooks(ctx, session, checks)
+    with ctx.session() as other:
+
+        def child_body(send: forked.Send) -> None:
+            child_ctx = become_child(ctx, send, other)
+            caught_up = walks.walk(
+                other, first, name="catch up", revision_data=ctx.config.revision_data
+            )
+            if caught_up.failure is not None:
+                send(forked.WalkDone(None))
+                return
+            tail = child_ctx.walk(
+                other,
+                rest,
+                "stairway",
+                _hooks(child_ctx, other, checks),
+                first_index=split,
+                total=len(ids),
+            )
+            other.close()
+            send(forked.WalkDone(tail))
+
+        child = forked.start(child_body)
+        if child is None:
+            return walk_once(ctx, session, checks)
+        relay = forked.Relay(child, ctx.progress, hold=True)
+        relayed = ctx.with_progress(relay.progress)
+        with forked.stopped_on_error(child):
+            head = relayed.walk(session, first, "stairway", hooks, total=len(ids))
+            if head.failure is not None:
+                child.stop()
+                return head
+            relay.finish()
+    tail: walks.WalkOutcome | None = relay.walk.outcome if relay.walk else None
+    if tail is None:  # the child failed to catch up or raised: walk the rest here
+        return ctx.walk(session, rest, "stairway", hooks, first_index=split, total=len(ids))
+    merged = {
+        check.name: check.merge(head.data[check.name], tail.data[check.name])
+        for check in checks
+        if check.name in head.data
+    }
+    return walks.WalkOutcome(tail.failure, merged)
