@@ -17,6 +17,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from . import _compat
 from .errors import ConfigError, HistoryError, MigrationEnvironmentError
 
 
@@ -105,7 +106,7 @@ class History:
             if rev in seen:
                 continue
             seen.add(rev)
-            todo.extend(self.get(rev)._all_down_revisions)
+            todo.extend(_compat.all_down_revisions(self.get(rev)))
         return frozenset(seen)
 
     def irreversible(self, minimum_downgrade_revision: str | None) -> frozenset[str]:
@@ -166,7 +167,7 @@ def _files_of(script: ScriptDirectory | None, revision: str) -> list[str]:
     if script is None:
         return []
     try:
-        return sorted(str(s.path) for s in script._load_revisions() if s.revision == revision)
+        return sorted(str(s.path) for s in _compat.load_revisions(script) if s.revision == revision)
     except Exception:  # noqa: BLE001 - only to improve a message
         return []
 
@@ -175,7 +176,7 @@ def _culprit(script: ScriptDirectory | None, exc: BaseException) -> str:
     """`` (revision file X, line N)``: the deepest traceback frame in a version directory."""
     if script is None:
         return ""
-    dirs = {Path(p).resolve() for p in getattr(script, "_version_locations", ())}
+    dirs = {Path(p).resolve() for p in _compat.version_locations(script)}
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
         if any(d == path.parent or d in path.parents for d in dirs):
@@ -186,7 +187,7 @@ def _culprit(script: ScriptDirectory | None, exc: BaseException) -> str:
 def _check_locations(script: ScriptDirectory) -> None:
     """Alembic skips version directories that do not exist; when none does, the history
     would silently be empty and every check would pass on nothing."""
-    locations = [Path(p) for p in getattr(script, "_version_locations", ())]
+    locations = [Path(p) for p in _compat.version_locations(script)]
     if locations and not any(p.is_dir() for p in locations):
         raise HistoryError(
             f"No revision directory found: {', '.join(str(p) for p in locations)} "

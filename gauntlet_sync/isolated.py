@@ -18,7 +18,7 @@ from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from . import walks
+from . import _compat, walks
 from .errors import ConfigError
 from .session import MigrationSession, Step
 
@@ -69,12 +69,13 @@ class IsolatedDatabase:
     # Each public move reads the current heads once (a run of env.py) and hands them on.
 
     def _upgrade_from(self, heads: Any, revision: str) -> None:  # alembic takes the tuple
-        planned = self._plan(lambda: self._history.script._upgrade_revs(revision, heads), revision)
+        script = self._history.script
+        planned = self._plan(lambda: _compat.upgrade_steps(script, revision, heads), revision)
         self._run(planned, "upgrade")
 
     def _downgrade_from(self, heads: Any, revision: str) -> None:
         planned = self._plan(
-            lambda: self._history.script._downgrade_revs(revision, heads or None), revision
+            lambda: _compat.downgrade_steps(self._history.script, revision, heads or None), revision
         )
         self._run(planned, "downgrade")
 

@@ -25,13 +25,14 @@ from typing import Any, Literal
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext, RevisionStep
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, column, create_engine, table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from . import _compat
 from .database import with_connect_timeout
 from .dsn import redact
 from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
@@ -250,7 +251,7 @@ class MigrationSession:
             "last_rev": None,
         }
 
-        def plan(heads: Any, ctx: MigrationContext) -> Iterator[RevisionStep]:
+        def plan(heads: Any, ctx: MigrationContext) -> Iterator[Any]:
             conn = ctx.connection
             assert conn is not None
             for step in pending:
@@ -262,11 +263,13 @@ class MigrationSession:
                 state["current"] = step
                 if hooks is not None:
                     hooks.before(step, conn)
-                yield _RevisionStep(revision_map, self.history.get(step.revision), step.is_upgrade)
+                yield _compat.revision_step(
+                    revision_map, self.history.get(step.revision), step.is_upgrade
+                )
                 if hooks is not None:
                     hooks.after(step, conn)
                 if commit_each_step:
-                    _commit_between_steps(ctx)
+                    _compat.commit_between_steps(ctx)
                 state["current"] = None
             state["done"] = True
 
@@ -365,8 +368,13 @@ class MigrationSession:
             target = metadata if metadata is not None else ctx.opts.get("target_metadata")
             if target is None:
                 return None, []
-            if compare_server_default and not ctx._user_compare_server_default:
-                ctx._user_compare_server_default = True
+            if compare_server_default and not ctx.opts.get("compare_server_default"):
+                # env.py's context, with the option turned on (a callable of its own wins)
+                ctx = MigrationContext.configure(
+                    connection=ctx.connection,
+                    environment_context=ctx.environment_context,
+                    opts={**ctx.opts, "compare_server_default": True},
+                )
             return target, list(compare_metadata(ctx, target))
 
         result: tuple[Any, list[Any]] = self.inspect(diff)
@@ -392,44 +400,6 @@ class MigrationSession:
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
         conn.execute(statement, [dict(r) for r in rows])
-
-
-class _RevisionStep(RevisionStep):
-    """alembic's step, minus a walk of the revision graph that cannot change its answer.
-
-    Before each downgrade alembic asks whether the step deletes a branch, computing the
-    ancestors of the revision's parents: O(N) per step, O(N²) per stairway. With no other
-    head the answer is always no (in a graph without cycles one of the parents is never an
-    ancestor of the others), so that case is answered at once; every other case is
-    alembic's own. tests/test_runner.py compares the two on every step of the test walks.
-    """
-
-    def should_delete_branch(self, heads: set[str]) -> bool:
-        revision = self.revision
-        if (
-            self.is_downgrade
-            and revision._normalized_down_revisions
-            and set(heads) == {revision.revision}
-        ):
-            return False
-        return super().should_delete_branch(heads)
-
-
-def _commit_between_steps(ctx: MigrationContext) -> None:
-    """Commit what the step did and carry on in a new transaction.
-
-    Uses the move alembic's own ``autocommit_block`` makes. A transaction env.py holds in
-    a ``with connection.begin():`` block is left alone: committing it would break that
-    block, so such an env.py gets one transaction for the walk.
-    """
-    conn = ctx.connection
-    assert conn is not None
-    transaction = ctx._transaction
-    if transaction is not None:  # env.py's context.begin_transaction()
-        transaction.commit()
-        ctx._transaction = conn.begin()
-    elif conn.in_transaction() and getattr(conn, "_trans_context_manager", None) is None:
-        conn.commit()  # autobegun by env.py on our connection: ours to commit
 
 
 def connection_lost(exc: BaseException) -> str | None:

@@ -19,6 +19,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from . import _compat
 from .pgsql import driver_connection
 
 # {schema} and {skip} (the tables left out, e.g. the version table) are composed in as
@@ -216,7 +217,9 @@ class Snapshotter:
         raw = driver_connection(conn)
         with raw.cursor() as cur:
             if raw not in self._prepared_on:
-                if _holds_psycopg_prepared(raw):  # the next DROP would deallocate ours too
+                if _compat.holds_prepared_statements(
+                    raw
+                ):  # the next DROP would deallocate ours too
                     cur.execute(self._query)
                     return _snapshot(cur.fetchall())
                 raw.prepare_threshold = None
@@ -224,11 +227,6 @@ class Snapshotter:
                 self._prepared_on.add(raw)
             cur.execute(sql.SQL("EXECUTE {}").format(self._name))
             return _snapshot(cur.fetchall())
-
-
-def _holds_psycopg_prepared(raw: psycopg.Connection[Any]) -> bool:
-    # Private psycopg state, read only to decide; connections the walks get are fresh.
-    return bool(getattr(getattr(raw, "_prepared", None), "_names", None))
 
 
 _OUTSIDE_SQL = text(

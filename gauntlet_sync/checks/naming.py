@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IdentifierError
 from sqlalchemy.sql.schema import DEFAULT_NAMING_CONVENTION
 
+from .. import _compat
 from ..config import DEFAULT_IGNORE_TABLES, NAMING_KINDS, NamingRule
 from ..errors import CheckSkipped, NamingConventionError
 from .base import HeadCheck
@@ -140,25 +141,15 @@ class NamedObject:
     name: str
 
 
-# --- SQLAlchemy internals: the one place this package reads them -------------------------
-# (private names: _NONE_NAME, _constraint_name_for_table, _get_convention, ConventionDict,
-# the preparer's _alembic_quote flag (alembic's own use), Constraint._create_rule)
+# --- names as SQLAlchemy renders them (its private parts through gauntlet_sync._compat) ----
 
 
 def sqla_name(item: Any, table: Table, dialect: Dialect) -> str | None:
     """The name SQLAlchemy's DDL gives ``item`` on ``dialect``: the explicit name or the
     convention rendered, cut as the compiler cuts it (``conv`` names longer than the limit
     end in ``_`` and 4 hex digits of their md5). ``None``: the database chooses."""
-    from sqlalchemy.sql.base import _NONE_NAME
-    from sqlalchemy.sql.naming import _constraint_name_for_table
-
-    name = item.name
-    if name is _NONE_NAME:
-        try:
-            name = _constraint_name_for_table(item, table)
-        except Exception:  # a convention that needs an explicit name: none is emitted
-            return None
-    if not isinstance(name, str):
+    name = _compat.constraint_name(item, table)
+    if name is None:
         return None
     return _truncated(name, isinstance(item, Index), dialect)
 
@@ -166,26 +157,20 @@ def sqla_name(item: Any, table: Table, dialect: Dialect) -> str | None:
 def convention_name(item: Any, table: Table, dialect: Dialect) -> str | None:
     """What the MetaData's own convention alone would name ``item`` (``None``: it has no
     convention for the kind, or one that needs the explicit name)."""
-    from sqlalchemy.sql.elements import conv
-    from sqlalchemy.sql.naming import ConventionDict, _get_convention
-
     convention = _user_convention(table.metadata)
-    template = _get_convention(convention, type(item)) if convention else None
+    template = _compat.convention_template(convention, item) if convention else None
     if not isinstance(template, str) or "%(constraint_name)" in template:
         return None
     try:
-        rendered = conv(template % ConventionDict(item, table, convention))
+        rendered = _compat.render_convention(template, item, table, convention)
     except Exception:  # a token the object cannot fill (no columns...)
         return None
     return _truncated(rendered, isinstance(item, Index), dialect)
 
 
 def _truncated(name: str, is_index: bool, dialect: Dialect) -> str:
-    preparer = dialect.identifier_preparer
     try:
-        if is_index:
-            return preparer.truncate_and_render_index_name(name, _alembic_quote=False)
-        return preparer.truncate_and_render_constraint_name(name, _alembic_quote=False)
+        return _compat.truncate_name(dialect, name, is_index)
     except IdentifierError:
         # A plain (non-conv) name over the limit: SQLAlchemy refuses to emit it, so it can
         # only have come through raw SQL, which PostgreSQL cuts at 63 bytes.
@@ -195,8 +180,7 @@ def _truncated(name: str, is_index: bool, dialect: Dialect) -> str:
 def emitted(item: Any, dialect: Dialect) -> bool:
     """False for a constraint SQLAlchemy leaves out of this dialect's DDL (the CHECK of an
     ``Enum``/``Boolean`` whose type is native there)."""
-    rule = getattr(item, "_create_rule", None)
-    return rule is None or bool(rule(dialect.ddl_compiler(dialect, None)))  # type: ignore[arg-type]
+    return _compat.emitted(item, dialect)
 
 
 # --- what the env.py lets autogenerate see ------------------------------------------------

@@ -268,6 +268,6 @@ EXPECTATIONS: list[Expectation] = [
     # allows only after the adding transaction committed. Passes when every stairway step
     # commits, as separate alembic commands do.
     _clean("enum_add_value"),
-    # t1000002 upper-cases order statuses (tests/test_runner.py drives it by hand).
+    # t1000002 upper-cases order statuses (tests/test_isolated.py drives it by hand).
     _clean("data_migration"),
 ]

@@ -1,4 +1,4 @@
-"""Hand-written migration tests: Gauntlet.isolated() and the seed's sync utilities."""
+"""The seed's synchronous utilities (``gauntlet_sync.utils``), ported from alembic-gauntlet."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import (
-    DowngradeError,
     EmbeddedPostgres,
     Gauntlet,
     GauntletConfig,
     NamingConventionError,
-    UpgradeError,
     utils,
 )
 from gauntlet_sync.errors import (
-    ConfigError,
     EmptySchemaNameError,
     InvalidSchemaNameError,
     ReservedWordSchemaNameError,
@@ -45,51 +42,6 @@ def _gauntlet(history: str) -> Gauntlet:
 def _schemas(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return {r[0] for r in conn.execute(text("SELECT nspname FROM pg_namespace"))}
-
-
-def test_a_data_migration_transforms_rows_and_its_downgrade_restores_them(engine: Engine) -> None:
-    before = _schemas(engine)
-    with _gauntlet("data_migration") as gauntlet, gauntlet.isolated() as db:
-        assert db.current_revision() is None
-        db.migrate_to("t1000001")
-        db.insert("orders", [{"id": 1, "status": "new"}, {"id": 2, "status": "paid"}])
-        db.upgrade("t1000002")
-        assert db.fetch("SELECT status FROM orders ORDER BY id") == [("NEW",), ("PAID",)]
-        assert db.current_revision() == "t1000002"
-        db.migrate_to("t1000001")
-        assert db.fetch("SELECT status FROM orders ORDER BY id") == [("new",), ("paid",)]
-        schema = db.schema
-        assert db.connection.execute(text("SELECT current_schema()")).scalar() == schema
-    assert _schemas(engine) == before
-
-
-def test_runner_moves_both_ways_and_reports_heads() -> None:
-    with _gauntlet("branched") as gauntlet, gauntlet.isolated() as db:
-        assert gauntlet.revisions()[0] == "k1000001"
-        assert gauntlet.heads() == ["k1000005"]
-        db.migrate_to("k1000002")
-        db.upgrade("k1000003")
-        assert db.current_revision() == ("k1000002", "k1000003")
-        db.upgrade()
-        assert db.current_revision() == "k1000005"
-        db.downgrade("k1000004")
-        db.downgrade("-1")
-        assert db.current_revision() == ("k1000002", "k1000003")
-        db.migrate_to("base")
-        assert db.current_revision() is None
-        with pytest.raises(ConfigError, match="nope"):
-            db.migrate_to("nope")
-
-
-def test_runner_raises_the_typed_errors_of_the_checks() -> None:
-    with _gauntlet("upgrade_fails") as gauntlet, gauntlet.isolated() as db:
-        with pytest.raises(UpgradeError, match="c1000002") as caught:
-            db.upgrade()
-        assert caught.value.revision == "c1000002"
-    with _gauntlet("not_implemented") as gauntlet, gauntlet.isolated() as db:
-        db.upgrade()
-        with pytest.raises(DowngradeError, match="q1000002"):
-            db.downgrade("base")
 
 
 def test_seed_utilities_on_a_real_history(engine: Engine) -> None:
@@ -133,27 +85,3 @@ def test_seed_diff_filter() -> None:
     assert utils.is_ignored_diff_item(("remove_table", table), frozenset({"events_default"}))
     assert not utils.is_ignored_diff_item(("remove_table", table), frozenset())
     assert utils.DEFAULT_IGNORE_TABLES == frozenset({"alembic_version"})
-
-
-@pytest.mark.parametrize("history", ["clean", "branched", "multiple_heads", "no_trace"])
-def test_the_quick_branch_check_answers_as_alembic_does(history: str) -> None:
-    """Every downgrade step, with the heads a walk meets (the revision alone, or with other
-    heads): the shortcut's answer is alembic's own."""
-    from alembic.runtime.migration import RevisionStep
-
-    from gauntlet_sync.config import load_alembic_config
-    from gauntlet_sync.history import History
-    from gauntlet_sync.session import _RevisionStep
-
-    graph = History(load_alembic_config(GauntletConfig(alembic_ini=catalog.ini(history))))
-    revision_map = graph.script.revision_map
-    compared = 0
-    for rev in graph.ids:
-        revision = graph.get(rev)
-        others = [h for h in graph.ids if h != rev]
-        for heads in [{rev}, {rev, *graph.heads}, *({rev, other} for other in others)]:
-            ours = _RevisionStep(revision_map, revision, False).should_delete_branch(heads)
-            theirs = RevisionStep(revision_map, revision, False).should_delete_branch(heads)
-            assert ours == theirs, (rev, heads)
-            compared += 1
-    assert compared > len(graph.ids)

@@ -1,0 +1,180 @@
+"""Every use of a private attribute of alembic, SQLAlchemy or psycopg, fenced in one place.
+
+None of these has a public equivalent that gives the same answer. Each is used here only,
+and ``tests/test_compat.py`` holds each to the shape and meaning relied on, so that a new
+release that changes one fails loudly there instead of silently changing a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from alembic.runtime.migration import MigrationContext, RevisionStep
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionMap
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.base import _NONE_NAME
+from sqlalchemy.sql.elements import conv
+from sqlalchemy.sql.naming import ConventionDict, _constraint_name_for_table, _get_convention
+
+# --- alembic: the revision graph ----------------------------------------------------------
+
+
+def all_down_revisions(script: Script) -> tuple[str, ...]:
+    """A revision's parents and its ``depends_on`` revisions, resolved
+    (``Revision._all_down_revisions``)."""
+    return tuple(script._all_down_revisions)
+
+
+def load_revisions(directory: ScriptDirectory) -> Iterable[Script]:
+    """Every revision file, even when the graph they make is broken (a duplicate id, an
+    unknown parent): for error messages only (``ScriptDirectory._load_revisions``)."""
+    return directory._load_revisions()
+
+
+def version_locations(directory: ScriptDirectory) -> list[str]:
+    """The resolved version directories, the default ``versions/`` included
+    (``ScriptDirectory._version_locations``; the public ``version_locations`` is the raw
+    option, ``None`` by default)."""
+    return list(getattr(directory, "_version_locations", ()))
+
+
+def upgrade_steps(directory: ScriptDirectory, destination: str, heads: Any) -> list[Any]:
+    """The steps ``alembic upgrade <destination>`` takes from ``heads``
+    (``ScriptDirectory._upgrade_revs``)."""
+    return list(directory._upgrade_revs(destination, heads))
+
+
+def downgrade_steps(directory: ScriptDirectory, destination: str, heads: Any) -> list[Any]:
+    """The steps ``alembic downgrade <destination>`` takes from ``heads``
+    (``ScriptDirectory._downgrade_revs``)."""
+    return list(directory._downgrade_revs(destination, heads))
+
+
+class FastRevisionStep(RevisionStep):
+    """alembic's step (``RevisionStep`` is not public API), minus a walk of the revision
+    graph that cannot change its answer.
+
+    Before each downgrade alembic asks whether the step deletes a branch, computing the
+    ancestors of the revision's parents: O(N) per step, O(N²) per stairway. With no other
+    head the answer is always no (in a graph without cycles one of the parents is never an
+    ancestor of the others), so that case is answered at once; every other case is
+    alembic's own. tests/test_compat.py compares the two on every step of the test walks.
+    """
+
+    def should_delete_branch(self, heads: set[str]) -> bool:
+        revision = self.revision
+        if (
+            self.is_downgrade
+            and revision._normalized_down_revisions
+            and set(heads) == {revision.revision}
+        ):
+            return False
+        return super().should_delete_branch(heads)
+
+
+def revision_step(revision_map: RevisionMap, script: Script, is_upgrade: bool) -> RevisionStep:
+    """A step for the migration function env.py runs (alembic pulls them one by one)."""
+    return FastRevisionStep(revision_map, script, is_upgrade)
+
+
+# --- alembic and SQLAlchemy: transactions -------------------------------------------------
+
+
+def commit_between_steps(ctx: MigrationContext) -> None:
+    """Commit what the step did and carry on in a new transaction.
+
+    Uses the move alembic's own ``autocommit_block`` makes (``MigrationContext._transaction``,
+    the transaction of env.py's ``context.begin_transaction()``). A transaction env.py holds
+    in a ``with connection.begin():`` block (SQLAlchemy's
+    ``Connection._trans_context_manager``) is left alone: committing it would break that
+    block, so such an env.py gets one transaction for the walk.
+    """
+    conn = ctx.connection
+    assert conn is not None
+    transaction = ctx._transaction
+    if transaction is not None:  # env.py's context.begin_transaction()
+        transaction.commit()
+        ctx._transaction = conn.begin()
+    elif conn.in_transaction() and not in_begin_block(conn):
+        conn.commit()  # autobegun by env.py on our connection: ours to commit
+
+
+def in_begin_block(conn: Connection) -> bool:
+    """Whether a ``with conn.begin():`` block holds the connection's transaction."""
+    return getattr(conn, "_trans_context_manager", None) is not None
+
+
+# --- SQLAlchemy: constraint names ---------------------------------------------------------
+
+
+def constraint_name(const: Any, table: Table) -> str | None:
+    """The name SQLAlchemy gives ``const`` before truncation: its own, or the naming
+    convention's (SQLAlchemy's ``_constraint_name_for_table``) where it carries the
+    ``_NONE_NAME`` marker for "named by the convention"; ``None``: the database names it
+    (or the convention needs an explicit name)."""
+    name: Any = const.name
+    if name is _NONE_NAME:
+        try:
+            name = _constraint_name_for_table(const, table)
+        except Exception:  # a convention that needs an explicit name: none is emitted
+            return None
+    return name if isinstance(name, str) else None
+
+
+def convention_template(convention: Any, item: Any) -> Any:
+    """The convention's template for ``item``'s kind (``sqlalchemy.sql.naming._get_convention``)."""
+    return _get_convention(convention, type(item))
+
+
+def render_convention(template: str, item: Any, table: Table, convention: Any) -> str:
+    """``template`` filled for ``item`` as SQLAlchemy fills it (``ConventionDict``), marked as
+    a convention name (``conv``: truncated with a hash suffix, not refused, when too long)."""
+    return conv(template % ConventionDict(item, table, convention))
+
+
+def truncate_name(dialect: Dialect, name: str, is_index: bool) -> str:
+    """The name as the dialect's DDL emits it; ``_alembic_quote=False`` is alembic's own
+    use of the preparer's private flag (render the bare name, no quoting)."""
+    preparer = dialect.identifier_preparer
+    if is_index:
+        return str(preparer.truncate_and_render_index_name(name, _alembic_quote=False))
+    return str(preparer.truncate_and_render_constraint_name(name, _alembic_quote=False))
+
+
+def emitted(item: Any, dialect: Dialect) -> bool:
+    """False for a constraint SQLAlchemy leaves out of this dialect's DDL (the CHECK of an
+    ``Enum``/``Boolean`` whose type is native there): ``Constraint._create_rule``."""
+    rule = getattr(item, "_create_rule", None)
+    return rule is None or bool(rule(dialect.ddl_compiler(dialect, None)))  # type: ignore[arg-type]
+
+
+# --- psycopg: prepared statements ---------------------------------------------------------
+
+
+def holds_prepared_statements(raw: psycopg.Connection[Any]) -> bool:
+    """Whether psycopg has prepared statements of its own on ``raw`` (its next clean-up,
+    after a DROP, would deallocate ours too): ``Connection._prepared._names``."""
+    return bool(getattr(getattr(raw, "_prepared", None), "_names", None))
+
+
+__all__: Sequence[str] = (
+    "FastRevisionStep",
+    "all_down_revisions",
+    "commit_between_steps",
+    "constraint_name",
+    "convention_template",
+    "emitted",
+    "render_convention",
+    "truncate_name",
+    "downgrade_steps",
+    "holds_prepared_statements",
+    "in_begin_block",
+    "load_revisions",
+    "revision_step",
+    "upgrade_steps",
+    "version_locations",
+)

@@ -1,0 +1,245 @@
+"""Every private attribute of alembic, SQLAlchemy and psycopg the library relies on
+(``gauntlet_sync/_compat.py``), held to the shape and meaning it relies on: a release that
+changes one fails here, loudly, instead of changing a verdict quietly.
+
+Also ``compare_server_default=True``, which goes through alembic's public API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.runtime.migration import MigrationContext, RevisionStep
+from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, create_engine, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from gauntlet_sync import (
+    CheckFailed,
+    EmbeddedPostgres,
+    Gauntlet,
+    GauntletConfig,
+    SchemaDriftError,
+    _compat,
+)
+from gauntlet_sync.config import load_alembic_config
+from gauntlet_sync.history import History
+from tests.histories import catalog
+
+
+def _history(name: str) -> History:
+    return History(load_alembic_config(GauntletConfig(alembic_ini=catalog.ini(name))))
+
+
+@pytest.fixture(scope="module")
+def connection() -> Iterator[Connection]:
+    engine = create_engine(EmbeddedPostgres.shared().url, poolclass=NullPool)
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+# --- alembic: the revision graph ----------------------------------------------------------
+
+
+def test_all_down_revisions_are_a_merge_points_parents() -> None:
+    history = _history("branched")
+    assert set(_compat.all_down_revisions(history.get("k1000004"))) == {"k1000002", "k1000003"}
+    assert _compat.all_down_revisions(history.get("k1000001")) == ()
+
+
+def test_load_revisions_reads_every_revision_file() -> None:
+    history = _history("clean")
+    scripts = list(_compat.load_revisions(history.script))
+    assert sorted(s.revision for s in scripts) == sorted(history.ids)
+    assert all(Path(str(s.path)).is_file() for s in scripts)
+
+
+def test_version_locations_are_the_resolved_directories() -> None:
+    history = _history("clean")
+    locations = [Path(p).resolve() for p in _compat.version_locations(history.script)]
+    assert locations == [(Path(catalog.ini("clean")).parent / "versions").resolve()]
+
+
+def test_upgrade_and_downgrade_steps_are_alembics_plans() -> None:
+    history = _history("branched")
+    up = _compat.upgrade_steps(history.script, "heads", ())
+    assert [s.revision.revision for s in up] == list(history.ids)
+    assert all(isinstance(s, RevisionStep) and s.is_upgrade for s in up)
+    down = _compat.downgrade_steps(history.script, "base", tuple(history.heads))
+    assert [s.revision.revision for s in down] == list(reversed(history.ids))
+    assert not any(s.is_upgrade for s in down)
+
+
+def test_the_fast_revision_step_is_alembics_step() -> None:
+    """RevisionStep's constructor, ``is_downgrade``, ``should_delete_branch`` and the
+    revision's ``_normalized_down_revisions`` (the shortcut's answer is compared with
+    alembic's on every step below)."""
+    history = _history("branched")
+    revision_map = history.script.revision_map
+    merge = history.get("k1000004")
+    assert isinstance(merge._normalized_down_revisions, tuple)
+    assert set(merge._normalized_down_revisions) == {"k1000002", "k1000003"}
+    step = _compat.revision_step(revision_map, merge, False)
+    assert isinstance(step, RevisionStep) and step.is_downgrade
+    assert step.should_delete_branch({"k1000004"}) is False
+    assert RevisionStep(revision_map, merge, False).should_delete_branch({"k1000004"}) is False
+
+
+# --- alembic and SQLAlchemy: transactions -------------------------------------------------
+
+
+def test_a_migration_contexts_transaction_is_committed_between_steps(
+    connection: Connection,
+) -> None:
+    ctx = MigrationContext.configure(connection=connection)
+    assert ctx._transaction is None
+    with ctx.begin_transaction():
+        first = ctx._transaction
+        assert first is not None and first.is_active
+        connection.execute(text("CREATE TEMP TABLE compat_probe (id int)"))
+        _compat.commit_between_steps(ctx)
+        assert not first.is_active  # committed
+        assert ctx._transaction is not None and ctx._transaction.is_active
+        connection.execute(text("DROP TABLE compat_probe"))
+    assert not connection.in_transaction()
+
+
+def test_a_begin_block_is_told_from_an_autobegun_transaction(connection: Connection) -> None:
+    assert not connection.in_transaction()
+    with connection.begin():
+        assert _compat.in_begin_block(connection)
+    connection.execute(text("SELECT 1"))  # autobegins
+    assert connection.in_transaction() and not _compat.in_begin_block(connection)
+    connection.rollback()
+
+
+# --- SQLAlchemy: constraint names ---------------------------------------------------------
+
+
+def test_constraint_names_come_from_the_naming_convention() -> None:
+    """A type's own CHECK (Boolean, non-native Enum) is named ``_NONE_NAME`` until SQLAlchemy
+    names it from the convention, which fails when the convention needs a name."""
+    from sqlalchemy import Boolean
+
+    def checks(convention: str) -> list[CheckConstraint]:
+        table = Table(
+            "orders",
+            MetaData(naming_convention={"ck": convention}),
+            Column("flag", Boolean(create_constraint=True)),
+            CheckConstraint("flag", name="named"),
+        )
+        found = [c for c in table.constraints if isinstance(c, CheckConstraint)]
+        return sorted(found, key=lambda c: str(_compat.constraint_name(c, table)))
+
+    by_column = checks("ck_%(table_name)s_%(column_0_name)s")
+    table = by_column[0].table
+    assert [_compat.constraint_name(c, table) for c in by_column] == [
+        "ck_orders_flag",
+        "named",
+    ]
+    by_name = checks("ck_%(table_name)s_%(constraint_name)s")
+    assert sorted(str(_compat.constraint_name(c, by_name[0].table)) for c in by_name) == [
+        "None",  # the Boolean's own: the convention needs a name it does not have
+        "ck_orders_named",
+    ]
+
+
+def test_conventions_are_filled_and_names_cut_as_sqlalchemys_ddl_does() -> None:
+    from sqlalchemy import Boolean, Index
+    from sqlalchemy.dialects import postgresql
+
+    convention = {"ix": "ix_%(column_0_label)s", "ck": "ck_%(table_name)s_%(column_0_name)s"}
+    metadata = MetaData(naming_convention=convention)
+    table = Table("orders", metadata, Column("code", Integer), Column("flag", Boolean))
+    index = Index(None, table.c.code)
+    template = _compat.convention_template(metadata.naming_convention, index)
+    assert template == "ix_%(column_0_label)s"
+    assert _compat.render_convention(template, index, table, metadata.naming_convention) == (
+        "ix_orders_code"
+    )
+    dialect = postgresql.dialect()
+    assert _compat.truncate_name(dialect, "ix_orders_code", True) == "ix_orders_code"
+    long = "x" * 80
+    from sqlalchemy.sql.elements import conv
+
+    cut = _compat.truncate_name(dialect, conv(long), False)
+    assert len(cut) <= 63 and cut.startswith("x")  # a conv name is cut, with a hash suffix
+    native = Table("t", MetaData(), Column("b", Boolean(create_constraint=True)))
+    (check,) = (c for c in native.constraints if isinstance(c, CheckConstraint))
+    assert _compat.emitted(check, dialect) is False  # PostgreSQL's boolean is native
+    assert _compat.emitted(CheckConstraint("b"), dialect) is True
+
+
+# --- psycopg: prepared statements ---------------------------------------------------------
+
+
+def test_psycopgs_own_prepared_statements_are_seen() -> None:
+    with psycopg.connect(EmbeddedPostgres.shared().dsn) as raw:
+        assert not _compat.holds_prepared_statements(raw)
+        raw.execute("SELECT 1", prepare=True)
+        assert _compat.holds_prepared_statements(raw)
+
+
+# --- compare_server_default (public API) --------------------------------------------------
+
+
+def _models_match(**config: object) -> CheckFailed | None:
+    cfg = GauntletConfig(
+        alembic_ini=catalog.ini("server_default_drift"),
+        metadata=catalog.load_metadata("server_default_drift"),
+        **config,  # type: ignore[arg-type]
+    )
+    with Gauntlet(None, cfg) as gauntlet:
+        try:
+            gauntlet.check_models_match()
+        except CheckFailed as exc:
+            return exc
+    return None
+
+
+def test_compare_server_default_finds_a_drifting_server_default() -> None:
+    assert _models_match() is None  # off by default: autogenerate does not look
+    error = _models_match(compare_server_default=True)
+    assert isinstance(error, SchemaDriftError)
+    assert "modify server default of accounts.currency" in str(error)
+    assert "EUR" in str(error) and "USD" in str(error)
+
+
+def test_compare_server_default_in_run_all_too() -> None:
+    cfg = GauntletConfig(
+        alembic_ini=catalog.ini("server_default_drift"),
+        metadata=catalog.load_metadata("server_default_drift"),
+        compare_server_default=True,
+    )
+    with Gauntlet(None, cfg) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    statuses = {r.name: r.status for r in report.results}
+    assert statuses.pop("models_match") == "failed"
+    assert set(statuses.values()) == {"passed"}, str(report)
+
+
+@pytest.mark.parametrize("history", ["clean", "branched", "multiple_heads", "no_trace"])
+def test_the_quick_branch_check_answers_as_alembic_does(history: str) -> None:
+    """Every downgrade step, with the heads a walk meets (the revision alone, or with other
+    heads): the shortcut's answer is alembic's own."""
+    from alembic.runtime.migration import RevisionStep
+
+    from gauntlet_sync._compat import FastRevisionStep
+    from gauntlet_sync.config import load_alembic_config
+    from gauntlet_sync.history import History
+
+    graph = History(load_alembic_config(GauntletConfig(alembic_ini=catalog.ini(history))))
+    revision_map = graph.script.revision_map
+    compared = 0
+    for rev in graph.ids:
+        revision = graph.get(rev)
+        others = [h for h in graph.ids if h != rev]
+        for heads in [{rev}, {rev, *graph.heads}, *({rev, other} for other in others)]:
+            ours = FastRevisionStep(revision_map, revision, False).should_delete_branch(heads)
+            theirs = RevisionStep(revision_map, revision, False).should_delete_branch(heads)
+            assert ours == theirs, (rev, heads)
+            compared += 1
+    assert compared > len(graph.ids)
