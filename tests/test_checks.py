@@ -58,10 +58,7 @@ def leftover_schemas() -> list[str]:
     return leftovers(EmbeddedPostgres.shared())
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Any:
-    yield
-    assert leftover_schemas() == []
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import unittest
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,7 +30,7 @@ from gauntlet_sync import (
 )
 from gauntlet_sync.testcase import TEST_METHODS, GauntletMixin
 from tests.histories import catalog
-from tests.reliability import ROOT, child_env, leftovers
+from tests.reliability import ROOT, child_env
 
 SUITES = ROOT / "tests" / "suites"
 SUITE_FILE = SUITES / "test_sample_migrations.py"
@@ -58,11 +57,7 @@ def dsn() -> str:
     return EmbeddedPostgres.shared().dsn
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers(dsn: str) -> Iterator[None]:
-    """No test may leave a gauntlet schema or database behind."""
-    yield
-    assert leftovers(EmbeddedPostgres.shared()) == []
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 def run(

@@ -168,3 +168,27 @@ def test_a_connection_psycopg_prepared_on_gets_the_plain_query(
     connection.execute(text("CREATE TABLE gone (id int)"))
     connection.execute(text("DROP TABLE gone"))
     assert before.diff(snapshots.take(connection)) == []
+
+
+# --- without a server: the comparisons --------------------------------------------------------
+
+
+def test_a_snapshot_diff_names_what_was_left_missing_or_changed() -> None:
+    before = snapshot.Snapshot((("function", "f()", "v1"), ("table", "t", "id int")))
+    after = snapshot.Snapshot((("function", "f()", "v2"), ("sequence", "s", "bigint")))
+    assert before.diff(before) == []
+    assert before.diff(after) == [
+        "function f() changed: v1 -> v2",
+        "sequence s left behind (bigint)",
+        "table t missing after downgrade (was id int)",
+    ]
+
+
+def test_escapes_outside_the_schema_are_created_changed_or_dropped() -> None:
+    before = snapshot.Snapshot((("table", "public.kept", "a"), ("table", "public.gone", "b")))
+    after = snapshot.Snapshot((("table", "public.kept", "A"), ("view", "public.new", "c")))
+    assert snapshot.escapes(before, after) == [
+        "table public.kept changed outside the isolated schema",
+        "view public.new created outside the isolated schema",
+        "table public.gone dropped outside the isolated schema",
+    ]
