@@ -37,7 +37,8 @@ from gauntlet_sync import (
     NamingRule,
     Report,
 )
-from gauntlet_sync.checks import drift, naming
+from gauntlet_sync.checks import naming
+from gauntlet_sync.checks.check_constraints import check_constraints_error
 from gauntlet_sync.testcase import GauntletMixin
 from tests.histories import catalog
 from tests.reliability import leftovers
@@ -261,8 +262,8 @@ def test_check_constraints_read_env_py_scope_and_cut_names() -> None:
     with Gauntlet(None, _config("naming_hidden")) as gauntlet, gauntlet.isolated() as db:
         db.upgrade()
         hidden = naming.Scope({"archive_events"})
-        assert drift.check_constraints_error(db.connection, db.schema, metadata, hidden) is None
-        error = drift.check_constraints_error(db.connection, db.schema, metadata, naming.Scope())
+        assert check_constraints_error(db.connection, db.schema, metadata, hidden) is None
+        error = check_constraints_error(db.connection, db.schema, metadata, naming.Scope())
     assert error is not None and "archive_kind_check" in str(error)
 
 
