@@ -114,13 +114,11 @@ def history_shape(cfg: Any) -> dict[str, Any]:
 def cmd_run(name: str, out: str, parallel: bool) -> int:
     projects = load_projects()
     project = projects.PROJECTS[name]
-    from gauntlet_sync import Gauntlet, GauntletConfig
-    from gauntlet_sync.report import CheckResult, CheckStarted
-
     # env vars needing a URL get the embedded server's own database (the one gauntlet-sync
     # uses with dsn=None): gauntlet-sync hands env.py its own schema (connection attribute +
     # sqlalchemy.url); an env.py that builds its engine from the variable ignores that.
-    from gauntlet_sync import EmbeddedPostgres
+    from gauntlet_sync import EmbeddedPostgres, Gauntlet, GauntletConfig
+    from gauntlet_sync.report import CheckResult, CheckStarted
 
     server_url = EmbeddedPostgres.shared().url.render_as_string(hide_password=False)
     apply_env(project, server_url)
