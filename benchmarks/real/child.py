@@ -67,14 +67,15 @@ def alembic_config(project: Any, url: str | None) -> Any:
     return cfg
 
 
-def prepare_hook(project: Any) -> Any:
-    if project.prepare is None:
+def hook(name: str | None) -> Any:
+    """A function of hooks.py (None for None)."""
+    if name is None:
         return None
     spec = importlib.util.spec_from_file_location("corpus_hooks", HERE / "hooks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, project.prepare)
+    return getattr(module, name)
 
 
 def apply_env(project: Any, url: str) -> None:
@@ -131,8 +132,8 @@ def cmd_run(name: str, out: str, parallel: bool) -> int:
     gcfg = GauntletConfig(
         alembic_ini=None,
         alembic_config=cfg,
-        metadata=project.metadata,
-        prepare=prepare_hook(project),
+        metadata=hook(project.metadata_hook)() if project.metadata_hook else project.metadata,
+        prepare=hook(project.prepare),
         parallel=parallel,
         **overrides,
     )
@@ -213,7 +214,7 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
 
             engine = sqlalchemy.create_engine(url)
             with engine.begin() as connection:
-                prepare_hook(project)(connection)
+                hook(project.prepare)(connection)
             engine.dispose()
         elif command_name == "check":
             command.check(cfg)

@@ -4,6 +4,8 @@ Imported inside the project's venv only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection
 
 
@@ -14,3 +16,101 @@ def mlflow_initial(connection: Connection) -> None:
     from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
 
     InitialBase.metadata.create_all(connection)
+
+
+def jupyterhub_0_7(connection: Connection) -> None:
+    """The tables a JupyterHub 0.7 database has before its first revision after the base
+    (19c0846f6344 "base revision for 0.5"): JupyterHub 0.7.2's models (servers, proxies, hubs,
+    users, groups, user_group_map, services, api_tokens) less the two columns the history
+    adds itself (users.auth_state in eeb276e51423, api_tokens.service_id in af4cbdb2d13c).
+    JupyterHub never ships this baseline: it creates new databases with create_all at head
+    and stamps them, and creates tables that later revisions expect with create_all at
+    start-up; its revisions guard on table existence for that."""
+    from sqlalchemy import (
+        TEXT,
+        Boolean,
+        Column,
+        DateTime,
+        ForeignKey,
+        Integer,
+        MetaData,
+        Table,
+        Unicode,
+    )
+
+    md = MetaData()
+    Table(
+        "servers",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("proto", Unicode(15)),
+        Column("ip", Unicode(255)),
+        Column("port", Integer),
+        Column("base_url", Unicode(255)),
+        Column("cookie_name", Unicode(255)),
+    )
+    Table(
+        "proxies",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("_public_server_id", Integer, ForeignKey("servers.id")),
+        Column("_api_server_id", Integer, ForeignKey("servers.id")),
+    )
+    Table(
+        "hubs",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("_server_id", Integer, ForeignKey("servers.id")),
+    )
+    Table(
+        "users",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", Unicode(1023), unique=True),
+        Column("_server_id", Integer, ForeignKey("servers.id", ondelete="SET NULL")),
+        Column("admin", Boolean),
+        Column("last_activity", DateTime),
+        Column("cookie_id", Unicode(1023)),
+        Column("state", TEXT),
+    )
+    Table(
+        "groups",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", Unicode(1023), unique=True),
+    )
+    Table(
+        "user_group_map",
+        md,
+        Column("user_id", ForeignKey("users.id"), primary_key=True),
+        Column("group_id", ForeignKey("groups.id"), primary_key=True),
+    )
+    Table(
+        "services",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", Unicode(1023), unique=True),
+        Column("admin", Boolean),
+        Column("_server_id", Integer, ForeignKey("servers.id")),
+        Column("pid", Integer),
+    )
+    Table(
+        "api_tokens",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("hashed", Unicode(1023)),
+        Column("prefix", Unicode(1023)),
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    )
+    md.create_all(connection)
+
+
+def mlflow_metadata() -> Any:
+    """Every mlflow model module on the one declarative Base (env.py imports only the Base
+    module, so which tables its target_metadata holds depends on what was imported before)."""
+    import mlflow.store.model_registry.dbmodels.models  # noqa: F401
+    import mlflow.store.tracking.dbmodels.models  # noqa: F401
+    import mlflow.store.workspace.dbmodels.models  # noqa: F401
+    from mlflow.store.db.base_sql_model import Base
+
+    return Base.metadata

@@ -52,6 +52,10 @@ def model_names(metadata: Any) -> dict[str, set[str]]:
     return names
 
 
+MODELS_FINDING = re.compile(
+    r"^\s*-\s*(?P<kind>[a-z ]+?) on (?P<table>[\w.]+)\(.*?\) is named (?P<db>\S+) in the "
+    r"database; the models name it (?P<model>\S+)"
+)
 FINDING = re.compile(
     r"^\s*-\s*(?P<kind>index|primary key|foreign key|unique constraint|check constraint|"
     r"unique index|constraint)\s+(?P<name>\S+)\s+on (?:table )?(?P<table>[\w.]+)"
@@ -65,7 +69,10 @@ def main(name: str) -> int:
 
     child.apply_env(project, "postgresql+psycopg:///unused")
     cfg = child.alembic_config(project, None)
-    metadata = resolve_metadata(project.metadata) if project.metadata else None
+    if project.metadata_hook:
+        metadata = child.hook(project.metadata_hook)()
+    else:
+        metadata = resolve_metadata(project.metadata) if project.metadata else None
     if metadata is None:
         print("no metadata configured: cannot audit")
         return 1
@@ -77,9 +84,21 @@ def main(name: str) -> int:
         if result["name"] not in ("naming", "check_constraints") or result["status"] != "failed":
             continue
         for line in result.get("problems") or result["message"].splitlines()[1:]:
-            m = FINDING.match(line if line.lstrip().startswith("-") else f"  - {line}")
+            line = line if line.lstrip().startswith("-") else f"  - {line}"
+            mm = MODELS_FINDING.match(line)
+            m = FINDING.match(line)
             verdict = "unparsed"
-            if m:
+            if mm:
+                known = names.get(mm["table"].split(".")[-1], set())
+                if mm["db"] in known:
+                    verdict = "FALSE POSITIVE (the models also give the database's name)"
+                elif mm["model"] in known:
+                    verdict = (
+                        "GENUINE (the models name it otherwise; the database name is not theirs)"
+                    )
+                else:
+                    verdict = "CHECK BY HAND (neither name found among the models' explicit names)"
+            elif m:
                 table = m["table"].split(".")[-1]
                 in_models = m["name"] in names.get(table, set())
                 verdict = (

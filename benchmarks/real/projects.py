@@ -32,6 +32,7 @@ class Project:
     overrides: dict[str, Any] = field(default_factory=dict)  # GauntletConfig fields
     ini_options: dict[str, str] = field(default_factory=dict)  # set on the alembic Config
     prepare: str | None = None  # a function of hooks.py: GauntletConfig.prepare
+    metadata_hook: str | None = None  # a function of hooks.py returning the MetaData
     in_worker_thread: bool = False  # run everything in an anyio worker thread, as the project does
     needed: tuple[str, ...] = ()
 
@@ -62,7 +63,12 @@ PROJECTS: dict[str, Project] = {
             ini_template=True,
             script_location="alembic",
             metadata="jupyterhub.orm:Base.metadata",
+            prepare="jupyterhub_0_7",
             needed=(
+                "a prepare hook building the pre-0.8 tables (JupyterHub 0.7.2's models less the"
+                " two columns the history adds): the history starts at an empty 'base revision"
+                " for 0.5' and its second revision alters `users`, which no revision creates;"
+                " JupyterHub itself stamps new databases at head after create_all",
                 "the shipped alembic.ini is a template ({alembic_dir}, {db_url}) that"
                 " jupyterhub.dbutil fills in: filled the same way",
             ),
@@ -75,7 +81,11 @@ PROJECTS: dict[str, Project] = {
             script_location=".",
             metadata="mlflow.store.db.base_sql_model:Base.metadata",
             prepare="mlflow_initial",
+            metadata_hook="mlflow_metadata",
             needed=(
+                "the models' MetaData with every dbmodels module imported (tracking,"
+                " model_registry, workspace): env.py's target_metadata is Base.metadata with"
+                " whatever happened to be imported, and misses the workspace models",
                 "a prepare hook: InitialBase.metadata.create_all before the first migration"
                 " (as mlflow's _initialize_tables does; the first revision alters `metrics`,"
                 " which no revision creates)",
