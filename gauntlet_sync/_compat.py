@@ -87,11 +87,13 @@ def revision_step(revision_map: RevisionMap, script: Script, is_upgrade: bool) -
 def commit_between_steps(ctx: MigrationContext) -> None:
     """Commit what the step did and carry on in a new transaction.
 
-    Uses the move alembic's own ``autocommit_block`` makes (``MigrationContext._transaction``,
-    the transaction of env.py's ``context.begin_transaction()``). A transaction env.py holds
-    in a ``with connection.begin():`` block (SQLAlchemy's
-    ``Connection._trans_context_manager``) is left alone: committing it would break that
-    block, so such an env.py gets one transaction for the walk.
+    With alembic's own transaction (``context.begin_transaction()``,
+    ``MigrationContext._transaction``), the move alembic's ``autocommit_block`` makes. A
+    transaction env.py holds itself (``conn.begin()`` kept for later, as the multidb
+    template does, or a ``with connection.begin():`` block) is committed on the driver's
+    connection underneath it: SQLAlchemy's transaction stays open for env.py to end, and
+    the next statement begins the next one on the server, as a new alembic command
+    would. Only a savepoint env.py holds keeps the walk in one transaction.
     """
     conn = ctx.connection
     assert conn is not None
@@ -99,8 +101,8 @@ def commit_between_steps(ctx: MigrationContext) -> None:
     if transaction is not None:  # env.py's context.begin_transaction()
         transaction.commit()
         ctx._transaction = conn.begin()
-    elif conn.in_transaction() and not in_begin_block(conn):
-        conn.commit()  # autobegun by env.py on our connection: ours to commit
+    elif conn.in_transaction() and not conn.in_nested_transaction():
+        conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 
 def in_begin_block(conn: Connection) -> bool:

@@ -191,11 +191,13 @@ def _ini_problem(exc: configparser.Error | UnicodeDecodeError) -> str:
 def _load_alembic_config(cfg: GauntletConfig) -> Config:
     if cfg.alembic_config is not None:
         source = cfg.alembic_config
+        toml_name = getattr(source, "toml_file_name", None)  # alembic >= 1.16
         config = Config(
             source.config_file_name,
             ini_section=source.config_ini_section,
             attributes=dict(source.attributes),
             cmd_opts=source.cmd_opts,
+            **({"toml_file": toml_name} if toml_name else {}),
         )
         for key, value in _main_options(source).items():
             config.set_main_option(key, value)  # raw: already escaped
@@ -206,7 +208,9 @@ def _load_alembic_config(cfg: GauntletConfig) -> Config:
                 f"Alembic ini file not found: {ini} (working directory {Path.cwd()}). "
                 "Pass alembic_ini= (CLI: -c/--config) with the path of your alembic.ini."
             )
-        config = Config(str(ini), ini_section=cfg.ini_section)
+        toml = ini.parent / "pyproject.toml"  # alembic's pyproject templates keep it there
+        extra: dict[str, Any] = {"toml_file": str(toml)} if _has_tool_alembic(toml) else {}
+        config = Config(str(ini), ini_section=cfg.ini_section, **extra)
         if not config.file_config.has_section(cfg.ini_section):
             raise ConfigError(
                 f"Section [{cfg.ini_section}] not found in {ini}. "
@@ -217,7 +221,7 @@ def _load_alembic_config(cfg: GauntletConfig) -> Config:
     config.attributes.update(cfg.attributes)
     for key in ALEMBIC_OPTIONS:  # what alembic reads resolves, now (not deep inside it)
         config.get_main_option(key)
-    if not config.get_main_option("script_location"):
+    if not _alembic_option(config, "script_location"):
         default = default_script_location(config)
         if not default.is_dir():
             raise ConfigError(
@@ -236,6 +240,21 @@ def default_script_location(config: Config) -> Path:
     ini = config.config_file_name
     base = Path(ini).resolve().parent if ini else Path.cwd()
     return base / "migrations"
+
+
+def _has_tool_alembic(toml: Path) -> bool:
+    """Whether ``toml`` is a pyproject.toml with a ``[tool.alembic]`` table."""
+    try:
+        return toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def _alembic_option(config: Config, name: str) -> str | None:
+    """An alembic option from alembic.ini or, with alembic >= 1.16, pyproject.toml."""
+    getter = getattr(config, "get_alembic_option", None)
+    value = getter(name) if getter is not None else config.get_main_option(name)
+    return str(value) if value else None
 
 
 def _main_options(config: Config) -> dict[str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from . import janitor
+from . import handover, janitor
 from .dsn import mask, redact, to_url
 from .errors import DatabaseUnavailableError
 
@@ -45,7 +45,7 @@ def with_connect_timeout(url: URL, seconds: int) -> URL:
 
 def open_engine(url: URL) -> Engine:
     """An engine whose server answered, or a typed error saying why not."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = handover.own(create_engine(url, poolclass=NullPool))
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

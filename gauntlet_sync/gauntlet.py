@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import URL
 
-from . import database, janitor, scheduler
+from . import database, handover, janitor, scheduler
 from .config import GauntletConfig, load_alembic_config, resolve_metadata
 from .context import ProgressEvent, RunContext
 from .dsn import mask
@@ -50,10 +50,12 @@ class Gauntlet:
         self._metadata: MetaData | None = resolve_metadata(self.config.metadata)
         # Revisions the walks never step down (a typed error if the floor is unknown).
         self._irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        #: the driver migrations run on: the DSN's or sqlalchemy.url's +driver, else psycopg
+        self.driver = handover.resolve_driver(dsn, self.alembic_config)
         self.url = database.resolve(dsn, self.config.connect_timeout)
         self.engine: Engine = database.open_engine(self.url)
         self.workspace = Workspace(
-            self.engine, self.url, self.config, self.history, self.alembic_config
+            self.engine, self.url, self.config, self.history, self.alembic_config, self.driver
         )
 
     # -- lifecycle --------------------------------------------------------------------

@@ -34,8 +34,9 @@ from sqlalchemy.pool import NullPool
 
 from . import _compat
 from .database import with_connect_timeout
-from .dsn import redact
+from .dsn import mask, redact
 from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
+from .handover import Driver, HandOver, Redirect, own, url_for
 from .history import History
 from .janitor import Target
 
@@ -117,15 +118,26 @@ class StepHooks:
         pass
 
 
+def session_settings(
+    schema: str, *, lock_timeout: float | None, statement_timeout: float | None
+) -> dict[str, str]:
+    """The server settings every connection of a session starts with."""
+    settings = {"search_path": schema}
+    if lock_timeout:
+        settings["lock_timeout"] = str(int(lock_timeout * 1000))
+    if statement_timeout:
+        settings["statement_timeout"] = str(int(statement_timeout * 1000))
+    return settings
+
+
 def search_path_url(
     url: URL, schema: str, *, lock_timeout: float | None, statement_timeout: float | None
 ) -> URL:
     """The target URL with the session's search_path (and timeouts) pinned by libpq."""
-    options = [f"-csearch_path={schema}"]
-    if lock_timeout:
-        options.append(f"-clock_timeout={int(lock_timeout * 1000)}")
-    if statement_timeout:
-        options.append(f"-cstatement_timeout={int(statement_timeout * 1000)}")
+    settings = session_settings(
+        schema, lock_timeout=lock_timeout, statement_timeout=statement_timeout
+    )
+    options = [f"-c{name}={value}" for name, value in settings.items()]
     existing = url.query.get("options")
     if isinstance(existing, str) and existing:
         options.insert(0, existing)
@@ -133,7 +145,13 @@ def search_path_url(
 
 
 class MigrationSession:
-    """One isolated target and the env.py runs that migrate it."""
+    """One isolated target and the env.py runs that migrate it.
+
+    Two kinds of connection: the one handed to env.py (:class:`~.handover.HandOver`, on
+    the project's sync driver: psycopg2 when it names it, else psycopg), and
+    gauntlet-sync's own (:attr:`own_connection`, always psycopg), which reads the catalog
+    for the head-state checks. With psycopg for both, they are one connection.
+    """
 
     def __init__(
         self,
@@ -144,10 +162,12 @@ class MigrationSession:
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
         connect_timeout: int = 10,
+        driver: Driver | None = None,
     ) -> None:
         self.history = history
         self.config = config
         self.target = target
+        self.driver = driver if driver is not None else Driver()
         self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
         url = search_path_url(
             target.url,
@@ -156,8 +176,24 @@ class MigrationSession:
             statement_timeout=statement_timeout,
         )
         self.url = with_connect_timeout(url, connect_timeout)
-        self.engine: Engine = create_engine(url, poolclass=NullPool)
-        self._conn: Connection | None = None
+        self.engine: Engine = own(create_engine(self.url, poolclass=NullPool))
+        sync_driver = self.driver.sync_name
+        self.handover_engine: Engine = (
+            self.engine
+            if sync_driver == "psycopg"
+            else own(create_engine(url_for(self.url, sync_driver), poolclass=NullPool))
+        )
+        #: sqlalchemy.url as env.py reads it: the target, on the project's driver.
+        self.env_url = url_for(self.url, self.driver.name)
+        self.redirect = Redirect(
+            self.url,
+            session_settings(
+                target.schema, lock_timeout=lock_timeout, statement_timeout=statement_timeout
+            ),
+            connect_timeout,
+        )
+        self._conn: HandOver | None = None
+        self._own: Connection | None = None
         self.env_metadata: Any = None
         #: set by the Gauntlet: the catalog outside the target when the session began
         #: (a snapshot.Snapshot; None when the target is a whole database).
@@ -169,29 +205,49 @@ class MigrationSession:
     # -- connection -------------------------------------------------------------------
 
     @property
-    def connection(self) -> Connection:
+    def connection(self) -> HandOver:
+        """The connection env.py is handed (and revision data and hand-written tests use)."""
         if self._conn is None or self._conn.closed or self._conn.invalidated:
-            try:
-                self._conn = self.engine.connect()
-            except DBAPIError as exc:
-                raise DatabaseUnavailableError(
-                    f"Cannot connect to the isolated target: {redact(str(exc.orig), self.url)}"
-                ) from exc
+            self._conn = self._connect(lambda: HandOver(self.handover_engine))
+            self.redirect.mark(self._conn)
         return self._conn
 
+    @property
+    def own_connection(self) -> Connection:
+        """gauntlet-sync's own psycopg connection to the target, for reading the catalog."""
+        if self.handover_engine is self.engine:
+            return self.connection
+        if self._own is None or self._own.closed or self._own.invalidated:
+            self._own = self._connect(self.engine.connect)
+        return self._own
+
+    def _connect(self, connect: Callable[[], Any]) -> Any:
+        try:
+            return connect()
+        except DBAPIError as exc:
+            raise DatabaseUnavailableError(
+                f"Cannot connect to the isolated target: {redact(str(exc.orig), self.url)}"
+            ) from exc
+
     def forget_connection(self) -> None:
-        """In a forked child: let go of the parent's connection without closing it (closing
-        would end the parent's session on the server); the next use opens a new one."""
+        """In a forked child: let go of the parent's connections without closing them
+        (closing would end the parent's sessions on the server); the next use opens new
+        ones. Pooled connections env.py's engines opened are left by the redirect."""
         self._conn = None
+        self._own = None
 
     def close(self) -> None:
-        if self._conn is not None:
+        for conn in (self._conn, self._own):
+            if conn is None:
+                continue
             with contextlib.suppress(Exception):
-                if self._conn.in_transaction():
-                    self._conn.rollback()
-                self._conn.close()
-            self._conn = None
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.close()
+        self._conn = self._own = None
+        self.redirect.release()
         self.engine.dispose()
+        self.handover_engine.dispose()
 
     # -- env.py -----------------------------------------------------------------------
 
@@ -199,21 +255,37 @@ class MigrationSession:
         self, fn: Callable[[Any, MigrationContext], Iterable[Any]], started: list[bool]
     ) -> None:
         conn = self.connection
+        if conn.in_transaction():  # reads or rows of ours: env.py gets a fresh connection,
+            conn.commit()  # as from an Engine (its begin() must be able to begin)
         attributes = self.config.attributes
         attributes["connection"] = conn
         attributes["target_schema"] = self.target.schema
         self.config.set_main_option(
-            "sqlalchemy.url", self.url.render_as_string(hide_password=False).replace("%", "%%")
+            "sqlalchemy.url",
+            self.env_url.render_as_string(hide_password=False).replace("%", "%%"),
         )
 
         def tracking(heads: Any, ctx: MigrationContext) -> Iterable[Any]:
             started[0] = True
+            if ctx.connection is not None and not self.redirect.owns(ctx.connection):
+                raise MigrationEnvironmentError(
+                    f"env.py at {self.history.script.env_py_location} runs the migrations "
+                    "on a connection gauntlet-sync did not hand over or open for this run "
+                    "(opened before env.py ran, or in another thread): they would not "
+                    "land in the isolated schema. Let env.py connect while it runs "
+                    "(engine.connect() inside run_migrations_online()) or use "
+                    "config.attributes['connection']."
+                )
             self.env_metadata = ctx.opts.get("target_metadata")
             self.version_table = (ctx.version_table_schema, ctx.version_table)
             return fn(heads, ctx)
 
         try:
-            with EnvironmentContext(self.config, self.history.script, fn=tracking, as_sql=False):
+            with (
+                conn.lent(),
+                self.redirect.active(),
+                EnvironmentContext(self.config, self.history.script, fn=tracking, as_sql=False),
+            ):
                 self.history.script.run_env()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -329,9 +401,46 @@ class MigrationSession:
         if not started:
             raise MigrationEnvironmentError(
                 f"env.py at {self.history.script.env_py_location} failed before any migration "
-                f"ran: {describe(exc, self.url)}. Fix env.py: `alembic upgrade head` must work "
-                "with it."
+                f"ran: {describe(exc, self.url)}. {self._blame(exc)}"
             ) from exc
+
+    def _blame(self, exc: BaseException) -> str:
+        """Who can fix an env.py that failed before any migration: the shape of what
+        gauntlet-sync handed over, the installation, or env.py itself."""
+        text = str(exc)
+        driver = self.driver
+        if isinstance(exc, ModuleNotFoundError) and exc.name in ("psycopg2", "asyncpg", "greenlet"):
+            extra = "psycopg2" if exc.name == "psycopg2" else "asyncpg"
+            return (
+                f"env.py's engine needs {exc.name}, which is not installed where gauntlet-sync "
+                f"runs: pip install 'gauntlet-sync[{extra}]'."
+            )
+        if "requires an async driver" in text or "is not async" in text:
+            return (
+                f"env.py builds an async engine, but the driver named is +{driver.name} "
+                f"({driver.named_in or 'the default'}), which is not async: name +asyncpg or "
+                "+psycopg there."
+            )
+        if isinstance(exc, AttributeError) and "'HandOver'" in text:
+            return (
+                "env.py used config.attributes['connection'] in a way gauntlet-sync's hand-over "
+                "does not support: it is the run's Connection, which also offers an Engine's "
+                "connect(), begin(), dispose() and url. If env.py needs more of an Engine, let "
+                "it build one from sqlalchemy.url when config.attributes['connection'] is a "
+                "Connection: its connections are pointed at the isolated target."
+            )
+        if isinstance(exc, RuntimeError) and "running event loop" in text:
+            return (
+                "env.py starts an event loop (asyncio.run), and gauntlet-sync was called from "
+                "inside one (an async test?): call it from synchronous code or a thread, e.g. "
+                "await asyncio.to_thread(gauntlet.run_all)."
+            )
+        return (
+            "gauntlet-sync ran it with sqlalchemy.url set to the isolated target "
+            f"({mask(self.env_url)}), a Connection that also works as an Engine in "
+            "config.attributes['connection'], and every connection env.py opens pointed at "
+            "that target; `alembic upgrade head` would fail the same way. Fix env.py."
+        )
 
     def _timeout_hint(self, exc: BaseException) -> str:
         """A step cancelled by our own lock/statement timeout is not a bug in the migration

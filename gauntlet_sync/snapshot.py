@@ -20,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from . import _compat
-from .pgsql import driver_connection
 
 # {schema} and {skip} (the tables left out, e.g. the version table) are composed in as
 # literals: a statement without parameters keeps one generic plan (see Snapshotter).
@@ -189,9 +188,21 @@ def _snapshot(rows: Iterable[tuple[Any, Any, Any]]) -> Snapshot:
 
 def take(conn: Connection, schema: str, skip_tables: Iterable[str] = ()) -> Snapshot:
     """Snapshot ``schema`` as seen from ``conn`` (uncommitted changes included)."""
-    with driver_connection(conn).cursor() as cur:
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        return _snapshot(_read_on_any_driver(conn, _snapshot_query(schema, skip_tables)))
+    with raw.cursor() as cur:
         cur.execute(_snapshot_query(schema, skip_tables))
         return _snapshot(cur.fetchall())
+
+
+def _read_on_any_driver(conn: Connection, query: sql.Composed) -> list[Any]:
+    """Run the catalog query on a migration connection of another driver (psycopg2,
+    asyncpg, psycopg's async one): as plain SQL without parameters, which every driver
+    sends as it is, inside the migration's transaction like the psycopg path."""
+    statement = query.as_string(None)
+    options = {"no_parameters": True}  # so that no driver reads a % in a name as a format
+    return list(conn.exec_driver_sql(statement, execution_options=options).fetchall())
 
 
 class Snapshotter:
@@ -213,8 +224,16 @@ class Snapshotter:
         self._prepared_on: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
     def take(self, conn: Connection) -> Snapshot:
-        """Snapshot the schema as seen from ``conn`` (uncommitted changes included)."""
-        raw = driver_connection(conn)
+        """Snapshot the schema as seen from ``conn`` (uncommitted changes included).
+
+        The walks read the catalog on the migration's own connection, inside its
+        transaction: what a step did is seen before it commits, and an env.py that holds
+        one transaction around the whole walk is judged exactly as one that commits each
+        step. On a driver other than psycopg (3, sync) the same query runs as plain SQL.
+        """
+        raw = conn.connection.driver_connection
+        if not isinstance(raw, psycopg.Connection):
+            return _snapshot(_read_on_any_driver(conn, self._query))
         with raw.cursor() as cur:
             if raw not in self._prepared_on:
                 if _compat.holds_prepared_statements(

@@ -23,6 +23,7 @@ from . import janitor, snapshot, walks
 from .config import GauntletConfig
 from .dsn import mask, redact
 from .errors import DatabaseUnavailableError, IsolationError
+from .handover import Driver
 from .history import History
 from .session import MigrationSession, connection_lost
 
@@ -37,7 +38,9 @@ class Workspace:
         config: GauntletConfig,
         history: History,
         alembic_config: Config,
+        driver: Driver | None = None,
     ) -> None:
+        self.driver = driver if driver is not None else Driver()
         self.engine = engine
         self.url = url
         self.config = config
@@ -78,6 +81,7 @@ class Workspace:
                 lock_timeout=cfg.lock_timeout,
                 statement_timeout=cfg.statement_timeout,
                 connect_timeout=cfg.connect_timeout,
+                driver=self.driver,
             )
             stack.callback(session.close)
             stack.push(_exit_quietly_after_error(_Undo(self, session), Exception))

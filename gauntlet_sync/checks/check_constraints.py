@@ -27,7 +27,9 @@ class CheckConstraints(HeadCheck):
     def run(self, ctx: RunContext, session: MigrationSession) -> None:
         scope = naming.scope_of(session, ctx.config.ignored_tables)
         metadata = ctx.models(session)
-        error = check_constraints_error(session.connection, session.target.schema, metadata, scope)
+        error = check_constraints_error(
+            session.own_connection, session.target.schema, metadata, scope
+        )
         if error is not None:
             raise error
 

@@ -26,7 +26,7 @@ class Enums(HeadCheck):
     def run(self, ctx: RunContext, session: MigrationSession) -> None:
         metadata = ctx.models(session)
         error = enums_error(
-            session.connection, session.target.schema, metadata, ctx.config.ignored_tables
+            session.own_connection, session.target.schema, metadata, ctx.config.ignored_tables
         )
         if error is not None:
             raise error

@@ -640,7 +640,8 @@ class Naming(HeadCheck):
         except CheckSkipped:
             metadata = None  # the rules still judge every name
         rules = ctx.config.naming_rules
-        found = naming_findings(session.connection, session.target.schema, metadata, rules, scope)
+        conn = session.own_connection
+        found = naming_findings(conn, session.target.schema, metadata, rules, scope)
         error = naming_violations(found.problems, models=not rules)
         if error is not None:
             error.warnings = tuple(found.warnings)

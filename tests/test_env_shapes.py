@@ -1,0 +1,187 @@
+"""Every common shape of env.py runs every check, unmodified, on the driver it names.
+
+The ``alembic init`` templates are generated from the installed alembic at test time
+(generic, async, pyproject and pyproject_async where this alembic has them, multidb with
+one database); the hand-written shapes live in tests/env_shapes/. All run the ``clean``
+history's revisions (multidb: the same revisions in its template's form) and must pass
+all ten checks; a revision_data callable records the driver each migration ran on.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from gauntlet_sync import CHECK_NAMES, EmbeddedPostgres, Gauntlet, GauntletConfig
+from tests.histories import catalog
+from tests.reliability import leftovers
+
+SHAPES = Path(__file__).resolve().parent / "env_shapes"
+TEMPLATES = Path(command.__file__).resolve().parent / "templates"
+CLEAN_VERSIONS = catalog.HISTORIES / "clean" / "versions"
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Any:
+    yield
+    assert leftovers(EmbeddedPostgres.shared()) == []
+
+
+def template_env(
+    tmp_path: Path, template: str, url: str, versions: Path = CLEAN_VERSIONS
+) -> Path:
+    """``alembic init -t <template>`` from the installed alembic, pointed at ``versions``;
+    returns the alembic.ini. The generated env.py is not touched."""
+    ini = tmp_path / "alembic.ini"
+    toml = tmp_path / "pyproject.toml"
+    config = Config(str(ini), toml_file=str(toml)) if "pyproject" in template else Config(str(ini))
+    command.init(config, str(tmp_path / "migrations"), template=template)
+    text_ = ini.read_text()
+    text_ = re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {url}", text_)
+    location = f"version_locations = {versions}"
+    if toml.exists():
+        toml.write_text(
+            toml.read_text().replace(
+                "[tool.alembic]\n", f'[tool.alembic]\nversion_locations = ["{versions}"]\n', 1
+            )
+        )
+    elif template == "multidb":
+        text_ = re.sub(r"(?m)^databases = .*$", "databases = engine1", text_)
+        text_ = re.sub(r"(?ms)^\[engine2\].*?(?=^\[)", "", text_)
+        text_ = text_.replace("[alembic]\n", f"[alembic]\n{location}\n", 1)
+    else:
+        text_ = text_.replace("[alembic]\n", f"[alembic]\n{location}\n", 1)
+    ini.write_text(text_)
+    return ini
+
+
+def run_all_checks(ini: Path, history: str = "clean", **config: Any) -> tuple[Any, list[str]]:
+    """run_all on ``ini`` with ``history``'s models; also returns the drivers the first
+    revision's migration ran on (once per walk that applied it)."""
+    drivers: list[str] = []
+
+    def record(conn: Any) -> None:
+        drivers.append(conn.dialect.driver + (" async" if conn.dialect.is_async else ""))
+
+    cfg = GauntletConfig(
+        alembic_ini=str(ini),
+        metadata=catalog.load_metadata(history),
+        revision_data={_first_revision(history): record},
+        **config,
+    )
+    with Gauntlet(None, cfg) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    return report, drivers
+
+
+def _first_revision(history: str) -> str:
+    return {"clean": "a1000001", "no_trace": "j1000001"}[history]
+
+
+def statuses(report: Any) -> dict[str, str]:
+    return {r.name: r.status for r in report.results}
+
+
+ALL_PASSED = dict.fromkeys(CHECK_NAMES, "passed")
+
+
+def available(template: str) -> bool:
+    return (TEMPLATES / template / "env.py").is_file()
+
+
+def _dsn_url(driver: str) -> str:
+    return f"postgresql+{driver}://app:secret@db.invalid:5432/app"
+
+
+TEMPLATE_CASES: list[tuple[str, str, str]] = [
+    # (template, sqlalchemy.url's driver, the driver migrations must run on)
+    ("generic", "psycopg", "psycopg"),
+    ("generic", "psycopg2", "psycopg2"),
+    ("async", "asyncpg", "asyncpg async"),
+    ("async", "psycopg", "psycopg async"),
+    ("pyproject", "psycopg", "psycopg"),
+    ("pyproject_async", "asyncpg", "asyncpg async"),
+    ("multidb", "psycopg", "psycopg"),
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "named", "runs_on"), TEMPLATE_CASES, ids=[f"{t}+{d}" for t, d, _ in TEMPLATE_CASES]
+)
+def test_alembic_init_templates_run_every_check(
+    tmp_path: Path, template: str, named: str, runs_on: str
+) -> None:
+    if not available(template):
+        pytest.skip(f"the installed alembic has no {template!r} template")
+    versions = SHAPES / "multidb_versions" if template == "multidb" else CLEAN_VERSIONS
+    ini = template_env(tmp_path, template, _dsn_url(named), versions)
+    report, drivers = run_all_checks(ini)
+    assert statuses(report) == ALL_PASSED, str(report)
+    assert drivers and set(drivers) == {runs_on}
+
+
+HAND_WRITTEN: list[tuple[str, str]] = [
+    ("pytest_alembic", "an Engine expected in config.attributes['connection']: .connect()"),
+    ("engine_begin", "an Engine expected there: `with connectable.begin() as connection`"),
+    ("url_only", "only sqlalchemy.url, with %(here)s and environment variables"),
+    ("settings_module", "its engine from the project's settings module"),
+    ("cached_engine", "one pooled engine per URL, cached for the process"),
+]
+
+
+@pytest.mark.parametrize(("shape", "what"), HAND_WRITTEN, ids=[s for s, _ in HAND_WRITTEN])
+def test_hand_written_env_shapes_run_every_check(shape: str, what: str) -> None:
+    report, drivers = run_all_checks(SHAPES / shape / "alembic.ini")
+    assert statuses(report) == ALL_PASSED, f"{what}\n{report}"
+    assert set(drivers) == {"psycopg"}
+
+
+def test_the_cookbook_env_runs_every_check() -> None:
+    """A Connection expected in config.attributes['connection'] (tests/histories/_envs)."""
+    report, drivers = run_all_checks(Path(catalog.ini("clean")))
+    assert statuses(report) == ALL_PASSED, str(report)
+    assert set(drivers) == {"psycopg"}
+
+
+def test_no_trace_through_an_async_env_reports_its_verdict(tmp_path: Path) -> None:
+    """The catalog is read inside the async migration's own transaction, on its driver."""
+    versions = catalog.HISTORIES / "no_trace" / "versions"
+    ini = template_env(tmp_path, "async", _dsn_url("asyncpg"), versions)
+    report, drivers = run_all_checks(ini, "no_trace")
+    got = statuses(report)
+    assert got == {**ALL_PASSED, "no_trace": "failed"}, str(report)
+    message = report.get("no_trace").message
+    for words in ("j1000002", "normalize_email", "country"):
+        assert words in message, message
+    assert set(drivers) == {"asyncpg async"}
+
+
+def test_a_cached_engine_is_left_with_no_connection_to_the_run(tmp_path: Path) -> None:
+    """The engine env.py caches for the process outlives the run: what it pooled for the
+    isolated schemas is closed with them, and outside env.py it connects where its own
+    URL says again."""
+    import sys
+
+    report, _ = run_all_checks(SHAPES / "cached_engine" / "alembic.ini")
+    assert report.ok, str(report)
+    engines = sys.modules["shape_db"]._engines
+    assert engines
+    pg = EmbeddedPostgres.shared()
+    from sqlalchemy import create_engine
+
+    probe = create_engine(pg.dsn.replace("postgresql://", "postgresql+psycopg://"))
+    with probe.connect() as conn:
+        left = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        ).scalar()
+    probe.dispose()
+    assert left == 0
