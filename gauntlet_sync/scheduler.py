@@ -30,7 +30,7 @@ from .checks import CHECK_NAMES, CHECKS, DEFAULT_CHECKS, HeadCheck, HistoryCheck
 from .context import RunContext
 from .errors import CheckFailed, CheckSkipped, ConfigError, DatabaseUnavailableError, GauntletError
 from .report import CheckResult, CheckStarted
-from .session import MigrationSession
+from .session import MigrationSession, describe
 
 #: From this many revisions on, run_all splits a walk with heavy hooks between two
 #: processes (below it, forking and catching up cost more than the second CPU gives).
@@ -104,10 +104,11 @@ def run_all(ctx: RunContext, selected: Sequence[str]) -> dict[str, CheckResult]:
             run.one(check.name, functools.partial(check.run, ctx))
     head = [c for c in chosen if isinstance(c, HeadCheck)]
     walk = [c for c in chosen if isinstance(c, WalkCheck)]
+    names = [c.name for c in (*head, *walk)]
     if head:
-        _run_head_group(ctx, run, head, walk)
+        run.group(names, lambda: _run_head_group(ctx, run, head, walk))
     elif walk:
-        _run_walk_group(ctx, run, walk, may_split=False)
+        run.group(names, lambda: _run_walk_group(ctx, run, walk, may_split=False))
     return results
 
 
@@ -133,9 +134,9 @@ class Recorder:
             raise  # no later check can run either (a broken env.py, an unreachable server)
         except (DBAPIError, psycopg.Error) as exc:  # the head-state checks query directly
             lost = self.ctx.workspace.lost(exc, f"running {name}")
-            if lost is None:
-                raise
-            raise lost from exc
+            if lost is not None:
+                raise lost from exc
+            error = self.unexpected(name, exc)
         except CheckSkipped as exc:
             if record:
                 self._store(
@@ -144,6 +145,8 @@ class Recorder:
             return None
         except GauntletError as exc:
             error = exc
+        except Exception as exc:  # a failure of this check's own work: its result, not the run's
+            error = self.unexpected(name, exc)
         if record:
             found = tuple(warned) if isinstance(warned, (list, tuple)) else ()
             self.finish(name, time.perf_counter() - started, error, found)
@@ -165,6 +168,35 @@ class Recorder:
         else:
             result = CheckResult(name, "error", seconds, error=error, reason=str(error))
         self._store(result)
+
+    def unexpected(self, name: str, exc: BaseException) -> GauntletError:
+        """An error no check expects (a bug, a driver surprise), as ``name``'s error."""
+        error = GauntletError(f"{name} could not finish: {describe(exc, self.ctx.workspace.url)}")
+        error.__cause__ = exc
+        return error
+
+    def group(self, names: Sequence[str], body: Callable[[], None]) -> None:
+        """Run checks that share work; an error that escapes them becomes the error result
+        of each of ``names`` that has none yet, so the report still holds every check.
+        Only what stops every check is raised (configuration, an unreachable server), and
+        an error no check is left to carry (the schema could not be dropped)."""
+        started = time.perf_counter()
+        try:
+            body()
+        except (DatabaseUnavailableError, ConfigError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, (DBAPIError, psycopg.Error)):
+                lost = self.ctx.workspace.lost(exc, f"running {', '.join(names)}")
+                if lost is not None:
+                    raise lost from exc
+            open_names = [n for n in names if n not in self.results]
+            if not open_names:
+                raise
+            error = exc if isinstance(exc, GauntletError) else self.unexpected(open_names[0], exc)
+            seconds = time.perf_counter() - started
+            for name in open_names:
+                self._store(CheckResult(name, "error", seconds, error=error, reason=str(error)))
 
     def blocked(self, name: str, cause: GauntletError) -> None:
         self.ctx.emit(CheckStarted(name))
@@ -276,6 +308,14 @@ def _run_walk_group(
         return
     for check in checks:
         ctx.emit(CheckStarted(check.name))
+    # An error the walk cannot turn into a verdict is these checks' own: the checks
+    # running beside it in a forked child still finish and report.
+    run.group([c.name for c in checks], lambda: _walk_and_judge(ctx, run, checks, may_split))
+
+
+def _walk_and_judge(
+    ctx: RunContext, run: Recorder, checks: Sequence[WalkCheck], may_split: bool
+) -> None:
     started = time.perf_counter()
     with ctx.session() as session:
         split = (

@@ -267,25 +267,15 @@ class MigrationSession:
 
         def tracking(heads: Any, ctx: MigrationContext) -> Iterable[Any]:
             started[0] = True
-            if ctx.connection is not None and not self.redirect.owns(ctx.connection):
-                raise MigrationEnvironmentError(
-                    f"env.py at {self.history.script.env_py_location} runs the migrations "
-                    "on a connection gauntlet-sync did not hand over or open for this run "
-                    "(opened before env.py ran, or in another thread): they would not "
-                    "land in the isolated schema. Let env.py connect while it runs "
-                    "(engine.connect() inside run_migrations_online()) or use "
-                    "config.attributes['connection']."
-                )
             self.env_metadata = ctx.opts.get("target_metadata")
             self.version_table = (ctx.version_table_schema, ctx.version_table)
             return fn(heads, ctx)
 
+        script = self.history.script
+        environment = EnvironmentContext(self.config, script, fn=tracking, as_sql=False)
+        _guard_configure(environment, self._refuse_foreign)
         try:
-            with (
-                conn.lent(),
-                self.redirect.active(),
-                EnvironmentContext(self.config, self.history.script, fn=tracking, as_sql=False),
-            ):
+            with conn.lent(), self.redirect.active(), environment:
                 self.history.script.run_env()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -296,6 +286,18 @@ class MigrationSession:
             attributes.pop("connection", None)
         if conn.in_transaction():  # env.py began before configure(): we own its transaction
             conn.commit()
+
+    def _refuse_foreign(self, connection: Connection | None) -> None:
+        """Before alembic runs anything on it: the connection env.py configured must be
+        the hand-over or one the redirect opened for this target."""
+        if connection is not None and not self.redirect.owns(connection):
+            raise MigrationEnvironmentError(
+                f"env.py at {self.history.script.env_py_location} configured alembic with a "
+                "connection gauntlet-sync did not hand over or open for this run (opened "
+                "before env.py ran, or in another thread): its migrations would not land in "
+                "the isolated schema. Let env.py connect while it runs (engine.connect() "
+                "inside run_migrations_online()) or use config.attributes['connection']."
+            )
 
     def run(
         self,
@@ -509,6 +511,22 @@ class MigrationSession:
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
         conn.execute(statement, [dict(r) for r in rows])
+
+
+def _guard_configure(
+    environment: EnvironmentContext, guard: Callable[[Connection | None], None]
+) -> None:
+    """Call ``guard`` on the connection env.py passes to ``context.configure()``, before
+    alembic runs anything on it. (``alembic.context.configure`` calls the method of the
+    installed EnvironmentContext by name, so the instance's own attribute is what runs;
+    a subclass would not get alembic's module proxy.)"""
+    configure = environment.configure
+
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        configure(*args, **kwargs)
+        guard(environment.get_context().connection)
+
+    environment.configure = guarded  # type: ignore[method-assign]
 
 
 def connection_lost(exc: BaseException) -> str | None:

@@ -23,7 +23,6 @@ from gauntlet_sync import (
     UpgradeError,
 )
 from gauntlet_sync.handover import Driver, dsn_driver, ini_url, resolve_driver
-from tests.histories import catalog
 from tests.reliability import leftovers
 
 SHAPES = Path(__file__).resolve().parent / "env_shapes"

@@ -9,6 +9,7 @@ all ten checks; a revision_data callable records the driver each migration ran o
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
-from gauntlet_sync import CHECK_NAMES, EmbeddedPostgres, Gauntlet, GauntletConfig
+from gauntlet_sync import (
+    CHECK_NAMES,
+    EmbeddedPostgres,
+    Gauntlet,
+    GauntletConfig,
+    MigrationEnvironmentError,
+)
 from tests.histories import catalog
 from tests.reliability import leftovers
 
@@ -185,3 +192,89 @@ def test_a_cached_engine_is_left_with_no_connection_to_the_run(tmp_path: Path) -
         ).scalar()
     probe.dispose()
     assert left == 0
+
+
+# -- errors blame the right party ------------------------------------------------------
+
+
+def _env_dir(tmp_path: Path, env_py: str) -> Path:
+    """An alembic.ini in ``tmp_path`` whose env.py is ``env_py``, on the clean revisions."""
+    (tmp_path / "env.py").write_text(env_py)
+    ini = tmp_path / "alembic.ini"
+    ini.write_text(
+        f"[alembic]\nscript_location = {tmp_path}\nversion_locations = {CLEAN_VERSIONS}\n"
+        "path_separator = os\nsqlalchemy.url = postgresql+psycopg://app@db.invalid/app\n"
+    )
+    return ini
+
+
+def _gauntlet(ini: Path, dsn: str | None = None) -> Gauntlet:
+    config = GauntletConfig(alembic_ini=str(ini), metadata=catalog.load_metadata("clean"))
+    return Gauntlet(dsn, config)
+
+
+def test_an_async_env_on_a_sync_driver_names_the_driver_to_name(tmp_path: Path) -> None:
+    ini = template_env(tmp_path, "async", _dsn_url("asyncpg"))
+    dsn = EmbeddedPostgres.shared().dsn.replace("postgresql://", "postgresql+psycopg2://")
+    with _gauntlet(ini, dsn) as gauntlet, pytest.raises(MigrationEnvironmentError) as info:
+        gauntlet.check_upgrade()
+    message = str(info.value)
+    assert "async engine" in message and "+psycopg2 (the DSN)" in message, message
+    assert "+asyncpg" in message and "Fix env.py" not in message
+
+
+def test_a_use_of_the_hand_over_it_does_not_support_says_what_was_handed_over(
+    tmp_path: Path,
+) -> None:
+    ini = _env_dir(
+        tmp_path,
+        "from alembic import context\n"
+        "connectable = context.config.attributes['connection']\n"
+        "raw = connectable.raw_connection()\n",
+    )
+    with _gauntlet(ini) as gauntlet, pytest.raises(MigrationEnvironmentError) as info:
+        gauntlet.check_upgrade()
+    message = str(info.value)
+    assert "raw_connection" in message and "connect(), begin(), dispose() and url" in message
+    assert "Fix env.py" not in message
+
+
+def test_env_py_calling_asyncio_run_inside_a_running_loop_is_told_why(tmp_path: Path) -> None:
+    ini = template_env(tmp_path, "async", _dsn_url("asyncpg"))
+
+    async def inside_a_loop() -> None:
+        with _gauntlet(ini) as gauntlet:
+            gauntlet.check_upgrade()
+
+    with pytest.raises(MigrationEnvironmentError) as info:
+        asyncio.run(inside_a_loop())
+    assert "asyncio.to_thread" in str(info.value), str(info.value)
+
+
+def test_a_connection_kept_from_an_earlier_run_is_refused(tmp_path: Path) -> None:
+    """An env.py that migrates on a connection it opened in an earlier run would migrate
+    a schema that is gone (or a database that is not the target): refused, not run."""
+    ini = _env_dir(
+        tmp_path,
+        "import sys\n"
+        "from alembic import context\n"
+        "from sqlalchemy import create_engine\n"
+        "kept = sys.modules.setdefault('gauntlet_kept_connection', type(sys)('k'))\n"
+        "if not hasattr(kept, 'conn'):\n"
+        "    url = context.config.get_main_option('sqlalchemy.url')\n"
+        "    kept.conn = create_engine(url).connect()\n"
+        "context.configure(connection=kept.conn)\n"
+        "with context.begin_transaction():\n"
+        "    context.run_migrations()\n",
+    )
+    try:
+        with _gauntlet(ini) as gauntlet:
+            gauntlet.check_upgrade()  # opened while env.py ran: this run's connection
+            with pytest.raises(MigrationEnvironmentError, match="did not hand over or open"):
+                gauntlet.check_upgrade()
+    finally:
+        import sys
+
+        kept = sys.modules.pop("gauntlet_kept_connection", None)
+        if kept is not None:
+            kept.conn.close()
