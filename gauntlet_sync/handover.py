@@ -75,9 +75,6 @@ class Driver:
         Connection cannot run on asyncpg, so there it is psycopg's."""
         return "psycopg2" if self.name == "psycopg2" else "psycopg"
 
-    def describe(self) -> str:
-        return f"+{self.name} ({self.named_in})" if self.named_in else f"+{self.name} (the default)"
-
 
 def dsn_driver(dsn: object) -> str | None:
     """The ``+driver`` a DSN names, if any."""
