@@ -14,12 +14,13 @@ Three things make that so:
   close it; ``dispose()`` does nothing).
 * ``sqlalchemy.url``: the target URL written with the project's driver.
 * A redirect, for the env.py that connects somewhere else: while env.py runs, every new
-  PostgreSQL connection opened in its thread by an engine that is not gauntlet-sync's
-  own is pointed at the isolated target (the engine's own driver kept), and a pooled
-  connection that was not opened so for this very target is replaced at checkout. An
-  engine cached from an earlier run, or built from the project's settings, therefore
-  migrates the isolated schema and never the database its URL names; outside env.py,
-  connections redirected earlier are replaced by ones to their own URL again.
+  PostgreSQL connection opened in its thread (or, when only one env.py runs in the
+  process, in any thread: an event loop env.py hands its work to) by an engine that is
+  not gauntlet-sync's own is pointed at the isolated target (the engine's own driver
+  kept), and a pooled connection that was not opened so for this very target is replaced
+  at checkout. An engine cached from an earlier run, or built from the project's
+  settings, therefore migrates the isolated schema and never the database its URL names;
+  outside env.py, connections redirected earlier are replaced by ones to their own URL.
 
 The driver: psycopg (3) by default; ``+psycopg2`` or ``+asyncpg`` in the DSN, else in
 the ini's ``sqlalchemy.url``, names another. gauntlet-sync's own work (isolation, admin,
@@ -297,6 +298,20 @@ def _install() -> None:
         _installed = True
 
 
+def _current() -> Redirect | None:
+    """The redirect for a connection opened in this thread: the one env.py runs under
+    here, else the only one running in the process (an env.py that connects from an event
+    loop in another thread, as ``anyio``'s ``from_thread`` does); none when several
+    gauntlets run env.py at once in other threads (then the guard refuses the stray
+    connection rather than guess)."""
+    redirect = _ACTIVE.get(threading.get_ident())
+    if redirect is None:
+        running = list(_ACTIVE.values())
+        if len(running) == 1:
+            return running[0]
+    return redirect
+
+
 def _on_do_connect(
     dialect: Dialect, record: Any, cargs: list[Any], cparams: dict[str, Any]
 ) -> None:
@@ -304,7 +319,7 @@ def _on_do_connect(
         record.info[_OWN] = True
         return
     record.info.pop(_MARK, None)
-    redirect = _ACTIVE.get(threading.get_ident())
+    redirect = _current()
     if redirect is None or dialect.name != "postgresql":
         return
     new_cargs, new_cparams = redirect.connect_args(dialect)
@@ -324,7 +339,7 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         # Inherited through fork: the socket is the parent's, never close it here.
         record.dbapi_connection = proxy.dbapi_connection = None
         raise DisconnectionError("a connection opened by another process")
-    redirect = _ACTIVE.get(threading.get_ident())
+    redirect = _current()
     if redirect is None:
         if mark is not None:  # opened for a run that is over: reconnect to its own URL
             raise DisconnectionError("a connection redirected by an earlier gauntlet-sync run")

@@ -135,21 +135,25 @@ def test_alembic_init_templates_run_every_check(
     assert drivers and set(drivers) == {runs_on}
 
 
-HAND_WRITTEN: list[tuple[str, str]] = [
-    ("pytest_alembic", "an Engine expected in config.attributes['connection']: .connect()"),
-    ("engine_begin", "an Engine expected there: `with connectable.begin() as connection`"),
-    ("pytest_alembic_async", "pytest-alembic's asyncio recipe: sync on what is handed over"),
-    ("url_only", "only sqlalchemy.url, with %(here)s and environment variables"),
-    ("settings_module", "its engine from the project's settings module"),
-    ("cached_engine", "one pooled engine per URL, cached for the process"),
+HAND_WRITTEN: list[tuple[str, str, str]] = [
+    # (shape, what it does, the driver migrations must run on)
+    ("pytest_alembic", "an Engine expected in config.attributes['connection']", "psycopg"),
+    ("engine_begin", "an Engine expected there: `with connectable.begin()`", "psycopg"),
+    ("pytest_alembic_async", "pytest-alembic's asyncio recipe, +asyncpg", "psycopg"),
+    ("url_only", "only sqlalchemy.url, with %(here)s and environment variables", "psycopg"),
+    ("settings_module", "its engine from the project's settings module", "psycopg"),
+    ("cached_engine", "one pooled engine per URL, cached for the process", "psycopg"),
+    ("loop_thread", "an async engine in an event loop on another thread", "asyncpg async"),
 ]
 
 
-@pytest.mark.parametrize(("shape", "what"), HAND_WRITTEN, ids=[s for s, _ in HAND_WRITTEN])
-def test_hand_written_env_shapes_run_every_check(shape: str, what: str) -> None:
+@pytest.mark.parametrize(
+    ("shape", "what", "runs_on"), HAND_WRITTEN, ids=[s for s, _, _ in HAND_WRITTEN]
+)
+def test_hand_written_env_shapes_run_every_check(shape: str, what: str, runs_on: str) -> None:
     report, drivers = run_all_checks(SHAPES / shape / "alembic.ini")
     assert statuses(report) == ALL_PASSED, f"{what}\n{report}"
-    assert set(drivers) == {"psycopg"}
+    assert set(drivers) == {runs_on}
 
 
 def test_the_cookbook_env_runs_every_check() -> None:
