@@ -23,16 +23,12 @@ from gauntlet_sync import (
     UpgradeError,
 )
 from gauntlet_sync.handover import Driver, dsn_driver, ini_url, resolve_driver
-from tests.reliability import leftovers
 
 SHAPES = Path(__file__).resolve().parent / "env_shapes"
 BINDING = SHAPES / "client_binding"
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Any:
-    yield
-    assert leftovers(EmbeddedPostgres.shared()) == []
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 def _binding_metadata() -> Any:

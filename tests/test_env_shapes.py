@@ -29,17 +29,13 @@ from gauntlet_sync import (
     MigrationEnvironmentError,
 )
 from tests.histories import catalog
-from tests.reliability import leftovers
 
 SHAPES = Path(__file__).resolve().parent / "env_shapes"
 TEMPLATES = Path(command.__file__).resolve().parent / "templates"
 CLEAN_VERSIONS = catalog.HISTORIES / "clean" / "versions"
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Any:
-    yield
-    assert leftovers(EmbeddedPostgres.shared()) == []
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 def template_env(

@@ -10,17 +10,12 @@ from typing import Any
 
 import pytest
 
-from gauntlet_sync import CHECK_NAMES, EmbeddedPostgres, Gauntlet, GauntletConfig, snapshot
-from gauntlet_sync.checks import drift
+from gauntlet_sync import CHECK_NAMES, Gauntlet, GauntletConfig, snapshot
+from gauntlet_sync.checks import enums
 from gauntlet_sync.cli import main as cli_main
 from tests.histories import catalog
-from tests.reliability import leftovers
 
-
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Any:
-    yield
-    assert leftovers(EmbeddedPostgres.shared()) == []
+pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
 def _boom(*_: Any, **__: Any) -> Any:
@@ -35,7 +30,7 @@ def _statuses(report: Any) -> dict[str, str]:
 def test_a_failure_inside_one_check_is_its_error_result(
     monkeypatch: pytest.MonkeyPatch, parallel: bool
 ) -> None:
-    monkeypatch.setattr(drift, "enums_error", _boom)
+    monkeypatch.setattr(enums, "enums_error", _boom)
     cfg = GauntletConfig(
         alembic_ini=catalog.ini("clean"), metadata=catalog.load_metadata("clean"), parallel=parallel
     )
@@ -61,7 +56,7 @@ def test_a_failure_inside_the_walk_errors_its_checks_only(monkeypatch: pytest.Mo
 def test_the_cli_prints_the_report_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(drift, "enums_error", _boom)
+    monkeypatch.setattr(enums, "enums_error", _boom)
     ini = catalog.ini("clean")
     monkeypatch.chdir(catalog.HISTORIES / "clean")  # where --metadata imports models from
     code = cli_main(["-c", ini, "-q", "--metadata", "models:Base.metadata"])
