@@ -336,3 +336,32 @@ def test_an_env_filter_that_fails_on_the_stand_in_leaves_the_object_in() -> None
     assert scope.table("orders", None)
     assert scope.item("ix", "ix_orders_code", "orders", None, True) is False
     assert scope.item("ck", "ck_orders_total", "orders", None, True)  # no alembic type
+
+
+def test_the_cli_shows_the_warnings_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    from gauntlet_sync.cli import main
+
+    args = ["-c", catalog.ini("naming_bad"), "--only", "naming"]
+    args += ["--metadata", "tests.histories.naming_bad.models:Base.metadata"]
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert result["status"] == "passed" and result["warnings"] == BAD_WARNINGS
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "[warning] naming" in captured.out + captured.err
+    assert BAD_WARNINGS[1] in captured.out + captured.err
+
+
+def test_a_plain_explicit_name_over_63_characters_is_cut_as_op_f_cuts_it() -> None:
+    """The models' DDL refuses such a name; a migration can only hold it in op.f()."""
+    from sqlalchemy.schema import conv
+
+    long_name = "ck_" + "x" * 70
+    table = Table("t", MetaData(), Column("q", Integer), CheckConstraint("q > 0", name=long_name))
+    check = next(c for c in table.constraints if isinstance(c, CheckConstraint))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    expected = dialect.identifier_preparer.truncate_and_render_constraint_name(
+        conv(long_name), _alembic_quote=False
+    )
+    assert naming.sqla_name(check, table, dialect) == expected
+    assert len(expected) <= 63 and expected != long_name[:63]

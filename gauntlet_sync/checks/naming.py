@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IdentifierError
+from sqlalchemy.schema import conv
 from sqlalchemy.sql.schema import DEFAULT_NAMING_CONVENTION
 
 from .. import _compat
@@ -172,9 +173,10 @@ def _truncated(name: str, is_index: bool, dialect: Dialect) -> str:
     try:
         return _compat.truncate_name(dialect, name, is_index)
     except IdentifierError:
-        # A plain (non-conv) name over the limit: SQLAlchemy refuses to emit it, so it can
-        # only have come through raw SQL, which PostgreSQL cuts at 63 bytes.
-        return name.encode()[: dialect.max_identifier_length or 63].decode(errors="ignore")
+        # A plain (non-conv) name over the limit: the models' own DDL refuses it, so the
+        # migration that made the object held it in op.f() (conv), as autogenerate writes
+        # long names: cut the way that cuts it.
+        return _truncated(conv(name), is_index, dialect)
 
 
 def emitted(item: Any, dialect: Dialect) -> bool:
