@@ -7,15 +7,16 @@ release that changes one fails loudly there instead of silently changing a verdi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, RootTransaction
 from sqlalchemy.sql.base import _NONE_NAME
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.sql.naming import ConventionDict, _constraint_name_for_table, _get_convention
@@ -105,9 +106,45 @@ def commit_between_steps(ctx: MigrationContext) -> None:
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 
-def in_begin_block(conn: Connection) -> bool:
-    """Whether a ``with conn.begin():`` block holds the connection's transaction."""
-    return getattr(conn, "_trans_context_manager", None) is not None
+def guard_configure(
+    environment: EnvironmentContext, guard: Callable[[Connection | None], None]
+) -> None:
+    """Call ``guard`` on the connection env.py passes to ``context.configure()``, before
+    alembic runs anything on it. ``alembic.context.configure`` calls ``configure`` on the
+    installed EnvironmentContext (``alembic.context._proxy``) by name, so an attribute of
+    the instance is what runs; a subclass would not get alembic's module proxy at all."""
+    configure = environment.configure
+
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        configure(*args, **kwargs)
+        guard(environment.get_context().connection)
+
+    environment.configure = guarded  # type: ignore[method-assign]
+
+
+def begin_as(conn: Connection, transaction: type[RootTransaction]) -> RootTransaction:
+    """``conn.begin()`` with a RootTransaction subclass of ours (``Connection._transaction``
+    is where SQLAlchemy keeps it); SQLAlchemy's own error when one is already begun."""
+    if conn._transaction is None:
+        conn._transaction = transaction(conn)
+        return conn._transaction
+    return Connection.begin(conn)
+
+
+# --- SQLAlchemy: pools --------------------------------------------------------------------
+
+
+def pool_dialect_name(fairy: Any) -> str | None:
+    """The dialect name of the pool a checked-out connection comes from
+    (``_ConnectionFairy._pool._dialect``); None when it cannot be told."""
+    dialect = getattr(getattr(fairy, "_pool", None), "_dialect", None)
+    name = getattr(dialect, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def checked_out(record: Any) -> bool:
+    """Whether a pool's connection record is checked out (``_ConnectionRecord.fairy_ref``)."""
+    return getattr(record, "fairy_ref", None) is not None
 
 
 # --- SQLAlchemy: constraint names ---------------------------------------------------------
@@ -174,7 +211,10 @@ __all__: Sequence[str] = (
     "truncate_name",
     "downgrade_steps",
     "holds_prepared_statements",
-    "in_begin_block",
+    "begin_as",
+    "checked_out",
+    "guard_configure",
+    "pool_dialect_name",
     "load_revisions",
     "revision_step",
     "upgrade_steps",

@@ -47,6 +47,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, RootTransaction
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 
+from . import _compat
 from .errors import ConfigError, MigrationEnvironmentError
 
 #: Drivers migrations can run on, and the extra that installs each.
@@ -177,10 +178,7 @@ class HandOver(Connection):
         return self
 
     def begin(self) -> RootTransaction:
-        if self._transaction is None:
-            self._transaction = _Begun(self)
-            return self._transaction
-        return super().begin()  # the error SQLAlchemy gives for a second begin()
+        return _compat.begin_as(self, _Begun)
 
     def close(self) -> None:
         if self._lent:
@@ -270,7 +268,7 @@ class Redirect:
         for record in list(self.records):
             if record.info.get(_MARK) == (os.getpid(), self.token):
                 with contextlib.suppress(Exception):
-                    if getattr(record, "fairy_ref", None) is None:  # not checked out
+                    if not _compat.checked_out(record):
                         record.invalidate()
 
 
@@ -346,8 +344,6 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         return
     if mark is not None and mark[1] == redirect.token:
         return
-    pool = getattr(proxy, "_pool", None)
-    dialect = getattr(pool, "_dialect", None)
-    if dialect is not None and getattr(dialect, "name", None) != "postgresql":
+    if _compat.pool_dialect_name(proxy) not in (None, "postgresql"):
         return
     raise DisconnectionError("a connection not opened for this isolated target")

@@ -273,7 +273,7 @@ class MigrationSession:
 
         script = self.history.script
         environment = EnvironmentContext(self.config, script, fn=tracking, as_sql=False)
-        _guard_configure(environment, self._refuse_foreign)
+        _compat.guard_configure(environment, self._refuse_foreign)
         try:
             with conn.lent(), self.redirect.active(), environment:
                 self.history.script.run_env()
@@ -511,22 +511,6 @@ class MigrationSession:
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
         conn.execute(statement, [dict(r) for r in rows])
-
-
-def _guard_configure(
-    environment: EnvironmentContext, guard: Callable[[Connection | None], None]
-) -> None:
-    """Call ``guard`` on the connection env.py passes to ``context.configure()``, before
-    alembic runs anything on it. (``alembic.context.configure`` calls the method of the
-    installed EnvironmentContext by name, so the instance's own attribute is what runs;
-    a subclass would not get alembic's module proxy.)"""
-    configure = environment.configure
-
-    def guarded(*args: Any, **kwargs: Any) -> None:
-        configure(*args, **kwargs)
-        guard(environment.get_context().connection)
-
-    environment.configure = guarded  # type: ignore[method-assign]
 
 
 def connection_lost(exc: BaseException) -> str | None:

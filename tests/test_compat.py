@@ -107,13 +107,50 @@ def test_a_migration_contexts_transaction_is_committed_between_steps(
     assert not connection.in_transaction()
 
 
-def test_a_begin_block_is_told_from_an_autobegun_transaction(connection: Connection) -> None:
+def test_configure_is_guarded_where_env_py_calls_it(connection: Connection) -> None:
+    """``alembic.context.configure`` reaches the instance's own ``configure``."""
+    from alembic import context
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+
+    history = _history("clean")
+    seen: list[object] = []
+    environment = EnvironmentContext(Config(), history.script)
+    _compat.guard_configure(environment, seen.append)
+    with environment:
+        context.configure(connection=connection)
+    assert seen == [connection]
+
+
+def test_begin_as_keeps_sqlalchemys_transaction_bookkeeping(connection: Connection) -> None:
+    from sqlalchemy.engine import RootTransaction
+
+    class Mine(RootTransaction):
+        pass
+
+    if connection.in_transaction():
+        connection.rollback()
+    transaction = _compat.begin_as(connection, Mine)
+    assert isinstance(transaction, Mine) and connection.get_transaction() is transaction
+    with pytest.raises(Exception, match="already"):
+        _compat.begin_as(connection, Mine)
+    transaction.rollback()
     assert not connection.in_transaction()
-    with connection.begin():
-        assert _compat.in_begin_block(connection)
-    connection.execute(text("SELECT 1"))  # autobegins
-    assert connection.in_transaction() and not _compat.in_begin_block(connection)
-    connection.rollback()
+
+
+def test_a_pooled_connection_tells_its_dialect_and_checkout() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.pool import QueuePool
+
+    engine = create_engine(EmbeddedPostgres.shared().url, poolclass=QueuePool)
+    seen: list[object] = []
+    event.listen(engine, "checkout", lambda dbapi, record, fairy: seen.append(fairy))
+    with engine.connect() as conn:
+        record = conn.connection._connection_record  # type: ignore[attr-defined]
+        assert _compat.checked_out(record)
+        assert _compat.pool_dialect_name(seen[0]) == "postgresql"
+    assert not _compat.checked_out(record)
+    engine.dispose()
 
 
 # --- SQLAlchemy: constraint names ---------------------------------------------------------
