@@ -206,10 +206,8 @@ class Relay:
     the child sends: results (handed to ``on_results``), a walk outcome, an exception.
 
     While the child runs, the parent reports through :attr:`progress` (``None`` when
-    nobody listens): each of its own events first delivers what the child sent so far.
-    ``hold`` keeps the child's events until its walk has come back whole: the second half
-    of a split stairway then reports after the first, as one walk would, and not at all
-    if the parent ends up walking that half itself.
+    nobody listens): each of its own events first delivers what the child sent so far, so
+    the child's steps are reported as they happen, each process's in its own order.
     """
 
     def __init__(
@@ -218,13 +216,10 @@ class Relay:
         user: Callable[[Any], None] | None,
         *,
         on_results: Callable[[Any], None] | None = None,
-        hold: bool = False,
     ) -> None:
         self.child = child
         self.user = user
         self.on_results = on_results
-        self.hold = hold
-        self.held: list[Any] = []
         self.raised: list[BaseException] = []
         self.walk: WalkDone | None = None
         self.progress: Callable[[Any], None] | None = self._relaying if user else None
@@ -239,17 +234,11 @@ class Relay:
         while not self.child.finished:
             self._deliver(self.child.wait())
         self._deliver(self.child.join())
-        if self.walk is not None and self.walk.outcome is not None:
-            self._pass_on(self.held)
-        self.held = []
 
     def _deliver(self, messages: list[Any]) -> None:
         for message in messages:
             if isinstance(message, Event):
-                if self.hold:
-                    self.held.append(message.event)
-                else:
-                    self._pass_on([message.event])
+                self._pass_on([message.event])
             elif isinstance(message, Results) and self.on_results is not None:
                 self.on_results(message.results)  # their events went out already
             elif isinstance(message, WalkDone):

@@ -337,7 +337,8 @@ def split_walk(
     first catches up through the same steps (without hooks, about half their cost) so
     that it goes on from the very state this walk reaches. A failure here ends the walk,
     as unsplit; a child that cannot finish leaves the rest to this process. Either way
-    the outcome is the one walk's."""
+    the outcome is the one walk's. Progress comes from both processes as it happens (the
+    revisions the child reached are reported again if this process walks them itself)."""
     steps = ctx.stairway_plan()
     ids = ctx.history.ids
     split = max(1, min(len(ids) - 1, round(len(ids) * SPLIT_SHARE)))
@@ -369,7 +370,9 @@ def split_walk(
         child = forked.start(child_body)
         if child is None:
             return walk_once(ctx, session, checks)
-        relay = forked.Relay(child, ctx.progress, hold=True)
+        # The child's steps are reported as they happen, between this process's own: each
+        # part in its order (Reached counts them as one walk for the CLI's line and bar).
+        relay = forked.Relay(child, ctx.progress)
         relayed = ctx.with_progress(relay.progress)
         with forked.stopped_on_error(child):
             head = relayed.walk(session, first, "stairway", hooks, total=len(ids))

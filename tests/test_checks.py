@@ -321,8 +321,9 @@ def test_no_fork_while_another_thread_runs() -> None:
 @pytest.mark.parametrize("history", ["clean", "no_trace", "stairway_fails", "downgrade_fails"])
 def test_a_split_stairway_reads_as_one_walk(history: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Long histories split the stairway with no_trace between two processes; forced on
-    these short ones, verdicts, messages and the progress events (in order) are those of
-    one walk, also when the first half fails and the second half is thrown away."""
+    these short ones, verdicts and messages are those of one walk, also when the first
+    half fails and the second half is thrown away. Progress comes from both processes as
+    it happens (issue 16): each part's events are the one walk's, in its order."""
     from gauntlet_sync import scheduler
 
     monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)
@@ -337,7 +338,21 @@ def test_a_split_stairway_reads_as_one_walk(history: str, monkeypatch: pytest.Mo
             report = g.run_all(raise_on_failure=False)
         walk = [_event(e) for e in events if getattr(e, "walk", None) == "stairway"]
         runs[parallel] = (_verdicts(report), walk)
-    assert runs[True] == runs[False]
+    assert runs[True][0] == runs[False][0]
+    parallel_walk, serial_walk = runs[True][1], runs[False][1]
+    total = int(serial_walk[0][4])
+    mine = max(1, min(total - 1, round(total * scheduler.SPLIT_SHARE)))
+
+    def part(walk: list[tuple[str, ...]], child: bool) -> list[tuple[str, ...]]:
+        return [e for e in walk if (int(e[3]) > mine) == child]
+
+    assert part(parallel_walk, False) == part(serial_walk, False)
+    child_part, serial_tail = part(parallel_walk, True), part(serial_walk, True)
+    if serial_tail:  # the walk got past the first part: the child's part is the serial one
+        assert child_part == serial_tail
+    else:  # the first part failed and the child was stopped: what it reported is in order
+        indexes = [int(e[3]) for e in child_part]
+        assert indexes == sorted(indexes)
     assert splits == [1]  # the parallel run split, the serial one did not
     assert leftover_schemas() == []
 
@@ -364,7 +379,7 @@ def test_a_split_child_that_cannot_catch_up_leaves_the_rest_to_the_parent(
         serial = gauntlet.run_all(raise_on_failure=False)
     assert _verdicts(report) == _verdicts(serial)
     stairway = [_event(e)[1:3] for e in events if getattr(e, "walk", None) == "stairway"]
-    assert len(stairway) == len(set(stairway))  # the child's events were not passed on
+    assert len(stairway) == len(set(stairway))  # the child reached no step to report
     assert leftover_schemas() == []
 
 

@@ -13,8 +13,19 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
+from typing import Any
 
-from gauntlet_sync import CheckResult, CheckStarted, EmbeddedPostgres, Progress, Step
+import pytest
+
+from gauntlet_sync import (
+    CheckResult,
+    CheckStarted,
+    EmbeddedPostgres,
+    Gauntlet,
+    Progress,
+    Step,
+)
 from gauntlet_sync.cli import Output, ProgressPrinter
 from gauntlet_sync.progress import ProgressBars
 from tests.histories import catalog
@@ -134,3 +145,48 @@ def test_plain_lines_count_what_both_halves_of_a_split_walk_reached() -> None:
     printer(_step(37))
     printer(_step(2))
     assert re.findall(r"^\[stairway (\d+)/60\]", verbose.getvalue(), re.M) == ["1", "37", "2"]
+
+
+def test_a_split_walks_second_process_reports_as_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked half of a split stairway is not held back until the walk is done: its
+    steps come in while this process still walks its own half (issue 16: ~4 s of silence,
+    then a burst)."""
+    from gauntlet_sync import GauntletConfig, scheduler
+
+    monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)
+    marker = tmp_path / "child-reported"
+    become_child = scheduler.become_child
+
+    def spying(ctx: Any, send: Any, session: Any) -> Any:
+        child = become_child(ctx, send, session)  # in the forked child
+        sends = child.progress
+
+        def progress(event: Any) -> None:
+            sends(event)
+            if isinstance(event, Progress) and event.walk == "stairway":
+                marker.touch()  # it has sent a stairway step of its own
+
+        return child.with_progress(progress)
+
+    monkeypatch.setattr(scheduler, "become_child", spying)
+    events: list[Any] = []
+
+    def listen(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, Progress) and event.walk == "stairway" and event.index == 1:
+            deadline = time.monotonic() + 60
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # this process's walk pauses until the child has reported
+
+    config = GauntletConfig(alembic_ini=catalog.ini("clean"))
+    with Gauntlet(None, config, progress=listen) as gauntlet:
+        assert gauntlet.run_all().ok
+    stairway = [e for e in events if isinstance(e, Progress) and e.walk == "stairway"]
+    total = stairway[0].total
+    mine = max(1, min(total - 1, round(total * scheduler.SPLIT_SHARE)))
+    first_of_child = next(i for i, e in enumerate(stairway) if e.index > mine)
+    last_of_mine = max(i for i, e in enumerate(stairway) if e.index <= mine)
+    assert marker.exists()
+    assert first_of_child < last_of_mine, [(e.index, e.step.label) for e in stairway]
