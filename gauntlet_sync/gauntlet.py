@@ -67,6 +67,7 @@ class Gauntlet:
         self.close()
 
     def close(self) -> None:
+        """Dispose of the engine (its pooled connections); the ``with`` block's end does it."""
         self.engine.dispose()
 
     @property
@@ -176,6 +177,7 @@ class Gauntlet:
         return list(self.history.ids)
 
     def heads(self) -> list[str]:
+        """The history's head revision ids (one, unless ``single_head`` fails)."""
         return list(self.history.heads)
 
     def cleanup_stale(

@@ -58,6 +58,8 @@ class CheckResult:
         The typed error behind ``failed`` and ``error`` (``None`` otherwise).
     ``reason``
         Why it was skipped or could not run (empty when it passed or failed).
+    ``warnings``
+        What the check noticed that does not fail it (any status), one line each.
 
     ``revision``, ``step`` and ``problems`` say where a failed check found what (read from
     its :class:`~gauntlet_sync.CheckFailed`); ``message`` is the whole account and
@@ -69,7 +71,6 @@ class CheckResult:
     seconds: float = 0.0
     error: GauntletError | None = None
     reason: str = ""
-    #: What the check noticed that does not fail it (any status), one line each.
     warnings: tuple[str, ...] = ()
 
     @property

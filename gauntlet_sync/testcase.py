@@ -20,15 +20,22 @@ How outcomes map to unittest:
 * anything else (unreachable database, a broken configuration, env.py that cannot load)
   -> the ``GauntletError`` is raised, a unittest *error*: the test could not be judged.
 
-By default (``gauntlet_share_run = True``) the first check test of a class runs every
-enabled check at once through :meth:`Gauntlet.run_all`, which shares upgrades and walks;
-each test then reports its own entry of that report. That is fastest, but the first test
-carries the whole run time. With ``gauntlet_share_run = False`` each test calls its own
-``Gauntlet.check_*`` method: slower (one upgrade per check), with per-test timing.
+By default (``gauntlet_share_run = True``) the first check test of a class starts every
+enabled check at once through :meth:`Gauntlet.run_all`, which shares upgrades and walks,
+in a forked child (:mod:`gauntlet_sync.shared_run`); each test waits only until its own
+check's result is in, so each carries its own share of the time in ``--durations`` and
+JUnit. Without fork, the first test runs the whole run itself. With
+``gauntlet_share_run = False`` each test calls its own ``Gauntlet.check_*`` method:
+slower (one upgrade per check).
+
+Progress goes to stderr on request (``gauntlet_progress = True`` or
+``GAUNTLET_PROGRESS=1``). Logging is left to the test runner.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import unittest
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -37,11 +44,15 @@ from typing import Any, ClassVar
 from .checks import CHECK_NAMES, CHECKS, TEST_METHODS
 from .config import GauntletConfig, NamingRule
 from .database import DSN_ENV, dsn_or_environment
-from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletError, GauntletWarning
+from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletWarning
 from .gauntlet import Gauntlet
 from .report import CheckResult, Report
+from .shared_run import SharedRun
 
-__all__ = ["DSN_ENV", "TEST_METHODS", "GauntletMixin"]
+__all__ = ["DSN_ENV", "PROGRESS_ENV", "TEST_METHODS", "GauntletMixin"]
+
+#: ``GAUNTLET_PROGRESS=1`` turns the mixin's progress lines on (``gauntlet_progress=None``).
+PROGRESS_ENV = "GAUNTLET_PROGRESS"
 
 # unittest leaves this module's frames out of failure tracebacks: the message says it all.
 __unittest = True
@@ -65,8 +76,18 @@ class GauntletMixin:
       ``allowed_index_suffixes``, ``allowed_fk_suffixes``: the alembic-gauntlet attributes,
       mapped to ``ignore_tables`` and the ``ix`` / ``fk`` naming rules (each replaces the
       config's value; ``None`` keeps it).
-    * ``gauntlet_share_run``: one shared ``run_all`` per class (default) or one
-      ``check_*`` call per test.
+    * ``gauntlet_share_run``: one shared ``run_all`` per class (default; each test waits
+      for its own check's result) or one ``check_*`` call per test.
+    * ``gauntlet_progress``: ``True`` prints each check's start and end and each walk's
+      progress to stderr, as the command line does off a terminal; ``None`` (default)
+      reads ``GAUNTLET_PROGRESS`` (``1``/``true``/``yes``/``on``).
+
+    The tests: ``test_single_head_revision``, ``test_upgrade``,
+    ``test_stairway_upgrade_downgrade``, ``test_downgrade_all_the_way``,
+    ``test_migrations_up_to_date``, ``test_check_constraints_match``,
+    ``test_enum_values_match``, ``test_naming_conventions``,
+    ``test_downgrade_leaves_no_trace``, ``test_migrations_stay_isolated`` (one per check of
+    :data:`gauntlet_sync.CHECK_NAMES`).
 
     ``self.gauntlet`` is the open :class:`Gauntlet`, for tests of your own.
     """
@@ -79,13 +100,14 @@ class GauntletMixin:
     gauntlet_skip_checks: ClassVar[Sequence[str]] = ()
     gauntlet_config_overrides: ClassVar[Mapping[str, Any]] = {}
     gauntlet_share_run: ClassVar[bool] = True
+    gauntlet_progress: ClassVar[bool | None] = None
     migration_diff_ignore_tables: ClassVar[Sequence[str] | None] = None
     allowed_index_prefixes: ClassVar[Sequence[str] | None] = None
     allowed_index_suffixes: ClassVar[Sequence[str] | None] = None
     allowed_fk_suffixes: ClassVar[Sequence[str] | None] = None
 
     gauntlet: ClassVar[Gauntlet]
-    _gauntlet_outcome: ClassVar[Report | GauntletError | None] = None
+    _gauntlet_run: ClassVar[SharedRun | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -96,20 +118,33 @@ class GauntletMixin:
 
     @classmethod
     def setUpClass(cls) -> None:
+        """Open the class's :class:`Gauntlet` (closed by a class cleanup, even on errors)."""
         super().setUpClass()  # type: ignore[misc]
         cls._gauntlet_skipped()  # unknown names fail here, once, not in every test
-        cls._gauntlet_outcome = None
+        cls._gauntlet_run = None
         cls.gauntlet = cls.gauntlet_open()
         cls.addClassCleanup(cls._gauntlet_close)  # type: ignore[attr-defined]
 
     @classmethod
     def gauntlet_open(cls) -> Gauntlet:
-        """The class's Gauntlet; override to pass e.g. a ``progress`` callback."""
-        return Gauntlet(dsn_or_environment(cls.gauntlet_dsn), cls.gauntlet_effective_config())
+        """The class's Gauntlet, with progress on stderr when asked for
+        (``gauntlet_progress``); override to pass a ``progress`` callback of your own."""
+        dsn = dsn_or_environment(cls.gauntlet_dsn)
+        progress = _stderr_progress(dsn) if cls.gauntlet_wants_progress() else None
+        return Gauntlet(dsn, cls.gauntlet_effective_config(), progress=progress)
+
+    @classmethod
+    def gauntlet_wants_progress(cls) -> bool:
+        """``gauntlet_progress``, or when it is ``None`` the ``GAUNTLET_PROGRESS`` variable."""
+        if cls.gauntlet_progress is not None:
+            return cls.gauntlet_progress
+        return os.environ.get(PROGRESS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
     @classmethod
     def _gauntlet_close(cls) -> None:
-        cls._gauntlet_outcome = None
+        run, cls._gauntlet_run = cls._gauntlet_run, None
+        if run is not None:
+            run.stop()
         gauntlet = cls.__dict__.get("gauntlet")
         if gauntlet is not None:
             gauntlet.close()
@@ -176,19 +211,17 @@ class GauntletMixin:
 
     @classmethod
     def gauntlet_report(cls) -> Report:
-        """The shared run of every enabled check, computed on first use."""
-        outcome = cls._gauntlet_outcome
-        if outcome is None:
-            try:
-                outcome = cls.gauntlet.run_all(
-                    cls.gauntlet_enabled_checks(), raise_on_failure=False
-                )
-            except GauntletError as exc:
-                outcome = exc  # e.g. the database went away: every test reports it
-            cls._gauntlet_outcome = outcome
-        if isinstance(outcome, GauntletError):
-            raise outcome.with_traceback(None)
-        return outcome
+        """The shared run of every enabled check (waits for all of it)."""
+        checks = cls.gauntlet_enabled_checks()
+        return Report([cls.gauntlet_result(name) for name in checks])
+
+    @classmethod
+    def gauntlet_result(cls, name: str) -> CheckResult:
+        """Check ``name``'s result from the shared run, started on first use; waits only
+        until that check is done (raises what stopped the run, e.g. a lost database)."""
+        if cls._gauntlet_run is None:
+            cls._gauntlet_run = SharedRun(cls.gauntlet, cls.gauntlet_enabled_checks())
+        return cls._gauntlet_run.result(name)
 
     # -- the checks as tests ----------------------------------------------------------------
 
@@ -201,7 +234,7 @@ class GauntletMixin:
         if not CHECKS[name].default:
             case.skipTest(f"{name} is not in run_all's default set")
         if self.gauntlet_share_run:
-            result = self.gauntlet_report().get(name)
+            result = self.gauntlet_result(name)
         else:
             result = _run_alone(name, getattr(self.gauntlet, f"check_{name}"))
         for warning in result.warnings:  # pytest lists them in its warnings summary
@@ -259,6 +292,14 @@ def _failure_message(result: CheckResult) -> str | None:
         raise error
     message = str(error) if error is not None else result.reason
     return message if message.startswith("could not run") else f"could not run: {message}"
+
+
+def _stderr_progress(dsn: str | None) -> Callable[[Any], None]:
+    """The command line's plain progress lines, on the process's own stderr (not a runner's
+    buffer), passwords scrubbed."""
+    from .cli import Output, ProgressPrinter, _secret_of  # cli imports the package
+
+    return ProgressPrinter(Output(sys.__stderr__ or sys.stderr, _secret_of(dsn)))
 
 
 def _tuple_or(value: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
