@@ -36,6 +36,13 @@ class _Lines(Protocol):
     def line(self, text: str) -> None: ...
 
 
+class _Bar(tqdm):  # type: ignore[misc,unused-ignore]  # tqdm ships no types
+    """tqdm without its monitor thread: a second thread would stop ``run_all`` from forking
+    (:func:`gauntlet_sync.forked.possible`), and the run would lose its second CPU."""
+
+    monitor_interval = 0
+
+
 class Reached:
     """How many distinct revisions each walk has reached ("revision n of N").
 
@@ -103,7 +110,7 @@ class ProgressBars:
             self._close_bar(walk)  # a new walk of the same name (e.g. another check's upgrade)
         bar = self.bars.get(walk)
         if bar is None:
-            bar = self.bars[walk] = tqdm(
+            bar = self.bars[walk] = _Bar(
                 total=event.total,
                 desc=walk,
                 unit="rev",

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def _step(index: int, label: str = "upgrade") -> Progress:
 def test_one_bar_per_walk_counts_each_revision_once() -> None:
     """The halves of a split stairway arrive interleaved from two processes; a revision
     the parent walks again after the child gave up is not counted twice."""
+    threads = threading.active_count()
     stream = io.StringIO()
     bars = ProgressBars(Output(stream, None))
     bars(CheckStarted("stairway"))
@@ -48,6 +50,7 @@ def test_one_bar_per_walk_counts_each_revision_once() -> None:
             if second is not None:
                 bars(_step(second, label))
     assert bars.bars["stairway"].n == 50
+    assert threading.active_count() == threads  # no tqdm monitor: run_all may still fork
     for index in range(37, 61):  # the parent walks the child's half itself
         for label in ("upgrade", "downgrade", "re-upgrade"):
             bars(_step(index, label))
