@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
+from alembic import op as alembic_op
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import Script, ScriptDirectory
@@ -145,6 +146,38 @@ def pool_dialect_name(fairy: Any) -> str | None:
 def checked_out(record: Any) -> bool:
     """Whether a pool's connection record is checked out (``_ConnectionRecord.fairy_ref``)."""
     return getattr(record, "fairy_ref", None) is not None
+
+
+def renew_impl(ctx: MigrationContext) -> None:
+    """Give the next step the per-command state a fresh ``alembic`` command would have.
+
+    A walk's steps share one ``MigrationContext``; separate commands would each build
+    their own. What lives per context and can change what a step does is the DDL impl:
+    its ``memo``, where SQLAlchemy records the named types (PostgreSQL enums) it already
+    created in this DDL run. Kept from one step to the next, a re-upgrade of
+    ``create_table(..., sa.Enum(..., name="status"))`` after a downgrade that dropped the
+    type skips ``CREATE TYPE`` and fails (or, when the downgrade forgot the type, passes
+    where a separate command fails). So each step gets a new impl, built as
+    ``MigrationContext.__init__`` builds it, on the context (``ctx.impl``) and on the ``op``
+    proxy in use (``alembic.op._proxy.impl``). The rest of the context is configuration
+    (env.py's options), the transaction (committed between steps, as each command
+    commits) and the version table's name. tests/test_differential.py holds the walks
+    equal to separate alembic commands.
+    """
+    old = ctx.impl
+    impl = type(old)(
+        ctx.dialect, ctx.connection, ctx.as_sql, ctx.transactional_ddl, ctx.output_buffer, ctx.opts
+    )
+    impl.start_migrations()
+    ctx.impl = impl
+    proxy = getattr(alembic_op, "_proxy", None)
+    if proxy is not None and getattr(proxy, "migration_context", None) is ctx:
+        proxy.impl = impl
+
+
+def in_begin_block(conn: Connection) -> bool:
+    """Whether a ``with conn.begin():`` block holds the connection's transaction."""
+    return getattr(conn, "_trans_context_manager", None) is not None
 
 
 # --- SQLAlchemy: constraint names ---------------------------------------------------------

@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every check in this process (by default the models checks and the "
         "downgrade run in a forked child beside the stairway)",
     )
+    add(
+        "--keep-going",
+        action="store_true",
+        help="walk on after a failing revision and report every failing revision "
+        "(stairway, no_trace)",
+    )
     add("--json", action="store_true", help="write the report as JSON on stdout")
     add("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testcase per check)")
     add(
@@ -331,6 +337,7 @@ def _run(
         ignore_tables=frozenset(args.ignore_table),
         compare_server_default=args.compare_server_default,
         parallel=not args.no_parallel,
+        keep_going=args.keep_going,
     )
     progress = _progress(args, err)
     with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):

@@ -108,6 +108,10 @@ class GauntletConfig:
         Lets ``run_all`` run the models checks and ``downgrade_to_base`` in a forked
         child while it walks the stairway, and split long stairways between two processes
         (only with ``fork``, not on macOS, and with no other thread running).
+    ``keep_going`` (``False``)
+        The stairway and ``no_trace`` go on after a failing revision (from a fresh schema
+        upgraded to it in one transaction) and report every failing revision; without it
+        they stop at the first and say how many revisions were not reached.
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -128,6 +132,7 @@ class GauntletConfig:
     connect_timeout: int = 10
     schema_prefix: str = "gauntlet"
     parallel: bool = True
+    keep_going: bool = False
 
     def __post_init__(self) -> None:
         if self.isolation not in ("schema", "database"):

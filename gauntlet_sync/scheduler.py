@@ -25,12 +25,12 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from . import forked, walks
+from . import forked, snapshot, walks
 from .checks import CHECK_NAMES, CHECKS, DEFAULT_CHECKS, HeadCheck, HistoryCheck, WalkCheck
 from .context import RunContext
 from .errors import CheckFailed, CheckSkipped, ConfigError, DatabaseUnavailableError, GauntletError
 from .report import CheckResult, CheckStarted
-from .session import MigrationSession, describe
+from .session import MigrationSession, Step, describe
 
 #: From this many revisions on, run_all splits a walk with heavy hooks between two
 #: processes (below it, forking and catching up cost more than the second CPU gives).
@@ -68,8 +68,39 @@ def run_alone(ctx: RunContext, name: str) -> list[str]:
 def walk_once(
     ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
 ) -> walks.WalkOutcome:
-    """The stairway on ``session`` with ``checks``' hooks."""
-    return ctx.walk(session, ctx.stairway_plan(), "stairway", _hooks(ctx, session, checks))
+    """The stairway on ``session`` with ``checks``' hooks; with ``keep_going`` on past
+    each failing revision (see :func:`walks.keep_walking`)."""
+    steps = ctx.stairway_plan()
+    outcome = ctx.walk(session, steps, "stairway", _hooks(ctx, session, checks))
+    if outcome.failure is None or not ctx.config.keep_going:
+        return outcome
+
+    def walk_from(applied: list[str], rest: list[Step]) -> walks.WalkOutcome | None:
+        """A fresh schema upgraded to ``applied`` in one transaction, then ``rest``."""
+        with ctx.session() as fresh:
+            rebuild = [
+                Step(rev, "upgrade", "upgrade (rebuilding after a failure)") for rev in applied
+            ]
+            if ctx.walk(fresh, rebuild, "rebuild", one_transaction=True).failure is not None:
+                return None
+            ids = ctx.history.ids
+            return ctx.walk(
+                fresh,
+                rest,
+                "stairway",
+                _hooks(ctx, fresh, checks),
+                first_index=ids.index(rest[0].revision),
+                total=len(ids),
+            )
+
+    def merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+        return {
+            check.name: check.merge(first[check.name], second[check.name])
+            for check in checks
+            if check.name in first and check.name in second
+        }
+
+    return walks.keep_walking(ctx.history, steps, outcome, walk_from, merge)
 
 
 def _hooks(
@@ -222,6 +253,8 @@ def _run_head_group(
     guards = [c for c in ordered if c.stage == "guard"]
     rest = [c for c in ordered if c.stage in ("read", "consume")]
     with ctx.session() as session:
+        may_fork = bool(walk) and _may_fork(ctx)
+        database_wide = _database_wide(ctx) if may_fork else None
         upgrade_failed = run.one(
             prepare[0].name if prepare else "upgrade",
             lambda: ctx.upgrade(session),
@@ -235,8 +268,9 @@ def _run_head_group(
             for check in guards:
                 run.one(check.name, functools.partial(check.run, ctx, session))
             # Two walks at once only where it cannot change a verdict: migrations that
-            # reach outside the schema would meet their own objects there.
-            if walk and _may_fork(ctx) and not ctx.escapes(session):
+            # reach outside the schema, or make objects that live in no schema
+            # (extensions), would meet their own objects there.
+            if may_fork and not ctx.escapes(session) and _database_wide(ctx) == database_wide:
                 _walk_beside_child(ctx, run, session, rest, walk)
                 return
             for check in rest:
@@ -247,6 +281,20 @@ def _run_head_group(
 
 def _may_fork(ctx: RunContext) -> bool:
     return ctx.config.parallel and forked.possible()
+
+
+def _database_wide(ctx: RunContext) -> snapshot.Snapshot:
+    """Objects that live in no schema (extensions, roles...). Migrations that make or
+    change one may not run beside another walk: its schema would meet them
+    (``CREATE EXTENSION IF NOT EXISTS`` there finds the extension made in this one)."""
+    try:
+        with ctx.workspace.engine.connect() as conn:
+            return snapshot.take_database_wide(conn)
+    except DBAPIError as exc:
+        lost = ctx.workspace.lost(exc, "reading the database-wide catalog")
+        if lost is None:
+            raise
+        raise lost from exc
 
 
 def become_child(ctx: RunContext, send: forked.Send, session: MigrationSession) -> RunContext:
@@ -320,6 +368,7 @@ def _walk_and_judge(
     with ctx.session() as session:
         split = (
             may_split
+            and not ctx.config.keep_going  # a failure ends a split walk
             and any(c.heavy_hooks for c in checks)
             and len(ctx.history.ids) >= SPLIT_WALK_FROM
             and _may_fork(ctx)

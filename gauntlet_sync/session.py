@@ -26,7 +26,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, column, create_engine, table
+from sqlalchemy import Engine, column, create_engine, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
@@ -251,12 +251,35 @@ class MigrationSession:
 
     # -- env.py -----------------------------------------------------------------------
 
+    def _fresh_session(self) -> None:
+        """Reset the session as a new ``alembic`` command would find it: what
+        a previous env.py run left on it (a migration's ``SET``, temporary table or
+        advisory lock) is reset in place (the connection object stays the same for code
+        that holds it). A transaction still open is someone's (``prepare``): left alone."""
+        conn = self.connection
+        if conn.in_transaction():
+            return
+        dirty = bool(session_state(conn))
+        conn.rollback()
+        if dirty:
+            # RESET ALL first, in a transaction of its own: one begun under a session made
+            # read-only could not drop the temporary tables.
+            for statement in (
+                "SET SESSION AUTHORIZATION DEFAULT",
+                "RESET ALL",
+                "DISCARD TEMP",
+                "SELECT pg_advisory_unlock_all()",
+            ):
+                conn.execute(text(statement))
+                conn.commit()
+
     def _invoke_env(
         self, fn: Callable[[Any, MigrationContext], Iterable[Any]], started: list[bool]
     ) -> None:
         conn = self.connection
         if conn.in_transaction():  # reads or rows of ours: env.py gets a fresh connection,
             conn.commit()  # as from an Engine (its begin() must be able to begin)
+        self._fresh_session()
         attributes = self.config.attributes
         attributes["connection"] = conn
         attributes["target_schema"] = self.target.schema
@@ -328,6 +351,8 @@ class MigrationSession:
         def plan(heads: Any, ctx: MigrationContext) -> Iterator[Any]:
             conn = ctx.connection
             assert conn is not None
+            if commit_each_step:  # as env.py left the session: each step starts from it
+                state["session"] = session_state(conn)
             for step in pending:
                 if step.revision != state["last_rev"]:
                     state["index"] += 1
@@ -344,6 +369,8 @@ class MigrationSession:
                     hooks.after(step, conn)
                 if commit_each_step:
                     _compat.commit_between_steps(ctx)
+                    _compat.renew_impl(ctx)
+                    _restore_session(ctx, state)
                 state["current"] = None
             state["done"] = True
 
@@ -511,6 +538,57 @@ class MigrationSession:
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
         conn.execute(statement, [dict(r) for r in rows])
+
+
+# What a step can leave on the session (not in the database) that a new command's
+# connection would not have: settings made with SET (not SET LOCAL), temporary tables,
+# session advisory locks. Settings given at connection start (search_path, timeouts) are
+# source "client", not "session".
+_SESSION_STATE_SQL = text(
+    """
+SELECT name, setting FROM pg_settings WHERE source = 'session'
+UNION ALL SELECT '#temp', '' WHERE EXISTS (
+    SELECT 1 FROM pg_class WHERE relnamespace = pg_my_temp_schema())
+UNION ALL SELECT '#advisory', '' WHERE EXISTS (
+    SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())
+"""
+)
+
+
+def session_state(conn: Connection) -> dict[str, str]:
+    return {str(name): str(value) for name, value in conn.execute(_SESSION_STATE_SQL)}
+
+
+def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
+    """Put the session back as the walk's first step found it (as env.py set it up).
+
+    Each alembic command connects anew, so a migration's ``SET`` (a ``search_path`` that
+    sends the next step's tables elsewhere, ``default_transaction_read_only``), its
+    ``CREATE TEMP TABLE`` or a session advisory lock never reach the next command. In a
+    walk they would reach the next step: settings changed since the first step are set
+    back, temporary tables dropped, advisory locks released, and the transaction begun
+    under them committed. One catalog read per step when nothing changed.
+    """
+    conn = ctx.connection
+    assert conn is not None
+    now = session_state(conn)
+    baseline: dict[str, str] = state["session"]
+    if now == baseline:
+        return
+    for name in sorted(now.keys() | baseline.keys()):
+        if name == "#temp":
+            conn.execute(text("DISCARD TEMP"))
+        elif name == "#advisory":
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        elif name not in baseline:
+            conn.execute(
+                text("SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = :n"),
+                {"n": name},
+            )
+        elif now.get(name) != baseline[name]:
+            conn.execute(text("SELECT set_config(:n, :v, false)"), {"n": name, "v": baseline[name]})
+    # the transaction these ran in began under the changed settings (read-only, say)
+    _compat.commit_between_steps(ctx)
 
 
 def connection_lost(exc: BaseException) -> str | None:

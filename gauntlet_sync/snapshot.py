@@ -61,7 +61,9 @@ SELECT kind, name, definition FROM (
          AND co.collname <> 'default'
     WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
   UNION ALL
-    SELECT 'index', r.relname, pg_get_indexdef(r.oid)
+    -- the schema's own name (a random one per run) left out of the definitions
+    SELECT 'index', r.relname,
+           replace(pg_get_indexdef(r.oid), ' ON ' || quote_ident({schema}) || '.', ' ON ')
     FROM rels r WHERE r.relkind IN ('i', 'I')
   UNION ALL
     SELECT 'constraint', coalesce(tr.relname, ty.typname, '') || '.' || con.conname,
@@ -116,7 +118,8 @@ SELECT kind, name, definition FROM (
               AND classid = 'pg_proc'::regclass))
       AND p.pronamespace = (SELECT oid FROM ns)
   UNION ALL
-    SELECT 'trigger', c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid)
+    SELECT 'trigger', c.relname || '.' || tg.tgname,
+           replace(pg_get_triggerdef(tg.oid), ' ON ' || quote_ident({schema}) || '.', ' ON ')
     FROM pg_trigger tg JOIN rels c ON c.oid = tg.tgrelid
     WHERE tg.tgrelid = ANY(ARRAY(SELECT oid FROM rels)) AND NOT tg.tgisinternal
   UNION ALL
@@ -248,6 +251,32 @@ class Snapshotter:
             return _snapshot(cur.fetchall())
 
 
+_OTHER_SCHEMAS_SQL = text(
+    r"""
+SELECT nspname FROM pg_namespace
+WHERE nspname <> :own AND nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'
+"""
+)
+
+
+def with_other_schemas(
+    conn: Connection, shot: Snapshot, own_schema: str, skip_tables: Iterable[str] = ()
+) -> Snapshot:
+    """``shot`` of ``own_schema`` plus every other schema of the database, each object
+    named ``schema.name``, and one ``schema`` row per schema.
+
+    With ``isolation="database"`` the whole database is the run's, and its migrations may
+    create schemas of their own (``create_table(..., schema="audit")``): what a downgrade
+    leaves there is a trace as much as what it leaves in ``public``.
+    """
+    rows = list(shot.rows)
+    for (name,) in conn.execute(_OTHER_SCHEMAS_SQL, {"own": own_schema}).all():
+        rows.append(("schema", str(name), ""))
+        other = take(conn, str(name), skip_tables)
+        rows.extend((kind, f"{name}.{obj}", definition) for kind, obj, definition in other.rows)
+    return _snapshot(rows)
+
+
 _OUTSIDE_SQL = text(
     r"""
 WITH outside AS (
@@ -303,3 +332,41 @@ def escapes(before: Snapshot, after: Snapshot) -> list[str]:
         if not any(k == kind and n == name for k, n, _ in now):
             lines.append(f"{kind} {name} dropped outside the isolated schema")
     return lines
+
+
+# Objects that live in no schema: a migration that makes or changes one reaches every
+# schema of the database (extensions, event triggers, languages, FDWs, publications,
+# casts, transforms, per-database settings, schema-less default privileges) or the whole
+# cluster (roles, tablespaces, databases). Names only, with what identifies their state.
+_DATABASE_WIDE_SQL = text(
+    r"""
+SELECT 'extension', extname, extversion || ' in ' || extnamespace::regnamespace::text
+FROM pg_extension
+UNION ALL SELECT 'event trigger', evtname, evtevent || ' ' || evtenabled::text
+FROM pg_event_trigger
+UNION ALL SELECT 'language', lanname, lanpltrusted::text FROM pg_language
+UNION ALL SELECT 'foreign-data wrapper', fdwname, '' FROM pg_foreign_data_wrapper
+UNION ALL SELECT 'foreign server', srvname, '' FROM pg_foreign_server
+UNION ALL SELECT 'publication', pubname, '' FROM pg_publication
+UNION ALL SELECT 'cast', castsource::regtype::text || ' AS ' || casttarget::regtype::text,
+                 castfunc::text || ' ' || castcontext::text
+FROM pg_cast WHERE oid >= 16384
+UNION ALL SELECT 'transform', trftype::regtype::text || ' ' || trflang::text, ''
+FROM pg_transform
+UNION ALL SELECT 'setting', coalesce(setdatabase::text, '') || ' ' || setrole::text,
+                 array_to_string(setconfig, ',')
+FROM pg_db_role_setting
+UNION ALL SELECT 'default privileges', defaclrole::regrole::text || ' ' || defaclobjtype::text,
+                 array_to_string(defaclacl, ',')
+FROM pg_default_acl WHERE defaclnamespace = 0
+UNION ALL SELECT 'role', rolname, '' FROM pg_roles
+UNION ALL SELECT 'tablespace', spcname, '' FROM pg_tablespace
+UNION ALL SELECT 'database', datname, '' FROM pg_database
+WHERE datname !~ '^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$'  -- isolated runs
+"""
+)
+
+
+def take_database_wide(conn: Connection) -> Snapshot:
+    """The objects outside every schema (see ``_DATABASE_WIDE_SQL``)."""
+    return _snapshot(conn.execute(_DATABASE_WIDE_SQL))

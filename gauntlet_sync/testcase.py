@@ -101,6 +101,8 @@ class GauntletMixin:
     gauntlet_config_overrides: ClassVar[Mapping[str, Any]] = {}
     gauntlet_share_run: ClassVar[bool] = True
     gauntlet_progress: ClassVar[bool | None] = None
+    #: GauntletConfig.keep_going: the stairway and no_trace report every failing revision.
+    gauntlet_keep_going: ClassVar[bool | None] = None
     migration_diff_ignore_tables: ClassVar[Sequence[str] | None] = None
     allowed_index_prefixes: ClassVar[Sequence[str] | None] = None
     allowed_index_suffixes: ClassVar[Sequence[str] | None] = None
@@ -177,6 +179,8 @@ class GauntletMixin:
             )
         if rules != dict(base.naming_rules):
             changes["naming_rules"] = rules
+        if cls.gauntlet_keep_going is not None:
+            changes["keep_going"] = cls.gauntlet_keep_going
         changes.update(cls.gauntlet_config_overrides)
         try:
             return base.replace(**changes)

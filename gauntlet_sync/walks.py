@@ -11,11 +11,12 @@ revision" and never the ambiguous ``downgrade -1``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from . import _compat
 from .errors import (
     DowngradeError,
     StairwayError,
@@ -116,6 +117,11 @@ class WalkOutcome:
 
     failure: StepFailed | None = None
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: with keep_going: every failing step in walk order (``failure`` is the first).
+    failures: tuple[StepFailed, ...] = ()
+    #: with keep_going: revisions never walked (they need one whose upgrade failed, or
+    #: the walk could not be rebuilt after a failure).
+    not_reached: tuple[str, ...] = ()
 
 
 def walk(
@@ -156,6 +162,65 @@ def walk(
     return outcome
 
 
+#: ``walk_from(applied, steps)``: a fresh target with ``applied`` upgraded in one
+#: transaction, then ``steps`` walked on it; ``None`` when that upgrade failed.
+WalkFrom = Callable[[list[str], list[Step]], "WalkOutcome | None"]
+#: ``merge(first, second)``: the walk checks' data of two walks, in walk order.
+MergeData = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def keep_walking(
+    history: History,
+    steps: Sequence[Step],
+    outcome: WalkOutcome,
+    walk_from: WalkFrom,
+    merge: MergeData,
+) -> WalkOutcome:
+    """Go on after each failing step of a stairway (``keep_going``), so that one run
+    reports every failing revision.
+
+    After a failure at revision R the walk goes on with the revisions after R, from a
+    fresh target upgraded in one transaction to where the walk stood: every revision up
+    to R, R included unless its upgrade was what failed. A revision whose upgrade failed
+    was never applied, so the revisions that need it cannot be walked: they are reported
+    as not reached, and the walk goes on with the others (other branches).
+    """
+    ids = history.ids
+    failures: list[StepFailed] = []
+    data = dict(outcome.data)
+    broken: set[str] = set()  # upgrades that failed, and every revision that needs one
+    not_reached: list[str] = []
+    while outcome.failure is not None:
+        failed = outcome.failure
+        failures.append(failed)
+        position = ids.index(failed.step.revision)
+        if failed.step.kind == "upgrade":
+            broken.add(failed.step.revision)
+        for rev in ids[position + 1 :]:
+            if rev not in broken and set(_compat.all_down_revisions(history.get(rev))) & broken:
+                broken.add(rev)
+                not_reached.append(rev)
+        later = {rev for rev in ids[position + 1 :] if rev not in broken}
+        rest = [step for step in steps if step.revision in later]
+        if not rest:
+            break
+        applied = [rev for rev in ids[: position + 1] if rev not in broken]
+        walked = walk_from(applied, rest)
+        if walked is None:  # the state could not be rebuilt: the rest is not reached
+            not_reached.extend(rev for rev in ids if rev in later)
+            break
+        outcome = walked
+        data = merge(data, outcome.data)
+    return WalkOutcome(
+        failures[0] if failures else None, data, tuple(failures), tuple(not_reached)
+    )
+
+
+def not_reached_after(history: History, failed: StepFailed) -> int:
+    """How many revisions a walk that stopped at ``failed`` never reached."""
+    return len(history.ids) - history.ids.index(failed.step.revision) - 1
+
+
 def upgrade_error(history: History, failed: StepFailed) -> UpgradeError:
     rev = failed.step.revision
     return UpgradeError(
@@ -178,16 +243,40 @@ def _not_implemented_hint(failed: StepFailed) -> str:
     )
 
 
-def stairway_error(history: History, failed: StepFailed) -> StairwayError:
+def stairway_error(history: History, outcome: WalkOutcome) -> StairwayError:
+    """The stairway's failure: the first failing step, or with ``keep_going`` every one
+    (a line each in ``problems``: revision, step, message)."""
+    failed = outcome.failure
+    assert failed is not None
     rev = failed.step.revision
-    hint = _not_implemented_hint(failed)
-    return StairwayError(
-        f"Stairway failed at revision {describe_revision(history, rev)} in step "
-        f"'{failed.step.label}': {failed}{'.' + hint if hint else ''}",
-        revision=rev,
-        step=failed.step.label,
-        problems=[str(failed)],
+    if not outcome.failures:  # stopped at the first failure
+        hint = _not_implemented_hint(failed)
+        left = not_reached_after(history, failed)
+        unreached = (
+            f" {left} later revision{'s were' if left != 1 else ' was'} not reached "
+            "(keep_going=True, CLI --keep-going, walks on and reports every failing revision)."
+            if left
+            else ""
+        )
+        return StairwayError(
+            f"Stairway failed at revision {describe_revision(history, rev)} in step "
+            f"'{failed.step.label}': {failed}{'.' + hint if hint else ''}{unreached}",
+            revision=rev,
+            step=failed.step.label,
+            problems=[str(failed)],
+        )
+    lines = [f"{f.step.revision} {f.step.label}: {f}" for f in outcome.failures]
+    count = len(outcome.failures)
+    text = f"Stairway failed at {count} revision{'s' if count != 1 else ''}:\n" + "\n".join(
+        f"  - {describe_revision(history, f.step.revision)} in step '{f.step.label}': {f}"
+        for f in outcome.failures
     )
+    if outcome.not_reached:
+        text += (
+            f"\nNot reached ({len(outcome.not_reached)}; they need a revision whose upgrade "
+            f"failed, or the walk could not be rebuilt): {', '.join(outcome.not_reached)}"
+        )
+    return StairwayError(text, revision=rev, step=failed.step.label, problems=lines)
 
 
 def downgrade_error(history: History, failed: StepFailed) -> DowngradeError:

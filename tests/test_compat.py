@@ -280,3 +280,20 @@ def test_the_quick_branch_check_answers_as_alembic_does(history: str) -> None:
             assert ours == theirs, (rev, heads)
             compared += 1
     assert compared > len(graph.ids)
+
+
+def test_renew_impl_gives_the_context_and_the_op_proxy_a_new_impl(connection: Connection) -> None:
+    """What separate alembic commands would each have: the enum types SQLAlchemy recorded
+    as created (``impl.memo``) do not reach the next walk step (tests/test_differential.py)."""
+    from alembic import op
+    from alembic.operations import Operations
+
+    ctx = MigrationContext.configure(connection)
+    old = ctx.impl
+    old.memo["pg_enum"] = {(None, "account_status")}
+    with Operations.context(ctx):
+        _compat.renew_impl(ctx)
+        assert ctx.impl is not old and type(ctx.impl) is type(old)
+        assert ctx.impl.memo == {}
+        assert op._proxy.impl is ctx.impl  # type: ignore[attr-defined]
+        assert ctx.impl.connection is connection

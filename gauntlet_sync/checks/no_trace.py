@@ -53,7 +53,12 @@ class TraceWatch(walks.CheckHooks):
             version_table = self.session.version_table[1]
             self.snapshots = snapshot.Snapshotter(self.schema, self.skip_tables | {version_table})
         try:
-            return self.snapshots.take(conn)
+            shot = self.snapshots.take(conn)
+            if self.session.target.database is None:
+                return shot
+            # isolation="database": the schemas the migrations make are the run's too
+            skip = self.skip_tables | {self.session.version_table[1]}
+            return snapshot.with_other_schemas(conn, shot, self.schema, skip)
         except Exception as exc:
             raise GauntletError(
                 f"Could not read the catalog of schema {self.schema}: {describe(exc)}"
@@ -95,7 +100,7 @@ class NoTrace(WalkCheck):
             return trace_error(ctx.history, found.traces)
         to_compare = set(ctx.history.ids) - ctx.irreversible
         if outcome.failure is not None and not to_compare <= found.compared:
-            return walks.stairway_error(ctx.history, outcome.failure)
+            return walks.stairway_error(ctx.history, outcome)
         return None
 
 

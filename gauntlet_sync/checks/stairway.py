@@ -20,7 +20,7 @@ class Stairway(WalkCheck):
     def judge(self, ctx: RunContext, outcome: walks.WalkOutcome) -> GauntletError | None:
         if outcome.failure is None:
             return None
-        return walks.stairway_error(ctx.history, outcome.failure)
+        return walks.stairway_error(ctx.history, outcome)
 
 
 CHECK = Stairway()

@@ -1,0 +1,25 @@
+"""users
+
+Revision ID: gb000001
+Revises:
+Create Date: 2024-01-01 00:00:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "gb000001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "users", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("name", sa.String(50))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("users")

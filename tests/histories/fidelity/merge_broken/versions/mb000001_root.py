@@ -1,0 +1,23 @@
+"""root
+
+Revision ID: mb000001
+Revises:
+Create Date: 2024-01-01 00:00:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "mb000001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("a", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("a")
