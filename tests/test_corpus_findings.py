@@ -50,12 +50,6 @@ def test_corpus_enum_reused_fails_as_separate_alembic_commands(fresh_db_url: str
     assert error is not None and 'type "studydirection" already exists' in error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#11 item 1 (fidelity): the walk keeps one MigrationContext, whose impl.memo "
-    "remembers the enum type ra000001 created, so the stairway neither re-creates it after "
-    "ra000001's downgrade dropped it nor sees ra000002's second CREATE TYPE",
-)
 def test_corpus_enum_reused_stairway_fails_at_the_second_create_type() -> None:
     cfg = GauntletConfig(
         alembic_ini=catalog.ini("corpus_enum_reused"),
