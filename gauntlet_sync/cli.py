@@ -2,7 +2,9 @@
 
 Exit codes: 0 every check passed (or was skipped), 1 a check failed or could not run,
 2 usage or configuration error (bad option, missing alembic.ini, unreachable database),
-130 interrupted. Progress goes to stderr, the summary to stdout (to stderr with ``--json``,
+130 interrupted (SIGINT), 143 and 129 ended by SIGTERM and SIGHUP, which end a run as
+Ctrl-C does: the run's schemas are dropped, its forked children and embedded server stopped.
+Progress goes to stderr, the summary to stdout (to stderr with ``--json``,
 which keeps stdout for the JSON report). No output carries the DSN's password.
 """
 
@@ -14,7 +16,9 @@ import gc
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -54,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Put an Alembic migration history through the gauntlet of checks "
         "against a real PostgreSQL.",
         epilog=f"checks: {', '.join(CHECK_NAMES)}. Exit codes: 0 passed, 1 a check failed, "
-        "2 usage or configuration error, 130 interrupted.",
+        "2 usage or configuration error, 130 interrupted (128 + the signal for SIGTERM, "
+        "SIGHUP).",
     )
     add = parser.add_argument
     add(
@@ -136,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="walk on after a failing revision and report every failing revision "
         "(stairway, no_trace)",
     )
+    add(
+        "--lock-timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="a migration step waiting this long for a lock fails (default: %(default)s; "
+        "0: no limit)",
+    )
+    add(
+        "--statement-timeout",
+        type=_timeout,
+        default=0.0,
+        metavar="SECONDS",
+        help="a migration statement running this long is cancelled by the server "
+        "(default: no limit)",
+    )
+    add(
+        "--step-timeout",
+        type=_timeout,
+        default=0.0,
+        metavar="SECONDS",
+        help="a migration step (with its Python) running this long is cancelled from "
+        "this side, even when the server does not answer (default: no limit)",
+    )
     add("--json", action="store_true", help="write the report as JSON on stdout")
     add("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testcase per check)")
     add(
@@ -171,6 +200,11 @@ def _seconds(text: str) -> float:
             f"must be a finite number of seconds, 0 or more (got {text!r})"
         )
     return value
+
+
+def _timeout(text: str) -> float:
+    """Seconds for a timeout option: finite, 0 or more (0: no limit)."""
+    return _seconds(text)
 
 
 def check_names(parser: argparse.ArgumentParser, option: str, values: list[str]) -> list[str]:
@@ -283,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Output(sys.stderr, secret)
     out = Output(sys.stdout, secret)
     try:
-        with quiet_logging(args.verbose):
+        with quiet_logging(args.verbose), _signals_end_the_run():
             return _run(args, dsn, only, skip, out, err)
     except SETUP_ERRORS as exc:
         _error(err, exc, args.verbose)
@@ -291,9 +325,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GauntletError as exc:
         _error(err, exc, args.verbose)
         return EXIT_FAILED
+    except Terminated as exc:
+        err.line(f"{PROG}: ended by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         err.line(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
+    except SystemExit as exc:  # the project's code outside any migration step
+        err.line(
+            f"{PROG}: error: the project's code called sys.exit({exc.code!r}) outside a "
+            "migration step (a prepare= or revision_data callable?); no check could report"
+        )
+        return EXIT_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the run is, so that it unwinds as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` (a ``KeyboardInterrupt``): the run's
+    ``with`` blocks drop its schemas and stop its forked children on the way out, psycopg
+    cancels the query under way, and the embedded server is stopped at exit. A second
+    signal while that cleanup runs is ignored, so the cleanup can finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not fired:
+            fired.append(signum)
+            raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -338,6 +413,9 @@ def _run(
         compare_server_default=args.compare_server_default,
         parallel=not args.no_parallel,
         keep_going=args.keep_going,
+        lock_timeout=args.lock_timeout or None,
+        statement_timeout=args.statement_timeout or None,
+        step_timeout=args.step_timeout or None,
     )
     progress = _progress(args, err)
     with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import importlib
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -130,6 +131,7 @@ class GauntletConfig:
     statement_timeout: float | None = None
     lock_timeout: float | None = 10.0
     connect_timeout: int = 10
+    step_timeout: float | None = None
     schema_prefix: str = "gauntlet"
     parallel: bool = True
     keep_going: bool = False
@@ -143,6 +145,14 @@ class GauntletConfig:
                 f"naming_rules keys must be among {', '.join(NAMING_KINDS)}; "
                 f"got {', '.join(sorted(unknown))}."
             )
+        for name in ("statement_timeout", "lock_timeout", "step_timeout"):
+            seconds = getattr(self, name)
+            number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+            if seconds is not None and not (number and math.isfinite(seconds) and seconds >= 0):
+                raise ConfigError(
+                    f"{name} must be a finite number of seconds (0 or None: no limit); "
+                    f"got {seconds!r}."
+                )
         # Checked here, not at the first CREATE SCHEMA: a bad prefix is a config error.
         validate_prefix(self.schema_prefix)
         if self.alembic_config is None and self.alembic_ini is None:
@@ -288,7 +298,7 @@ def resolve_metadata(metadata: MetaData | str | None) -> MetaData | None:
         sys.path.insert(0, cwd)
     try:
         target: Any = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() at import ends no run quietly
         raise MetadataImportError(
             f"Cannot import module {module_name!r} for metadata {metadata!r}: "
             f"{type(exc).__name__}: {exc}. Run from the project root or fix the module path."

@@ -43,20 +43,62 @@ def with_connect_timeout(url: URL, seconds: int) -> URL:
     return url.update_query_dict({"connect_timeout": str(seconds)})
 
 
+#: Settings our own connections (creating, snapshotting and dropping the run's schemas and
+#: databases) bring along in the startup packet, where they outrank ``ALTER ROLE/DATABASE
+#: ... SET``: a migration that sets ``statement_timeout = '1ms'`` on its role must not
+#: make our DROP DATABASE fail. Bounded, so that our own statements end too.
+OWN_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("statement_timeout", "120s"),
+    ("lock_timeout", "30s"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("idle_session_timeout", "0"),
+    ("transaction_timeout", "0"),
+)
+
+
+def own_settings(url: URL, server_version: int) -> dict[str, str]:
+    """``connect_args`` for our own engine: the URL's libpq ``options`` plus ours (those the
+    server knows: ``server_version`` as in ``server_version_num``)."""
+    known = {"idle_session_timeout": 140000, "transaction_timeout": 170000}
+    pins = " ".join(
+        f"-c{name}={value}"
+        for name, value in OWN_SETTINGS
+        if server_version >= known.get(name, 0)
+    )
+    existing = url.query.get("options")
+    options = f"{existing} {pins}" if isinstance(existing, str) and existing else pins
+    return {"options": options}
+
+
 def open_engine(url: URL) -> Engine:
-    """An engine whose server answered, or a typed error saying why not."""
+    """An engine whose server answered, or a typed error saying why not. Its connections
+    carry :data:`OWN_SETTINGS`; ``url`` (which migration sessions build on) does not."""
     engine = handover.own(create_engine(url, poolclass=NullPool))
+    try:
+        with engine.connect() as conn:
+            version = int(conn.execute(text("SHOW server_version_num")).scalar_one())
+    except DBAPIError as exc:
+        engine.dispose()
+        raise _unavailable(url, exc) from None
+    engine.dispose()
+    engine = handover.own(
+        create_engine(url, poolclass=NullPool, connect_args=own_settings(url, version))
+    )
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
         engine.dispose()
-        raise DatabaseUnavailableError(
-            f"Cannot connect to {mask(url)}: {redact(str(exc.orig).strip(), url)}. "
-            "Check the DSN (host, port, user, password, database) and that the server is "
-            "running, or pass no DSN to use the embedded server."
-        ) from None
+        raise _unavailable(url, exc) from None
     return engine
+
+
+def _unavailable(url: URL, exc: DBAPIError) -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(
+        f"Cannot connect to {mask(url)}: {redact(str(exc.orig).strip(), url)}. "
+        "Check the DSN (host, port, user, password, database) and that the server is "
+        "running, or pass no DSN to use the embedded server."
+    )
 
 
 def cleanup_stale(

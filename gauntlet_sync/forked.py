@@ -13,6 +13,7 @@ open it).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import pickle
@@ -27,6 +28,7 @@ from typing import Any
 from .errors import GauntletError
 
 _HEADER = struct.Struct("!I")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 Send = Callable[[Any], None]
 
 
@@ -89,6 +91,7 @@ class Child:
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would print the parent's buffered output again
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -97,6 +100,7 @@ class Child:
             raise
         if pid == 0:  # pragma: no cover - the child's lines are seen through its messages
             os.close(read_fd)
+            _die_with(parent)
             _run_child(body, write_fd)
         os.close(write_fd)
         self.pid = pid
@@ -176,6 +180,18 @@ class Child:
             os.close(self._fd)
 
 
+def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to kill this child when its parent dies, however it dies (SIGKILL
+    included): an orphan would run on alone, holding the parent's output pipes and a
+    database connection. Elsewhere the parent's own ``stop`` is what ends it."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: no cover
     def send(message: Any) -> None:
         data = pickle.dumps(message)
@@ -188,6 +204,8 @@ def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: 
         try:
             body(send)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+            if not isinstance(exc, (Exception, KeyboardInterrupt)):  # sys.exit() in user code
+                exc = GauntletError(f"the project's code called sys.exit() in a check: {exc!r}")
             send(Raised(_picklable(exc)))
     finally:
         os._exit(0)

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import pickle
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -130,6 +134,63 @@ def session_settings(
     return settings
 
 
+#: alembic's ``context`` and ``op`` are proxies global to the process: one env.py run at a
+#: time may use them. Gauntlets in several threads take turns here (the walks of one
+#: run are serial anyway) instead of mixing up each other's migrations.
+_ALEMBIC_PROXIES = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    global _ALEMBIC_PROXIES
+    _ALEMBIC_PROXIES = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+#: after a step's deadline cancelled its query, how long the server has to answer before
+#: the client stops waiting for it (a frozen server answers nothing).
+DEADLINE_GRACE_SECONDS = 2.0
+
+
+class _Deadline:
+    """Ends a step that runs past ``seconds``, on the client side: the step's query is
+    cancelled on the server; if the server has not answered ``DEADLINE_GRACE_SECONDS``
+    later (a frozen server), the connection's socket is shut so the client stops waiting.
+    The step then fails, naming its revision and the setting."""
+
+    def __init__(self, seconds: float, conn: Connection, step: Step) -> None:
+        self.seconds = seconds
+        self.step = step
+        self.expired = False
+        self.unanswered = False  # not even the cancel request: the server is frozen
+        self._done = threading.Event()
+        dbapi = conn.connection.dbapi_connection
+        self._pg: Any = dbapi
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        started = time.monotonic()
+        with contextlib.suppress(Exception):
+            self._pg.cancel_safe(timeout=DEADLINE_GRACE_SECONDS)
+        left = DEADLINE_GRACE_SECONDS - (time.monotonic() - started)
+        if self._done.wait(max(left, 0.05)):
+            return
+        self.unanswered = True
+        with contextlib.suppress(Exception):  # the server did not answer: stop waiting
+            duplicate = socket.socket(fileno=os.dup(self._pg.pgconn.socket))
+            with duplicate:
+                duplicate.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._timer.cancel()
+        if self._timer.is_alive() and self._timer is not threading.current_thread():
+            self._timer.join()
+
+
 def search_path_url(
     url: URL, schema: str, *, lock_timeout: float | None, statement_timeout: float | None
 ) -> URL:
@@ -163,8 +224,12 @@ class MigrationSession:
         statement_timeout: float | None = None,
         connect_timeout: int = 10,
         driver: Driver | None = None,
+        step_timeout: float | None = None,
     ) -> None:
         self.history = history
+        self.step_timeout = step_timeout
+        self._deadline: _Deadline | None = None
+        self._expired: _Deadline | None = None
         self.config = config
         self.target = target
         self.driver = driver if driver is not None else Driver()
@@ -298,7 +363,7 @@ class MigrationSession:
         environment = EnvironmentContext(self.config, script, fn=tracking, as_sql=False)
         _compat.guard_configure(environment, self._refuse_foreign)
         try:
-            with conn.lent(), self.redirect.active(), environment:
+            with _ALEMBIC_PROXIES, conn.lent(), self.redirect.active(), environment:
                 self.history.script.run_env()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -360,6 +425,7 @@ class MigrationSession:
                 if progress is not None:
                     progress(Progress(walk, step, state["index"], total))
                 state["current"] = step
+                self._start_deadline(conn, step)
                 if hooks is not None:
                     hooks.before(step, conn)
                 yield _compat.revision_step(
@@ -371,6 +437,7 @@ class MigrationSession:
                     _compat.commit_between_steps(ctx)
                     _compat.renew_impl(ctx)
                     _restore_session(ctx, state)
+                self._stop_deadline()
                 state["current"] = None
             state["done"] = True
 
@@ -390,15 +457,31 @@ class MigrationSession:
     ) -> None:
         """Run env.py with ``fn`` as its migration function; errors become typed ones."""
         started = [False]
+        self._expired = None
         try:
             self._invoke_env(fn, started)
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # SystemExit too: sys.exit() in a migration is a failure
+            self._stop_deadline()
             self._raise_for(exc, current_step(), started[0], between_steps())
             raise
+        finally:
+            self._stop_deadline()
         if not started[0]:
             raise self._ran_nothing()
+
+    def _start_deadline(self, conn: Connection, step: Step) -> None:
+        self._stop_deadline()
+        if self.step_timeout:
+            self._deadline = _Deadline(self.step_timeout, conn, step)
+
+    def _stop_deadline(self) -> None:
+        deadline, self._deadline = self._deadline, None
+        if deadline is not None:
+            deadline.stop()
+            if deadline.expired:
+                self._expired = deadline
 
     def _ran_nothing(self) -> MigrationEnvironmentError:
         return MigrationEnvironmentError(
@@ -411,6 +494,23 @@ class MigrationSession:
     ) -> None:
         if isinstance(exc, DatabaseUnavailableError):
             raise exc
+        expired = self._expired
+        if expired is not None and expired.unanswered:
+            raise DatabaseUnavailableError(
+                f"The server stopped answering during {expired.step.label} of "
+                f"{expired.step.revision}: no reply within step_timeout={expired.seconds:g} s, "
+                f"nor to the cancel request {DEADLINE_GRACE_SECONDS:g} s after. Is the server "
+                "frozen or overloaded?"
+            ) from exc
+        if expired is not None:  # whatever the query's end looked like, the deadline did it
+            raise StepFailed(
+                expired.step,
+                exc,
+                f"{expired.step.label} of {expired.step.revision} ran past "
+                f"step_timeout={expired.seconds:g} s and was cancelled on the server "
+                f"({describe(exc, self.url)}); make the step faster or raise "
+                "GauntletConfig.step_timeout (CLI: --step-timeout)",
+            ) from exc
         # Before the typed errors: a step hook (a catalog snapshot, revision data) that hit
         # a dead connection reports it as its own failure, but the cause is the server.
         unavailable = connection_lost(exc)
@@ -431,6 +531,12 @@ class MigrationSession:
             raise MigrationEnvironmentError(
                 f"env.py at {self.history.script.env_py_location} failed before any migration "
                 f"ran: {describe(exc, self.url)}. {self._blame(exc)}"
+            ) from exc
+        if isinstance(exc, SystemExit):  # env.py or a callback of its ended the process
+            raise MigrationEnvironmentError(
+                f"env.py at {self.history.script.env_py_location} called "
+                f"{describe(exc, self.url)} after its migrations began. Fix env.py: "
+                "`alembic upgrade head` must work with it."
             ) from exc
 
     def _blame(self, exc: BaseException) -> str:
@@ -481,7 +587,11 @@ class MigrationSession:
         ):
             seconds = self.timeouts[setting]
             if seconds and setting.replace("_", " ") in text:
-                return f" ({setting}={seconds:g} s: {what}, or raise GauntletConfig.{setting})"
+                option = "--" + setting.replace("_", "-")
+                return (
+                    f" ({setting}={seconds:g} s: {what}, or raise GauntletConfig.{setting}, "
+                    f"CLI: {option})"
+                )
         return ""
 
     # -- questions answered through env.py ---------------------------------------------
@@ -610,6 +720,7 @@ def connection_lost(exc: BaseException) -> str | None:
                 "the connection is closed",
                 "consuming input failed",
                 "No such file or directory",
+                "connection timeout expired",
             )
         ):
             return str(current)
@@ -624,6 +735,8 @@ def describe(exc: BaseException, url: URL | None = None) -> str:
         statement = (exc.statement or "").strip()
         if statement:
             text += f" [SQL: {statement[:300]}]"
+    elif isinstance(exc, SystemExit):
+        text = f"sys.exit({exc.code!r})"
     else:
         text = f"{type(exc).__name__}: {exc}".strip()
     text = " ".join(text.split())

@@ -82,6 +82,7 @@ class Workspace:
                 statement_timeout=cfg.statement_timeout,
                 connect_timeout=cfg.connect_timeout,
                 driver=self.driver,
+                step_timeout=cfg.step_timeout,
             )
             stack.callback(session.close)
             stack.push(_exit_quietly_after_error(_Undo(self, session), Exception))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -98,18 +100,59 @@ def _wheel_bin_dir() -> Path | None:
     return None
 
 
+#: ``postgres --version`` answers at once; one that does not within this is broken.
+_VERSION_TIMEOUT_SECONDS = 5.0
+
+
 @cache
 def server_version(bin_dir: Path) -> str:
-    """The server's version number, e.g. ``15.18`` (keys the initdb cache)."""
-    output = subprocess.run(
-        [str(bin_dir / "postgres"), "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    match = re.search(r"(\d+(?:\.\d+)*)", output)
-    return match.group(1) if match else output.strip()
+    """The server's version number, e.g. ``15.18`` (keys the initdb cache).
+
+    A ``postgres`` that fails, hangs or cannot be executed is a :class:`ServerStartError`
+    within seconds (and once: the failure is remembered like the answer)."""
+    failed = _version_failures.get(bin_dir)
+    if failed is not None:
+        raise ServerStartError(failed)
+    command = [str(bin_dir / "postgres"), "--version"]
+    problem = None
+    try:
+        # A session of its own: on a timeout the whole group is killed, a wrapper script's
+        # children too (they would hold the output pipes open, and wait() with them).
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=_VERSION_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                problem = f"did not answer within {_VERSION_TIMEOUT_SECONDS:g} s"
+            else:
+                if process.returncode != 0:
+                    output = (stdout + stderr).strip()
+                    problem = f"exited with status {process.returncode}" + (
+                        f": {output}" if output else ""
+                    )
+    except OSError as exc:
+        problem = f"cannot be run: {exc.strerror}"
+    if problem is not None:
+        message = (
+            f"`{' '.join(command)}` {problem}. That PostgreSQL installation is broken: "
+            f"reinstall it, point {ENV_PG_BIN} at another, or pass a DSN (--dsn / GAUNTLET_DSN)."
+        )
+        _version_failures[bin_dir] = message
+        raise ServerStartError(message)
+    match = re.search(r"(\d+(?:\.\d+)*)", stdout)
+    return match.group(1) if match else stdout.strip()
+
+
+_version_failures: dict[Path, str] = {}
 
 
 # --- running as root ----------------------------------------------------------------------

@@ -52,7 +52,7 @@ _SERVER_SETTINGS: tuple[tuple[str, str], ...] = (
     ("dynamic_shared_memory_type", "mmap"),
 )
 _BOOT_POLL_SECONDS = 0.02
-_STOP_TIMEOUT_SECONDS = 10.0
+_STOP_TIMEOUT_SECONDS = 5.0
 _LOG_TAIL_LINES = 20
 _STAGING_PREFIX = ".staging-"
 
@@ -278,17 +278,30 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_DATABASE)))
 
     def terminate(self, *args: Any) -> None:
-        """Immediate shutdown (SIGQUIT): the data is thrown away, so no checkpoint is owed."""
+        """Immediate shutdown (SIGQUIT): the data is thrown away, so no checkpoint is owed.
+
+        A stopped server (SIGSTOP) is continued so that it can obey; one that does not end
+        within seconds is SIGKILLed with every process it started: backends live in
+        process groups of their own, so they are found as the postmaster's children."""
         process = self.child_process
         if process is None or self._owner_pid != os.getpid():
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGQUIT)
+        backends = _children(process.pid)
+        for sig in (signal.SIGQUIT, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+        for pid in backends:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
         try:
             process.wait(timeout=_STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
+            backends |= _children(process.pid)
             process.kill()
             process.wait()
+        for pid in backends:  # those still there (a stopped backend does not notice)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         self.child_process = None
 
     def cleanup(self) -> None:
@@ -416,6 +429,20 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         if tail:
             message += f"\nlast lines of the server log:\n{tail}"
         return message
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``; elsewhere none are found)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    with open(f"/proc/{entry}/stat") as stat_file:
+                        fields = stat_file.read().rpartition(")")[2].split()
+                    if int(fields[1]) == pid:
+                        found.add(int(entry))
+    return found
 
 
 def _forget_watchdogs_in_child() -> None:

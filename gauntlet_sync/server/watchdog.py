@@ -48,8 +48,27 @@ def alive(pid):
     except (OSError, IndexError):
         return True
 
+def children(parents):
+    found = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rpartition(")")[2].split()[1]) in parents:
+                        found.add(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+pids |= children(set(pids))  # backends: process groups of their own, stopped or not
+
 def signal_all(sig, seconds):
     for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
         if alive(pid):
             try:
                 os.kill(pid, sig)
