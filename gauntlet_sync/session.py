@@ -30,6 +30,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
+from psycopg import pq
 from sqlalchemy import Engine, column, create_engine, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection
@@ -178,6 +179,8 @@ class _Deadline:
         left = DEADLINE_GRACE_SECONDS - (time.monotonic() - started)
         if self._done.wait(max(left, 0.05)):
             return
+        if self._pg.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
+            return  # no query under way: Python code of the step's; it fails when it returns
         self.unanswered = True
         with contextlib.suppress(Exception):  # the server did not answer: stop waiting
             duplicate = socket.socket(fileno=os.dup(self._pg.pgconn.socket))
@@ -191,14 +194,26 @@ class _Deadline:
             self._timer.join()
 
 
+#: PostgreSQL 14+: a backend whose client is gone (SIGKILLed) notices it within this many
+#: milliseconds even while its query runs, and ends it instead of sleeping on for an hour.
+CLIENT_CHECK_MS = 1000
+
+
 def search_path_url(
-    url: URL, schema: str, *, lock_timeout: float | None, statement_timeout: float | None
+    url: URL,
+    schema: str,
+    *,
+    lock_timeout: float | None,
+    statement_timeout: float | None,
+    client_check: bool = False,
 ) -> URL:
     """The target URL with the session's search_path (and timeouts) pinned by libpq."""
     settings = session_settings(
         schema, lock_timeout=lock_timeout, statement_timeout=statement_timeout
     )
     options = [f"-c{name}={value}" for name, value in settings.items()]
+    if client_check:
+        options.append(f"-cclient_connection_check_interval={CLIENT_CHECK_MS}")
     existing = url.query.get("options")
     if isinstance(existing, str) and existing:
         options.insert(0, existing)
@@ -225,6 +240,7 @@ class MigrationSession:
         connect_timeout: int = 10,
         driver: Driver | None = None,
         step_timeout: float | None = None,
+        client_check: bool = False,
     ) -> None:
         self.history = history
         self.step_timeout = step_timeout
@@ -239,6 +255,7 @@ class MigrationSession:
             target.schema,
             lock_timeout=lock_timeout,
             statement_timeout=statement_timeout,
+            client_check=client_check,
         )
         self.url = with_connect_timeout(url, connect_timeout)
         self.engine: Engine = own(create_engine(self.url, poolclass=NullPool))
@@ -438,6 +455,8 @@ class MigrationSession:
                     _compat.renew_impl(ctx)
                     _restore_session(ctx, state)
                 self._stop_deadline()
+                if self._expired is not None:  # it ended, but only after its deadline
+                    raise TimeoutError(f"the step took longer than {self.step_timeout:g} s")
                 state["current"] = None
             state["done"] = True
 
@@ -507,8 +526,8 @@ class MigrationSession:
                 expired.step,
                 exc,
                 f"{expired.step.label} of {expired.step.revision} ran past "
-                f"step_timeout={expired.seconds:g} s and was cancelled on the server "
-                f"({describe(exc, self.url)}); make the step faster or raise "
+                f"step_timeout={expired.seconds:g} s (its query, if one ran, was cancelled on "
+                f"the server: {describe(exc, self.url)}); make the step faster or raise "
                 "GauntletConfig.step_timeout (CLI: --step-timeout)",
             ) from exc
         # Before the typed errors: a step hook (a catalog snapshot, revision data) that hit

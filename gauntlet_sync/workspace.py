@@ -83,6 +83,7 @@ class Workspace:
                 connect_timeout=cfg.connect_timeout,
                 driver=self.driver,
                 step_timeout=cfg.step_timeout,
+                client_check=(self.engine.dialect.server_version_info or (0,)) >= (14,),
             )
             stack.callback(session.close)
             stack.push(_exit_quietly_after_error(_Undo(self, session), Exception))

@@ -207,7 +207,7 @@ def _until_no_sleepers(server: EmbeddedPostgres) -> int:
 @pytest.mark.parametrize(
     ("option", "words"),
     [
-        ("--step-timeout", ("ran past step_timeout=1 s", "cancelled on the server")),
+        ("--step-timeout", ("ran past step_timeout=1 s", "was cancelled on the server")),
         ("--statement-timeout", ("statement timeout", "statement_timeout=1 s")),
     ],
 )
@@ -259,6 +259,27 @@ def test_the_step_timeout_api_names_the_revision(
     assert _until_no_sleepers(server) == 0
 
 
+def test_a_step_stuck_in_python_fails_when_it_returns(
+    tmp_path: Path, server: EmbeddedPostgres
+) -> None:
+    """No query to cancel, and Python code cannot be interrupted from outside: the step
+    fails on its deadline once it returns, without the server being blamed."""
+    project = _sleeper(tmp_path)
+    revision = project / "versions" / "s1_sleep.py"
+    revision.write_text(
+        revision.read_text().replace(
+            'op.execute("SELECT pg_sleep(3600) /* gauntlet-faults-sleeper */")',
+            "__import__('time').sleep(3)",
+        )
+    )
+    config = GauntletConfig(str(project / "alembic.ini"), step_timeout=1)
+    with Gauntlet(server.dsn, config) as gauntlet:
+        with pytest.raises(UpgradeError) as info:
+            gauntlet.check_upgrade()
+    assert info.value.revision == "s1000001" and "step_timeout=1 s" in str(info.value)
+    assert "TimeoutError" in str(info.value)
+
+
 def test_sigterm_during_a_hung_statement_cancels_it_and_drops_the_schema(
     tmp_path: Path, server: EmbeddedPostgres
 ) -> None:
@@ -280,6 +301,31 @@ def test_sigterm_during_a_hung_statement_cancels_it_and_drops_the_schema(
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "ended by SIGTERM" in err
     assert _until_no_sleepers(server) == 0
+
+
+def test_a_sigkilled_run_leaves_no_statement_running_on_the_server(
+    tmp_path: Path, server: EmbeddedPostgres
+) -> None:
+    """Nothing can clean up after SIGKILL; the server notices the client is gone (PostgreSQL
+    14+: client_connection_check_interval) and ends the query; cleanup_stale the schema."""
+    project = _sleeper(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet_sync", "-c", str(project / "alembic.ini")]
+        + ["--dsn", socket_dsn(server), "--only", "upgrade"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=child_env(),
+    )
+    deadline = time.monotonic() + 60
+    while not _sleepers(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _sleepers(server) == 1
+    process.kill()
+    process.wait()
+    assert _until_no_sleepers(server) == 0, "the statement ran on after its client died"
+    [left] = leftovers(server)
+    with Gauntlet(server.dsn, GauntletConfig(catalog.ini("clean"))) as gauntlet:
+        assert gauntlet.cleanup_stale(older_than=0) == [left]
 
 
 @pytest.mark.parametrize("bad", ["nan", "-1", "inf", "x"])
