@@ -175,15 +175,20 @@ class _Deadline:
         self.expired = True
         started = time.monotonic()
         with contextlib.suppress(Exception):
-            self._pg.cancel_safe(timeout=DEADLINE_GRACE_SECONDS)
+            cancel_safe = getattr(self._pg, "cancel_safe", None)  # psycopg 3.2+
+            if cancel_safe is not None:
+                cancel_safe(timeout=DEADLINE_GRACE_SECONDS)
+            else:  # another driver's connection, from env.py's own engine
+                self._pg.cancel()
         left = DEADLINE_GRACE_SECONDS - (time.monotonic() - started)
         if self._done.wait(max(left, 0.05)):
             return
-        if self._pg.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
+        pgconn = getattr(self._pg, "pgconn", None)
+        if pgconn is None or pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
             return  # no query under way: Python code of the step's; it fails when it returns
         self.unanswered = True
         with contextlib.suppress(Exception):  # the server did not answer: stop waiting
-            duplicate = socket.socket(fileno=os.dup(self._pg.pgconn.socket))
+            duplicate = socket.socket(fileno=os.dup(pgconn.socket))
             with duplicate:
                 duplicate.shutdown(socket.SHUT_RDWR)
 
