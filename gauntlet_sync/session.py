@@ -174,15 +174,17 @@ class _Deadline:
     def _expire(self) -> None:
         self.expired = True
         started = time.monotonic()
+        answered = False
         with contextlib.suppress(Exception):
             cancel_safe = getattr(self._pg, "cancel_safe", None)  # psycopg 3.2+
             if cancel_safe is not None:
                 cancel_safe(timeout=DEADLINE_GRACE_SECONDS)
             else:  # another driver's connection, from env.py's own engine
                 self._pg.cancel()
+            answered = True
         left = DEADLINE_GRACE_SECONDS - (time.monotonic() - started)
-        if self._done.wait(max(left, 0.05)):
-            return
+        if self._done.wait(max(left, 0.05)) or answered:
+            return  # the server took the cancel: the step ends (Python code when it returns)
         pgconn = getattr(self._pg, "pgconn", None)
         if pgconn is None or pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
             return  # no query under way: Python code of the step's; it fails when it returns
