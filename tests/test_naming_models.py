@@ -365,3 +365,23 @@ def test_a_plain_explicit_name_over_63_characters_is_cut_as_op_f_cuts_it() -> No
     )
     assert naming.sqla_name(check, table, dialect) == expected
     assert len(expected) <= 63 and expected != long_name[:63]
+
+
+def test_a_unique_index_the_models_do_not_declare_may_follow_the_uq_convention() -> None:
+    """prefect 3.9.1: op.create_index("uq_...", unique=True) named by the "uq" convention."""
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s__%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s__%(column_0_N_name)s",
+        }
+    )
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    unique = naming.DbObject("ix", "t", "uq_t__a__b", ("a", "b"), unique=True)
+    plain = naming.DbObject("ix", "t", "uq_t__c", ("c",), unique=False)
+    found = naming.judge_models([unique, plain], metadata, dialect, naming.Scope())
+    assert len(found.problems) == 1 and "uq_t__c" in found.problems[0]
+    heading = str(naming.naming_violations(found.problems, models=True))
+    assert heading.startswith(
+        "1 name in the database differs from the models (or, where the "
+        "models declare none, breaks the naming rules)"
+    )

@@ -553,6 +553,10 @@ def judge_models(
                 )
         for obj in unpaired:
             rule = rules.get(obj.kind)
+            # a unique index may be named as an index or as a unique constraint
+            also = rules.get("uq") if obj.kind == "ix" and obj.unique else None
+            if also is not None and also.allows(obj.name):
+                continue
             if rule is not None and not rule.allows(obj.name):
                 findings.problems.append(
                     f"{KIND_LABELS[obj.kind]} {obj.name} on table {obj.table} (not in the "
@@ -612,7 +616,7 @@ def naming_violations(problems: list[str], *, models: bool = False) -> NamingCon
     names, verb = (f"{count} names", "") if count != 1 else ("1 name", "s")
     heading = (
         f"{names} in the database differ{verb} from the models (or, where the models declare "
-        "none, break{verb} the naming rules)"
+        f"none, break{verb} the naming rules)"
         if models
         else f"{names} break{verb} the naming convention"
     )
