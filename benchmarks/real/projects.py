@@ -82,7 +82,11 @@ PROJECTS: dict[str, Project] = {
             metadata="mlflow.store.db.base_sql_model:Base.metadata",
             prepare="mlflow_initial",
             metadata_hook="mlflow_metadata",
+            overrides={"minimum_downgrade_revision": "451aebb31d03"},
             needed=(
+                "minimum_downgrade_revision = 451aebb31d03 (the first revision): its downgrade"
+                ' is `pass` on purpose ("cannot safely be downgraded"), which stopped the'
+                " stairway at the first revision",
                 "the models' MetaData with every dbmodels module imported (tracking,"
                 " model_registry, workspace): env.py's target_metadata is Base.metadata with"
                 " whatever happened to be imported, and misses the workspace models",
@@ -96,13 +100,27 @@ PROJECTS: dict[str, Project] = {
         ),
         Project(
             name="airflow",
-            pip=("apache-airflow-core", "asyncpg"),
+            pip=("apache-airflow-core", "asyncpg", "psycopg2-binary"),
             package="airflow",
             ini="alembic.ini",
             script_location="migrations",
             env={"AIRFLOW_HOME": "/work/real-venvs/airflow/home"},
             url_env="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            url_driver="+psycopg2",
+            overrides={"minimum_downgrade_revision": "4bc4d934e2bc"},
+            ini_options={"sqlalchemy.url": "postgresql+psycopg2://unused/airflow"},
             needed=(
+                "psycopg2 (psycopg2-binary installed, `+psycopg2` in sqlalchemy.url and in"
+                " AIRFLOW__DATABASE__SQL_ALCHEMY_CONN): revision 686269002441 binds a string"
+                " to an integer column (UPDATE dag SET max_consecutive_failed_dag_runs = :v"
+                " with a VARCHAR value), which only psycopg2's client-side binding accepts;"
+                " on psycopg 3 it fails in gauntlet-sync and in separate alembic commands"
+                " alike",
+                "asyncpg installed: airflow builds an async engine from the same URL at import",
+                "minimum_downgrade_revision = 4bc4d934e2bc (the squashed 2.6.2 base): its"
+                " downgrade fails (`DROP INDEX sm_dag`, an index the upgrade never creates on"
+                " PostgreSQL), which stopped the stairway at the first revision; airflow does"
+                " not support downgrading below 2.7 anyway",
                 "AIRFLOW_HOME pointing at a scratch directory (airflow writes airflow.cfg there"
                 " on import)",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN for the reference's separate alembic"

@@ -268,7 +268,22 @@ VERDICT = {
 }
 
 
-def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> None:
+def cross_check(
+    ref: Reference, name: str, data: dict[str, Any], full: bool, reuse: dict[str, Any]
+) -> None:
+    """Replays what gauntlet-sync reported; ``reuse`` holds replays of an earlier run (the
+    reference depends on the project and its settings only, never on gauntlet-sync)."""
+    replays: dict[str, Any] = {}
+    data["replays_reused"] = []
+
+    def replay(key: str, fn: Any, *args: Any) -> dict[str, Any]:
+        if key in reuse:
+            data["replays_reused"].append(key)
+            replays[key] = reuse[key]
+        else:
+            replays[key] = fn(ref, name, *args)
+        return replays[key]
+
     results = {r["name"]: r for r in data.get("report", {}).get("results", [])}
     if not results:
         return
@@ -296,7 +311,7 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
 
     up = results.get("upgrade")
     if up and up["status"] != "passed":
-        v = replay_upgrade(ref, name)
+        v = replay("upgrade", replay_upgrade)
         add("upgrade", up.get("revision"), up.get("step"), v, v["status"] == "failed")
     walk_revs: dict[str, str | None] = {}
     for check in ("stairway", "no_trace"):
@@ -304,8 +319,14 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
         if r and r["status"] == "failed":
             for rev, step in failing_revisions(r):
                 walk_revs.setdefault(rev, step if check == "stairway" else None)
-    stair_failed = {rev for rev, _ in failing_revisions(results.get("stairway", {}))}
-    trace_failed = {rev for rev, _ in failing_revisions(results.get("no_trace", {}))}
+
+    def named(check: str) -> set[str]:
+        r = results.get(check, {})
+        return {rev for rev, _ in failing_revisions(r)} if r.get("status") == "failed" else set()
+
+    stair_failed = named("stairway")
+    trace_failed = named("no_trace")
+    trace_unknown = results.get("no_trace", {}).get("status") != "failed"
     revs = order(down)
     # Without keep_going the shared walk stops at the first failing revision: later ones
     # were never reached, so gauntlet-sync said nothing about them.
@@ -313,7 +334,7 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
     keep_going = data.get("keep_going", False)
     targets = revs if full else [r for r in revs if r in walk_revs]
     for rev in targets:
-        v = replay_stairway(ref, name, rev, down.get(rev, []))
+        v = replay(f"stairway:{rev}", replay_stairway, rev, down.get(rev, []))
         reached = keep_going or revs.index(rev) <= stop
         g_fail = rev in stair_failed
         gstep = walk_revs.get(rev)
@@ -330,16 +351,40 @@ def cross_check(ref: Reference, name: str, data: dict[str, Any], full: bool) -> 
         ref_trace = bool(v.get("trace"))
         if g_trace or (ref_knows and ref_trace):
             agree = (g_trace == ref_trace) if (reached and ref_knows) else None
+            if trace_unknown:
+                agree = None  # no_trace could not run: it said nothing about this revision
             add("no_trace", rev, "downgrade" if g_trace else None, v, agree)
     dg = results.get("downgrade_to_base")
     if dg and dg["status"] == "failed" and dg.get("revision"):
-        v = replay_downgrade(ref, name, dg["revision"], down.get(dg["revision"], []))
+        v = replay(
+            f"downgrade:{dg['revision']}",
+            replay_downgrade,
+            dg["revision"],
+            down.get(dg["revision"], []),
+        )
         add("downgrade_to_base", dg["revision"], dg.get("step"), v, v["status"] == "failed")
     mm = results.get("models_match")
     if mm and mm["status"] in ("passed", "failed"):
-        v = replay_check(ref, name)
+        v = replay("check", replay_check)
         add("models_match", None, None, v, v["status"] == mm["status"])
     data["cross_check"] = cross
+    data["replays"] = replays
+
+
+def replays_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The replays a results file holds (older files: rebuilt from their cross_check)."""
+    if "replays" in data:
+        return dict(data["replays"])
+    keys = {
+        "stairway": "stairway:{}",
+        "no_trace": "stairway:{}",
+        "downgrade_to_base": "downgrade:{}",
+        "upgrade": "upgrade",
+        "models_match": "check",
+    }
+    return {
+        keys[c["check"]].format(c["revision"]): c["reference"] for c in data.get("cross_check", [])
+    }
 
 
 # -- RESULTS.md's table ----------------------------------------------------------------------
@@ -415,6 +460,11 @@ def main() -> int:
     parser.add_argument("--full-reference", action="store_true")
     parser.add_argument("--no-parallel", action="store_true")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument(
+        "--reuse-reference",
+        action="store_true",
+        help="reuse the replays of results/NAME.json's last run (same project and settings)",
+    )
     args = parser.parse_args()
     if args.table_only:
         write_table()
@@ -430,6 +480,9 @@ def main() -> int:
                 log(f"{name}: installing into {VENVS / name}")
                 install(project)
             out = RESULTS / f"{name}.json"
+            previous: dict[str, Any] = {}
+            if args.reuse_reference and out.exists():
+                previous = replays_of(json.loads(out.read_text()))
             log(f"{name}: run_all")
             cmd = [py(name), str(HERE / "child.py"), "run", name, str(out)]
             if args.no_parallel:
@@ -444,7 +497,7 @@ def main() -> int:
             if "crash" in data:
                 log(f"  run_all CRASHED: {data['crash'].splitlines()[-1]}")
             if ref is not None:
-                cross_check(ref, name, data, args.full_reference)
+                cross_check(ref, name, data, args.full_reference, previous)
             out.write_text(json.dumps(data, indent=1))
     finally:
         if ref is not None:
