@@ -69,6 +69,10 @@ PROJECTS: dict[str, Project] = {
                 " two columns the history adds): the history starts at an empty 'base revision"
                 " for 0.5' and its second revision alters `users`, which no revision creates;"
                 " JupyterHub itself stamps new databases at head after create_all",
+                "gauntlet-sync with #12's hand-over: env.py calls"
+                " config.attributes['connection'].connect() (pytest-alembic's shape); before it,"
+                " run_all raised MigrationEnvironmentError ('Connection' object has no attribute"
+                " 'connect')",
                 "the shipped alembic.ini is a template ({alembic_dir}, {db_url}) that"
                 " jupyterhub.dbutil fills in: filled the same way",
             ),
@@ -152,6 +156,10 @@ PROJECTS: dict[str, Project] = {
                 " ignores config.attributes and sqlalchemy.url, and builds (and caches, per"
                 " URL) its own async engine from prefect's settings",
                 "PREFECT_HOME pointing at a scratch directory",
+                "gauntlet-sync with #12's redirect of env.py's own engines and snapshots on"
+                " asyncpg: before it, the migrations ran in the database's public schema"
+                " (isolation failed) and the no_trace snapshot crashed run_all ('gauntlet-sync"
+                " needs the psycopg (3) driver')",
             ),
         ),
     ]
