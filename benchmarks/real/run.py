@@ -337,11 +337,20 @@ def cross_check(
     # were never reached, so gauntlet-sync said nothing about them.
     stop = min((revs.index(r) for r in stair_failed if r in revs), default=len(revs))
     keep_going = data.get("keep_going", False)
-    targets = revs if full else [r for r in revs if r in walk_revs]
+    # Stairway failures first, then revisions only no_trace names (a --max-replays cap cuts
+    # the latter first).
+    targets = (
+        revs
+        if full
+        else (
+            [r for r in revs if r in stair_failed]
+            + [r for r in revs if r in walk_revs and r not in stair_failed]
+        )
+    )
     data["replays_skipped"] = []
     for rev in targets:
         key = f"stairway:{rev}"
-        if not full and rev not in stair_failed and key not in reuse and max_replays is not None:
+        if not full and key not in reuse and max_replays is not None:
             if max_replays <= 0:
                 data["replays_skipped"].append(rev)  # time: listed, not cross-checked
                 continue
@@ -488,7 +497,7 @@ def main() -> int:
         "--max-replays",
         type=int,
         default=None,
-        help="replay at most N no_trace-only revisions per project (stairway failures always)",
+        help="replay at most N revisions per project (stairway failures first; reused not counted)",
     )
     parser.add_argument(
         "--reuse-reference",
