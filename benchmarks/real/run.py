@@ -280,11 +280,15 @@ def cross_check(
     reference depends on the project and its settings only, never on gauntlet-sync)."""
     replays: dict[str, Any] = {}
     data["replays_reused"] = []
+    data["replays_skipped"] = []
 
     def replay(key: str, fn: Any, *args: Any) -> dict[str, Any]:
         if key in reuse:
             data["replays_reused"].append(key)
             replays[key] = reuse[key]
+        elif ref is None:  # --reuse-only: what is not replayed yet stays so
+            data["replays_skipped"].append(key)
+            return {"status": "not replayed", "steps": []}
         else:
             replays[key] = fn(ref, name, *args)
         return replays[key]
@@ -298,6 +302,8 @@ def cross_check(
     def add(
         check: str, rev: str | None, gstep: str | None, verdict: dict[str, Any], agree: bool | None
     ) -> None:
+        if verdict["status"] == "not replayed":
+            return
         for s in verdict.get("steps", []):
             s.pop("traceback", None) if s.get("ok") else None
         cross.append(
@@ -347,7 +353,6 @@ def cross_check(
             + [r for r in revs if r in walk_revs and r not in stair_failed]
         )
     )
-    data["replays_skipped"] = []
     for rev in targets:
         key = f"stairway:{rev}"
         if not full and key not in reuse and max_replays is not None:
@@ -494,6 +499,11 @@ def main() -> int:
     parser.add_argument("--no-parallel", action="store_true")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
+        "--reuse-only",
+        action="store_true",
+        help="no reference server: cross-check only with the replays results/NAME.json holds",
+    )
+    parser.add_argument(
         "--max-replays",
         type=int,
         default=None,
@@ -511,7 +521,7 @@ def main() -> int:
     projects = load_projects().PROJECTS
     names = args.projects or list(projects)
     RESULTS.mkdir(exist_ok=True)
-    ref = None if args.no_reference else Reference()
+    ref = None if (args.no_reference or args.reuse_only) else Reference()
     try:
         for name in names:
             project = projects[name]
@@ -520,7 +530,7 @@ def main() -> int:
                 install(project)
             out = RESULTS / f"{name}.json"
             previous: dict[str, Any] = {}
-            if args.reuse_reference and out.exists():
+            if (args.reuse_reference or args.reuse_only) and out.exists():
                 previous = replays_of(json.loads(out.read_text()))
             log(f"{name}: run_all")
             cmd = [py(name), str(HERE / "child.py"), "run", name, str(out)]
@@ -535,7 +545,7 @@ def main() -> int:
                 log(f"  {r['name']}: {r['status']} {r['seconds']:.1f}s")
             if "crash" in data:
                 log(f"  run_all CRASHED: {data['crash'].splitlines()[-1]}")
-            if ref is not None:
+            if ref is not None or args.reuse_only:
                 cross_check(ref, name, data, args.full_reference, previous, args.max_replays)
             out.write_text(json.dumps(data, indent=1))
     finally:
