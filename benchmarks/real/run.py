@@ -255,7 +255,9 @@ def failing_revisions(result: dict[str, Any]) -> list[tuple[str, str | None]]:
     for rev in re.findall(r"^revision (\S+) ", text, flags=re.M):
         if all(rev != p[0] for p in pairs):
             pairs.append((rev, None))
-    for rev, step in re.findall(r"at revision (\S+) .*?in step '([^']+)'", text):
+    steps = re.findall(r"at revision (\S+) .*?in step '([^']+)'", text)
+    steps += re.findall(r"^\s+- (\S+) \(.*?\) in step '([^']+)'", text, flags=re.M)  # keep_going
+    for rev, step in steps:
         if all(rev != p[0] for p in pairs):
             pairs.append((rev, step))
     return pairs
