@@ -57,6 +57,9 @@ class Gauntlet:
         self.workspace = Workspace(
             self.engine, self.url, self.config, self.history, self.alembic_config, self.driver
         )
+        # A database the user gave holds the user's data: every commit is checked for
+        # changes outside the run's own schemas (outside.py). The embedded server is ours.
+        self.workspace.guarded = dsn is not None
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -28,7 +28,14 @@ from sqlalchemy.exc import DBAPIError
 from . import forked, snapshot, walks
 from .checks import CHECK_NAMES, CHECKS, DEFAULT_CHECKS, HeadCheck, HistoryCheck, WalkCheck
 from .context import RunContext
-from .errors import CheckFailed, CheckSkipped, ConfigError, DatabaseUnavailableError, GauntletError
+from .errors import (
+    CheckFailed,
+    CheckSkipped,
+    ConfigError,
+    DatabaseUnavailableError,
+    GauntletError,
+    IsolationEscapeError,
+)
 from .report import CheckResult, CheckStarted
 from .session import MigrationSession, Step, describe
 
@@ -261,9 +268,16 @@ def _run_head_group(
             record=bool(prepare),
         )
         if upgrade_failed is not None:
+            escaped = isinstance(upgrade_failed, IsolationEscapeError)
             for check in ordered:
-                if check.stage != "prepare":
+                if escaped and check.name == "isolation":
+                    run.finish(check.name, 0.0, upgrade_failed)
+                elif check.stage != "prepare":
                     run.blocked(check.name, upgrade_failed)
+            if escaped:  # every walk would reach outside again (and be stopped again)
+                for walk_check in walk:
+                    run.blocked(walk_check.name, upgrade_failed)
+                return
         else:
             for check in guards:
                 run.one(check.name, functools.partial(check.run, ctx, session))
@@ -365,15 +379,20 @@ def _walk_and_judge(
     ctx: RunContext, run: Recorder, checks: Sequence[WalkCheck], may_split: bool
 ) -> None:
     started = time.perf_counter()
-    with ctx.session() as session:
-        split = (
-            may_split
-            and not ctx.config.keep_going  # a failure ends a split walk
-            and any(c.heavy_hooks for c in checks)
-            and len(ctx.history.ids) >= SPLIT_WALK_FROM
-            and _may_fork(ctx)
-        )
-        outcome = split_walk(ctx, session, checks) if split else walk_once(ctx, session, checks)
+    try:
+        with ctx.session() as session:
+            split = (
+                may_split
+                and not ctx.config.keep_going  # a failure ends a split walk
+                and any(c.heavy_hooks for c in checks)
+                and len(ctx.history.ids) >= SPLIT_WALK_FROM
+                and _may_fork(ctx)
+            )
+            outcome = split_walk(ctx, session, checks) if split else walk_once(ctx, session, checks)
+    except IsolationEscapeError as escape:  # stopped before a commit: nothing to judge
+        for check in checks:
+            run.finish(check.name, time.perf_counter() - started, escape)
+        return
     seconds = time.perf_counter() - started
     for check in checks:
         run.finish(check.name, seconds, check.judge(ctx, outcome))

@@ -44,6 +44,7 @@ from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmen
 from .handover import Driver, HandOver, Redirect, own, url_for
 from .history import History
 from .janitor import Target
+from .outside import OutsideGuard
 
 Direction = Literal["upgrade", "downgrade"]
 #: A step's part in a walk: hooks and judgements branch on this, never on ``label``.
@@ -290,6 +291,8 @@ class MigrationSession:
         self.version_table: tuple[str | None, str] = (None, "alembic_version")
         #: what checks read once per session and share (see RunContext.escapes).
         self.memo: dict[str, Any] = {}
+        #: set by the Workspace for a user's database: checks every commit (outside.py)
+        self.guard: OutsideGuard | None = None
 
     # -- connection -------------------------------------------------------------------
 
@@ -299,6 +302,8 @@ class MigrationSession:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             self._conn = self._connect(lambda: HandOver(self.handover_engine))
             self.redirect.mark(self._conn)
+            if self.guard is not None:
+                self.guard.attach(self._conn)
         return self._conn
 
     @property
@@ -326,6 +331,8 @@ class MigrationSession:
         self._own = None
 
     def close(self) -> None:
+        if self.guard is not None:
+            self.guard.close()
         for conn in (self._conn, self._own):
             if conn is None:
                 continue
@@ -381,6 +388,9 @@ class MigrationSession:
             started[0] = True
             self.env_metadata = ctx.opts.get("target_metadata")
             self.version_table = (ctx.version_table_schema, ctx.version_table)
+            self._refuse_foreign_version_table()
+            if self.guard is not None and ctx.connection is not None:
+                self.guard.attach(ctx.connection)  # env.py's own engine: its connection
             return fn(heads, ctx)
 
         script = self.history.script
@@ -410,6 +420,21 @@ class MigrationSession:
                 "the isolated schema. Let env.py connect while it runs (engine.connect() "
                 "inside run_migrations_online()) or use config.attributes['connection']."
             )
+
+    def _refuse_foreign_version_table(self) -> None:
+        """In an isolated schema, alembic's version table must be in it too: elsewhere, a
+        run would leave its row in another schema's table, and the next run would find it.
+        Raised before any step runs (what alembic did to create the table rolls back)."""
+        schema = self.version_table[0]
+        if self.target.database is not None or schema in (None, self.target.schema):
+            return
+        raise MigrationEnvironmentError(
+            f"env.py at {self.history.script.env_py_location} sets "
+            f"version_table_schema={schema!r}: under schema isolation the version table must "
+            "be in the isolated schema. Pass version_table_schema="
+            "config.attributes.get('target_schema') (or leave it unset), or use "
+            "isolation='database' (CLI: --isolation database)."
+        )
 
     def run(
         self,
@@ -450,6 +475,8 @@ class MigrationSession:
                     progress(Progress(walk, step, state["index"], total))
                 state["current"] = step
                 self._start_deadline(conn, step)
+                if self.guard is not None:
+                    self.guard.where = (f"{step.label} of {step.revision}", step.revision)
                 if hooks is not None:
                     hooks.before(step, conn)
                 yield _compat.revision_step(
@@ -465,6 +492,8 @@ class MigrationSession:
                 if self._expired is not None:  # it ended, but only after its deadline
                     raise TimeoutError(f"the step took longer than {self.step_timeout:g} s")
                 state["current"] = None
+            if self.guard is not None and not commit_each_step:
+                self.guard.where = (f"the {walk} (one transaction)", None)
             state["done"] = True
 
         self._drive(

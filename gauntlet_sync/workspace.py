@@ -19,12 +19,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from . import janitor, snapshot, walks
+from . import janitor, outside, snapshot, walks
 from .config import GauntletConfig
 from .dsn import mask, redact
 from .errors import DatabaseUnavailableError, IsolationError
 from .handover import Driver
 from .history import History
+from .pgsql import driver_connection
 from .session import MigrationSession, connection_lost
 
 
@@ -46,6 +47,10 @@ class Workspace:
         self.config = config
         self.history = history
         self.alembic_config = alembic_config
+        #: a user's database: every commit of a session is checked (outside.py)
+        self.guarded = False
+        #: every schema and database this run created (shared with forked children)
+        self.own = outside.OwnNames()
 
     @property
     def target(self) -> str:
@@ -91,7 +96,31 @@ class Workspace:
             if cfg.prepare is not None:
                 with session.connection.begin():
                     cfg.prepare(session.connection)
+            if self.guarded:
+                self._guard(session)
             yield session
+
+    def _guard(self, session: MigrationSession) -> None:
+        """From here on, every commit of the session's migrations is checked first."""
+        guard = outside.OutsideGuard(
+            self.own, self._observer, database=session.target.database is None
+        )
+        try:
+            guard.baseline()
+        except DBAPIError as exc:
+            lost = self.lost(exc, "reading the catalog outside the isolated schema")
+            if lost is None:
+                raise
+            raise lost from exc
+        session.guard = guard
+        guard.attach(session.connection)
+
+    @contextlib.contextmanager
+    def _observer(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of its own, autocommit: what is committed, as others see it."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield driver_connection(conn)
 
     def lost(self, exc: Exception, doing: str) -> DatabaseUnavailableError | None:
         """A connection lost outside a migration step is the same typed error as inside one
@@ -111,12 +140,19 @@ class Workspace:
     # (The protection of data outside the run: the snapshot at the start, the escapes at
     # any point, and their undoing on the way out. Kept together here.)
 
-    def outside(self, session: MigrationSession) -> snapshot.Snapshot | None:
-        """What lies outside the isolated schema (None when the whole database is ours)."""
+    def outside(self, session: MigrationSession) -> snapshot.Snapshot | outside.Snapshot | None:
+        """What lies outside the isolated schema (None when the whole database is ours).
+
+        On a user's database the guard has checked every commit; this coarser look leaves
+        other runs' schemas out, as concurrent runs create and drop them. On the embedded
+        server, where no one else works, the guard's whole list is compared instead,
+        leaving out only the schemas this run created."""
         if session.target.database is not None:
             return None
         try:
             with self.engine.connect() as conn:
+                if not self.guarded:
+                    return outside.take(conn, self.own)
                 return snapshot.take_outside(conn, session.target.schema)
         except DBAPIError as exc:
             lost = self.lost(exc, "reading the catalog outside the isolated schema")
@@ -129,7 +165,12 @@ class Workspace:
         (nothing to look at when the whole database is the run's)."""
         before = session.outside_at_start
         after = self.outside(session)
-        return [] if before is None or after is None else snapshot.escapes(before, after)
+        if before is None or after is None:
+            return []
+        if isinstance(before, frozenset) and isinstance(after, frozenset):
+            return list(outside.describe(before, after).values())
+        assert isinstance(before, snapshot.Snapshot) and isinstance(after, snapshot.Snapshot)
+        return snapshot.escapes(before, after)
 
     def undo_escapes(self, session: MigrationSession) -> None:
         """Objects a migration put outside the schema are not ours to drop, but they are
@@ -158,9 +199,11 @@ class _Guarded(contextlib.AbstractContextManager[janitor.Target]):
 
     def __enter__(self) -> janitor.Target:
         try:
-            return self.inner.__enter__()
+            target = self.inner.__enter__()
         except (DBAPIError, psycopg.Error) as exc:  # the janitor runs psycopg.sql directly
             raise self._typed(exc) from None
+        self.workspace.own.add(target.database or target.schema)
+        return target
 
     def __exit__(self, *exc: object) -> None:
         self.inner.__exit__(*exc)  # type: ignore[arg-type]
