@@ -412,7 +412,11 @@ class MigrationSession:
     def _refuse_foreign(self, connection: Connection | None) -> None:
         """Before alembic runs anything on it: the connection env.py configured must be
         the hand-over or one the redirect opened for this target."""
-        if connection is not None and not self.redirect.owns(connection):
+        if connection is None or self.redirect.owns(connection):
+            return
+        # A connection of its own from the hand-over's ``.engine`` (mlflow's env.py): that
+        # engine is the run's, its URL the isolated target's, so the connection lands there.
+        if connection.engine not in (self.engine, self.handover_engine):
             raise MigrationEnvironmentError(
                 f"env.py at {self.history.script.env_py_location} configured alembic with a "
                 "connection gauntlet-sync did not hand over or open for this run (opened "

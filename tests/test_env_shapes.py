@@ -140,6 +140,7 @@ HAND_WRITTEN: list[tuple[str, str, str]] = [
     ("settings_module", "its engine from the project's settings module", "psycopg"),
     ("cached_engine", "one pooled engine per URL, cached for the process", "psycopg"),
     ("loop_thread", "an async engine in an event loop on another thread", "asyncpg async"),
+    ("connection_engine", "mlflow's: its own connection from the hand-over's .engine", "psycopg"),
 ]
 
 
