@@ -26,6 +26,28 @@ RevisionData = Mapping[str, Sequence[Mapping[str, Any]]] | Callable[[Connection]
 
 DEFAULT_IGNORE_TABLES: frozenset[str] = frozenset({"alembic_version"})
 
+#: the ``safety`` check's rules (see gauntlet_sync/checks/safety.py and the README's table).
+SAFETY_RULES: tuple[str, ...] = (
+    "table-rewrite",
+    "index-without-concurrently",
+    "constraint-validation",
+    "set-not-null",
+    "enum-add-value",
+    "slow-step",
+)
+#: the rules whose findings fail ``safety`` unless ``safety_fail_on`` says otherwise (the
+#: rest are warnings): each holds a lock that blocks writes (or reads) for a time that
+#: grows with the table.
+DEFAULT_SAFETY_FAIL_ON: frozenset[str] = frozenset(
+    {
+        "table-rewrite",
+        "index-without-concurrently",
+        "constraint-validation",
+        "set-not-null",
+        "slow-step",
+    }
+)
+
 #: options of the ini's main section that alembic itself reads when it runs migrations.
 ALEMBIC_OPTIONS: tuple[str, ...] = (
     "script_location",
@@ -113,6 +135,18 @@ class GauntletConfig:
         The stairway and ``no_trace`` go on after a failing revision (from a fresh schema
         upgraded to it in one transaction) and report every failing revision; without it
         they stop at the first and say how many revisions were not reached.
+    ``safety`` (``True``)
+        Run the ``safety`` check in ``run_all``'s default set (``False``: it is skipped).
+    ``safety_fail_on`` (table-rewrite, index-without-concurrently, constraint-validation,
+    set-not-null, slow-step)
+        The ``safety`` rules whose findings fail the check; the others are warnings.
+    ``safety_allow`` (empty)
+        ``{"<rev>": ["table-rewrite", ...]}``: rules a revision may break on purpose (the
+        revision file may say the same with a comment ``# gauntlet: allow table-rewrite``).
+    ``minimum_safety_revision`` (``None``)
+        ``safety`` leaves out this revision and its ancestors (already deployed).
+    ``step_budget`` (``None``)
+        Seconds: a revision's upgrade step slower than this is a ``slow-step`` finding.
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -135,8 +169,16 @@ class GauntletConfig:
     schema_prefix: str = "gauntlet"
     parallel: bool = True
     keep_going: bool = False
+    safety: bool = True
+    safety_fail_on: frozenset[str] | Sequence[str] = DEFAULT_SAFETY_FAIL_ON
+    safety_allow: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    minimum_safety_revision: str | None = None
+    step_budget: float | None = None
 
     def __post_init__(self) -> None:
+        _check_safety_rules(self.safety_fail_on, "safety_fail_on")
+        for revision, rules in self.safety_allow.items():
+            _check_safety_rules(rules, f"safety_allow[{revision!r}]")
         if self.isolation not in ("schema", "database"):
             raise ConfigError(f"isolation must be 'schema' or 'database', not {self.isolation!r}.")
         unknown = set(self.naming_rules) - set(NAMING_KINDS)
@@ -169,6 +211,17 @@ class GauntletConfig:
 
 
 NAMING_KINDS: tuple[str, ...] = ("ix", "uq", "ck", "fk", "pk")
+
+
+def _check_safety_rules(rules: Sequence[str] | frozenset[str], where: str) -> None:
+    if isinstance(rules, str):
+        raise ConfigError(f"{where} must be a list of rule ids, not the string {rules!r}.")
+    unknown = sorted(set(rules) - set(SAFETY_RULES))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown safety rule(s) {', '.join(unknown)}; "
+            f"the rules are {', '.join(SAFETY_RULES)}."
+        )
 
 
 def load_alembic_config(cfg: GauntletConfig) -> Config:

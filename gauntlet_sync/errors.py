@@ -211,6 +211,13 @@ class IsolationEscapeError(CheckFailed):
     check = "isolation"
 
 
+class MigrationSafetyError(CheckFailed):
+    """A revision would lock, rewrite or scan a table that exists in production: seen
+    on the server (its locks, relfilenodes, validated constraints), not guessed."""
+
+    check = "safety"
+
+
 class GauntletFailed(CheckFailed):
     """``run_all`` found failures; ``report`` holds every result, ``errors`` the failures."""
 

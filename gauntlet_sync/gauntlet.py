@@ -136,6 +136,12 @@ class Gauntlet:
         """Each downgrade leaves the catalog as it was before its upgrade."""
         self._check("no_trace")
 
+    def check_safety(self) -> list[str]:
+        """No revision rewrites, scans or builds an index on a table that existed before
+        it under a blocking lock (observed on the server); raises on the findings of
+        ``safety_fail_on``'s rules, returns the others as warnings."""
+        return self._check("safety")
+
     # -- run_all ------------------------------------------------------------------------
 
     def run_all(

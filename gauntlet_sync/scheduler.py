@@ -69,6 +69,7 @@ def run_alone(ctx: RunContext, name: str) -> list[str]:
         error = check.judge(ctx, outcome)
         if error is not None:
             raise error
+        return list(check.warnings(ctx, outcome))
     return []
 
 
@@ -201,6 +202,8 @@ class Recorder:
         (passed) or on its CheckFailed (failed)."""
         if error is None:
             result = CheckResult(name, "passed", seconds, warnings=noticed)
+        elif isinstance(error, CheckSkipped):  # a walk check with nothing to judge
+            result = CheckResult(name, "skipped", seconds, reason=str(error))
         elif isinstance(error, CheckFailed) and error.check == name:
             result = CheckResult(name, "failed", seconds, error=error, warnings=error.warnings)
         else:
@@ -395,7 +398,9 @@ def _walk_and_judge(
         return
     seconds = time.perf_counter() - started
     for check in checks:
-        run.finish(check.name, seconds, check.judge(ctx, outcome))
+        run.finish(
+            check.name, seconds, check.judge(ctx, outcome), tuple(check.warnings(ctx, outcome))
+        )
 
 
 def split_walk(

@@ -33,7 +33,7 @@ def test_every_list_of_checks_derives_from_the_registry() -> None:
 def test_the_groups_come_from_what_each_check_needs() -> None:
     walk = [n for n, c in CHECKS.items() if isinstance(c, WalkCheck)]
     head = {n: c.stage for n, c in CHECKS.items() if isinstance(c, HeadCheck)}
-    assert walk == ["stairway", "no_trace"]
+    assert walk == ["stairway", "no_trace", "safety"]
     assert head == {
         "upgrade": "prepare",
         "downgrade_to_base": "consume",

@@ -55,6 +55,7 @@ from . import (
     models_match,
     naming,
     no_trace,
+    safety,
     single_head,
     stairway,
     upgrade,
@@ -83,6 +84,7 @@ _MODULES = (
     enums,
     naming,
     no_trace,
+    safety,
     isolation,
 )
 

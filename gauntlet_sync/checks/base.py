@@ -80,5 +80,10 @@ class WalkCheck(Check):
         raise NotImplementedError(f"{self.name} cannot be split")
 
     def judge(self, ctx: RunContext, outcome: WalkOutcome) -> GauntletError | None:
-        """The error to report for the walk (``None``: passed)."""
+        """The error to report for the walk (``None``: passed; ``CheckSkipped``: skipped)."""
         raise NotImplementedError
+
+    def warnings(self, ctx: RunContext, outcome: WalkOutcome) -> Sequence[str]:
+        """What the walk showed that does not fail the check, one line each (a failure
+        carries them as its ``error.warnings`` too)."""
+        return ()

@@ -15,6 +15,9 @@ down_revision = "k1000004"
 branch_labels = None
 depends_on = None
 
+# This history tests another check: its unsafe operation is allowed for safety.
+# gauntlet: allow index-without-concurrently, constraint-validation
+
 
 def upgrade() -> None:
     op.add_column("orders", sa.Column("product_id", sa.Integer(), nullable=True))

@@ -14,6 +14,9 @@ down_revision = "h1000001"
 branch_labels = None
 depends_on = None
 
+# This history tests another check: its unsafe operation is allowed for safety.
+# gauntlet: allow index-without-concurrently
+
 
 def upgrade() -> None:
     op.create_index(op.f("ix_orders_status"), "orders", ["status"], unique=False)

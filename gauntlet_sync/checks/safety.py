@@ -1,0 +1,467 @@
+"""safety: the locks, rewrites and scans each revision causes on tables that already exist.
+
+Static linters guess from SQL text; this check rides the stairway and *observes* each
+revision's first upgrade on the server, against the relations that existed before it
+(never the ones it creates itself):
+
+* before the step: the schema's tables, indexes and sequences (oid, relfilenode), its
+  constraints, columns (type, NOT NULL) and enum labels;
+* after the step, inside its transaction (before the commit): the locks its own backend
+  holds on those relations (``pg_locks``), and what changed in the catalog.
+
+Rules (``config.SAFETY_RULES``): ``table-rewrite`` (a pre-existing table's relfilenode
+changed), ``index-without-concurrently`` (a new index on a pre-existing table, built in
+the transaction), ``constraint-validation`` (a new CHECK / FOREIGN KEY validated at once
+on a pre-existing table), ``set-not-null`` (a pre-existing column made NOT NULL with no
+validated ``CHECK (col IS NOT NULL)`` to spare the scan), ``enum-add-value`` (a label
+added to a pre-existing enum type inside the transaction), ``slow-step`` (an upgrade
+step slower than ``step_budget``).
+
+Everything is read from the catalog, so it works on empty tables: a rewrite gives the
+table a new relfilenode and a validated constraint is ``convalidated`` whatever the
+number of rows. The check inserts no rows of its own (``revision_data`` still applies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from .. import walks
+from ..errors import CheckSkipped, GauntletError, MigrationSafetyError
+from ..history import History
+from ..session import MigrationSession, Step, describe
+from .base import WalkCheck
+
+if TYPE_CHECKING:
+    from ..context import RunContext
+
+#: lock mode -> what it blocks for other sessions ("" : neither reads nor writes).
+BLOCKS = {
+    "AccessExclusiveLock": "blocks reads and writes",
+    "ExclusiveLock": "blocks writes",
+    "ShareRowExclusiveLock": "blocks writes",
+    "ShareLock": "blocks writes",
+    "ShareUpdateExclusiveLock": "",
+    "RowExclusiveLock": "",
+    "RowShareLock": "",
+    "AccessShareLock": "",
+}
+_STRENGTH = list(BLOCKS)  # strongest first
+_MODE_NAMES = {
+    "AccessExclusiveLock": "ACCESS EXCLUSIVE",
+    "ExclusiveLock": "EXCLUSIVE",
+    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
+    "ShareLock": "SHARE",
+    "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE",
+    "RowExclusiveLock": "ROW EXCLUSIVE",
+    "RowShareLock": "ROW SHARE",
+    "AccessShareLock": "ACCESS SHARE",
+}
+
+#: rule -> the safe way to do it.
+SAFE = {
+    "table-rewrite": "add a new column, backfill it in batches, swap",
+    "index-without-concurrently": (
+        "create it with postgresql_concurrently=True inside op.get_context().autocommit_block()"
+    ),
+    "constraint-validation": (
+        "add it NOT VALID (postgresql_not_valid=True) and VALIDATE CONSTRAINT in a later revision"
+    ),
+    "set-not-null": (
+        "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later revision, then SET "
+        "NOT NULL (no scan) and drop the CHECK"
+    ),
+    "enum-add-value": (
+        "the label is usable only after the commit: add it in "
+        "op.get_context().autocommit_block() or in a revision of its own"
+    ),
+    "slow-step": "make the step faster or split it (step_budget)",
+}
+
+_MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
+
+_RELATIONS = text(
+    """
+SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
+"""
+)
+_COLUMNS = text(
+    """
+SELECT a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') AND a.attnum > 0
+  AND NOT a.attisdropped
+"""
+)
+_CONSTRAINTS = text(
+    """
+SELECT con.oid::bigint, con.conname, con.contype, con.conrelid::bigint,
+       con.convalidated, pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+WHERE n.nspname = :schema AND con.contype IN ('c', 'f')
+"""
+)
+_ENUMS = text(
+    """
+SELECT t.oid::bigint, t.typname, count(e.oid)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = :schema AND t.typtype = 'e' GROUP BY t.oid, t.typname
+"""
+)
+_INDEXES = text(
+    """
+SELECT i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text,
+       (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE n.nspname = :schema
+"""
+)
+_LOCKS = text(
+    """
+SELECT l.relation::bigint, l.mode FROM pg_locks l
+WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+  AND l.relation IS NOT NULL
+"""
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One observation that breaks a rule."""
+
+    rule: str
+    revision: str
+    relation: str
+    lock: str  # the strongest lock held on it at the step's end ("" if none)
+    what: str  # what the revision did, e.g. "ALTER COLUMN TYPE of qty"
+
+    @property
+    def blocks(self) -> str:
+        return BLOCKS.get(self.lock, "")
+
+    def line(self) -> str:
+        lock = _MODE_NAMES.get(self.lock, self.lock)
+        held = f" under {lock}" + (f" ({self.blocks})" if self.blocks else "") if lock else ""
+        return (
+            f"{self.rule}: revision {self.revision} {self.what} on {self.relation}{held}; "
+            f"{SAFE[self.rule]}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RevisionSummary:
+    """What one revision's first upgrade held and did (the per-revision table)."""
+
+    revision: str
+    seconds: float
+    #: pre-existing relation -> the strongest lock mode held on it at the step's end.
+    locks: dict[str, str]
+    findings: tuple[Finding, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """The walk's observations: per revision (in walk order)."""
+
+    revisions: dict[str, RevisionSummary] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _Before:
+    relations: dict[int, tuple[str, str, int]]  # oid -> (name, relkind, relfilenode)
+    columns: dict[tuple[int, int], tuple[str, int, bool]]  # (table, attnum) -> name, type, nn
+    constraints: dict[int, Any]  # oid -> its _CONSTRAINTS row
+    enums: dict[int, int]  # type oid -> number of labels
+    started: float
+
+
+def _rows(conn: Connection, query: Any, schema: str) -> Sequence[Any]:
+    return conn.execute(query, {"schema": schema}).all()
+
+
+def _strongest(modes: Iterable[str]) -> str:
+    known = [m for m in modes if m in BLOCKS]
+    return min(known, key=_STRENGTH.index) if known else ""
+
+
+class SafetyWatch(walks.CheckHooks):
+    """Reads the catalog before each revision's first upgrade and, inside the step's
+    transaction, its locks and the catalog after it."""
+
+    def __init__(self, session: MigrationSession, skip: frozenset[str]) -> None:
+        self.session = session
+        self.schema = session.target.schema
+        self.skip = skip  # revisions not judged (minimum_safety_revision and below)
+        self.state: _Before | None = None
+        self.revisions: dict[str, RevisionSummary] = {}
+
+    def before(self, step: Step, conn: Connection) -> None:
+        self.state = None
+        if step.kind != "upgrade" or step.revision in self.skip:
+            return
+        try:
+            relations = {r[0]: (r[1], r[2], r[3]) for r in _rows(conn, _RELATIONS, self.schema)}
+            columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in _rows(conn, _COLUMNS, self.schema)}
+            constraints = {r[0]: r for r in _rows(conn, _CONSTRAINTS, self.schema)}
+            enums = {r[0]: r[2] for r in _rows(conn, _ENUMS, self.schema)}
+        except Exception as exc:
+            raise GauntletError(
+                f"safety could not read the catalog of schema {self.schema}: {describe(exc)}"
+            ) from exc
+        self.state = _Before(relations, columns, constraints, enums, time.perf_counter())
+
+    def after(self, step: Step, conn: Connection) -> None:
+        before, self.state = self.state, None
+        if before is None or step.kind != "upgrade":
+            return
+        seconds = time.perf_counter() - before.started
+        try:
+            summary = self._observe(step.revision, before, conn, seconds)
+        except Exception as exc:
+            raise GauntletError(
+                f"safety could not read the catalog of schema {self.schema} after revision "
+                f"{step.revision}: {describe(exc)}"
+            ) from exc
+        self.revisions[step.revision] = summary
+
+    def _observe(
+        self, revision: str, before: _Before, conn: Connection, seconds: float
+    ) -> RevisionSummary:
+        version_table = self.session.version_table[1]
+        old = {oid: rel for oid, rel in before.relations.items() if rel[0] != version_table}
+        held: dict[int, list[str]] = {}
+        for oid, mode in conn.execute(_LOCKS).all():
+            if oid in old:
+                held.setdefault(oid, []).append(mode)
+        locks = {oid: _strongest(modes) for oid, modes in held.items()}
+
+        def lock_on(oid: int) -> str:
+            return locks.get(oid, "")
+
+        findings: list[Finding] = []
+        now = {r[0]: (r[1], r[2], r[3]) for r in _rows(conn, _RELATIONS, self.schema)}
+        columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in _rows(conn, _COLUMNS, self.schema)}
+        tables = {oid for oid, rel in old.items() if rel[1] in ("r", "p", "m")}
+        # table-rewrite: a pre-existing table with a new relfilenode (why, from its columns)
+        for oid in sorted(tables):
+            name, _kind, filenode = old[oid]
+            if oid in now and now[oid][2] != filenode and filenode != 0:
+                findings.append(
+                    Finding(
+                        "table-rewrite",
+                        revision,
+                        name,
+                        lock_on(oid),
+                        "rewrites the table" + _why(oid, before.columns, columns),
+                    )
+                )
+        # index-without-concurrently: a new index on a pre-existing table, built in this
+        # transaction (its pg_class row is ours, or we still hold a lock on it)
+        for index_oid, index_name, table_oid, xmin, xid in _rows(conn, _INDEXES, self.schema):
+            if (
+                table_oid in tables
+                and index_oid not in old
+                and ((xid is not None and xmin == xid) or index_oid in held)
+            ):
+                findings.append(
+                    Finding(
+                        "index-without-concurrently",
+                        revision,
+                        old[table_oid][0],
+                        lock_on(table_oid),
+                        f"builds index {index_name} in its transaction",
+                    )
+                )
+        # constraint-validation / set-not-null
+        constraints = _rows(conn, _CONSTRAINTS, self.schema)
+        for con_oid, con_name, con_type, table_oid, validated, _definition in constraints:
+            if table_oid in tables and con_oid not in before.constraints and validated:
+                kind = "foreign key" if con_type == "f" else "CHECK constraint"
+                findings.append(
+                    Finding(
+                        "constraint-validation",
+                        revision,
+                        old[table_oid][0],
+                        lock_on(table_oid),
+                        f"adds {kind} {con_name} validated at once (a full scan)",
+                    )
+                )
+        for key, (col, _type, notnull) in columns.items():
+            was = before.columns.get(key)
+            if was is None or was[2] or not notnull or key[0] not in tables:
+                continue
+            if _proven_not_null(col, key[0], constraints, before.constraints):
+                continue
+            findings.append(
+                Finding(
+                    "set-not-null",
+                    revision,
+                    old[key[0]][0],
+                    lock_on(key[0]),
+                    f"sets {col} NOT NULL (a full scan)",
+                )
+            )
+        # enum-add-value: a pre-existing enum type with more labels
+        for type_oid, type_name, count in _rows(conn, _ENUMS, self.schema):
+            if type_oid in before.enums and count > before.enums[type_oid]:
+                findings.append(
+                    Finding(
+                        "enum-add-value",
+                        revision,
+                        f"type {type_name}",
+                        "",
+                        "adds a label inside its transaction",
+                    )
+                )
+        summary_locks = {old[oid][0]: mode for oid, mode in sorted(locks.items())}
+        return RevisionSummary(revision, seconds, summary_locks, tuple(findings))
+
+    def data(self) -> Observed:
+        return Observed(dict(self.revisions))
+
+
+def _why(
+    table: int,
+    before: dict[tuple[int, int], tuple[str, int, bool]],
+    after: dict[tuple[int, int], tuple[str, int, bool]],
+) -> str:
+    """The statement behind a rewrite, read from the table's columns."""
+    retyped = [
+        col
+        for key, (col, typ, _nn) in after.items()
+        if key[0] == table and key in before and before[key][1] != typ
+    ]
+    if retyped:
+        return f" (ALTER COLUMN TYPE of {', '.join(retyped)})"
+    added = [col for key, (col, _t, _nn) in after.items() if key[0] == table and key not in before]
+    if added:
+        return f" (ADD COLUMN {', '.join(added)} with a volatile DEFAULT)"
+    return ""
+
+
+def _proven_not_null(
+    column: str, table: int, constraints: Sequence[Any], before: dict[int, Any]
+) -> bool:
+    """A CHECK (column IS NOT NULL) that existed before the step and is validated (before
+    or by a VALIDATE in the step, under a lock that blocks no writes) spares the scan
+    (PostgreSQL 12+); the step may drop it after SET NOT NULL."""
+    pattern = re.compile(rf'\(+"?{re.escape(column)}"? IS NOT NULL\)+')
+    validated_now = {row[0] for row in constraints if row[4]}
+    return any(
+        kind == "c"
+        and table_oid == table
+        and (validated or oid in validated_now)
+        and pattern.fullmatch(definition.removeprefix("CHECK ").strip()) is not None
+        for oid, _name, kind, table_oid, validated, definition in before.values()
+    )
+
+
+def allowed_by_marker(history: History, revision: str) -> set[str]:
+    """Rules the revision file allows itself with ``# gauntlet: allow <rule>[, <rule>]``."""
+    path = getattr(history.get(revision), "path", None)
+    if not path:
+        return set()
+    try:
+        source = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    rules: set[str] = set()
+    for match in _MARKER.finditer(source):
+        rules.update(r for r in re.split(r"[,\s]+", match.group(1)) if r)
+    return rules
+
+
+class Safety(WalkCheck):
+    name = "safety"
+    test_method = "test_migrations_are_safe"
+    error = MigrationSafetyError
+
+    def hooks(self, ctx: RunContext, session: MigrationSession) -> SafetyWatch | None:
+        if not ctx.config.safety:
+            return None
+        return SafetyWatch(session, _skipped(ctx))
+
+    def merge(self, first: Observed, second: Observed) -> Observed:
+        return Observed({**first.revisions, **second.revisions})
+
+    def judge(self, ctx: RunContext, outcome: walks.WalkOutcome) -> GauntletError | None:
+        if not ctx.config.safety:
+            return CheckSkipped("safety is off (GauntletConfig(safety=False)).")
+        failing, warnings = self.findings(ctx, outcome)
+        if failing:
+            count = len(failing)
+            first = failing[0]
+            return MigrationSafetyError.listing(
+                f"{count} unsafe operation{'s' if count != 1 else ''} on tables that exist "
+                "before the revision (allow one with `# gauntlet: allow <rule>` in the "
+                "revision file or GauntletConfig(safety_allow=...))",
+                [f.line() for f in failing],
+                warnings=[f.line() for f in warnings],
+                revision=first.revision,
+                step="upgrade",
+            )
+        observed: Observed = outcome.data.get(self.name, Observed())
+        to_observe = set(ctx.history.ids) - _skipped(ctx)
+        if outcome.failure is not None and not to_observe <= set(observed.revisions):
+            return walks.stairway_error(ctx.history, outcome.failure)
+        return None
+
+    def warnings(self, ctx: RunContext, outcome: walks.WalkOutcome) -> list[str]:
+        if not ctx.config.safety:
+            return []
+        return [f.line() for f in self.findings(ctx, outcome)[1]]
+
+    def findings(
+        self, ctx: RunContext, outcome: walks.WalkOutcome
+    ) -> tuple[list[Finding], list[Finding]]:
+        """(failing, warnings): the walk's findings less the allowed ones, by policy."""
+        observed: Observed = outcome.data.get(self.name, Observed())
+        config = ctx.config
+        allow = {
+            ctx.history.get(rev).revision: set(rules) for rev, rules in config.safety_allow.items()
+        }
+        fail_on = set(config.safety_fail_on)
+        failing: list[Finding] = []
+        warned: list[Finding] = []
+        for revision, summary in observed.revisions.items():
+            found = list(summary.findings)
+            budget = config.step_budget
+            if budget is not None and summary.seconds > budget:
+                found.append(
+                    Finding(
+                        "slow-step",
+                        revision,
+                        "its upgrade step",
+                        "",
+                        f"took {summary.seconds:.2f} s (budget {budget:g} s)",
+                    )
+                )
+            if not found:
+                continue
+            allowed = allow.get(revision, set()) | allowed_by_marker(ctx.history, revision)
+            for finding in found:
+                if finding.rule in allowed:
+                    continue
+                (failing if finding.rule in fail_on else warned).append(finding)
+        return failing, warned
+
+
+def _skipped(ctx: RunContext) -> frozenset[str]:
+    floor = ctx.config.minimum_safety_revision
+    return ctx.history.irreversible(floor) if floor else frozenset()
+
+
+CHECK = Safety()
