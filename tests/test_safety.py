@@ -122,3 +122,11 @@ def test_bad_policy_is_a_config_error() -> None:
         GauntletConfig(safety_fail_on=["table-rewrites"])
     with pytest.raises(ConfigError, match="safety_allow"):
         GauntletConfig(safety_allow={"abc": ["nope"]})
+
+
+def test_step_budget_turns_slow_upgrade_steps_into_findings() -> None:
+    error = _failure("safety_safe", step_budget=0.0)
+    assert _rules(error.problems) == [("slow-step", f"t100000{i}") for i in range(1, 7)]
+    assert "(budget 0 s) on its upgrade step" in error.problems[0]
+    with _gauntlet("safety_safe", step_budget=0.0, safety_fail_on=["table-rewrite"]) as g:
+        assert len(g.check_safety()) == 6  # warnings, when slow-step does not fail

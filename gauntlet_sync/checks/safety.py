@@ -88,54 +88,57 @@ SAFE = {
 
 _MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
 
-_RELATIONS = text(
-    """
-SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
-"""
-)
-_COLUMNS = text(
-    """
-SELECT a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') AND a.attnum > 0
-  AND NOT a.attisdropped
-"""
-)
-_CONSTRAINTS = text(
-    """
-SELECT con.oid::bigint, con.conname, con.contype, con.conrelid::bigint,
-       con.convalidated, pg_get_constraintdef(con.oid)
-FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
-WHERE n.nspname = :schema AND con.contype IN ('c', 'f')
-"""
-)
-_ENUMS = text(
-    """
-SELECT t.oid::bigint, t.typname, count(e.oid)
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-LEFT JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = :schema AND t.typtype = 'e' GROUP BY t.oid, t.typname
-"""
-)
-_INDEXES = text(
-    """
-SELECT i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text,
-       (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text
-FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = ic.relnamespace
-WHERE n.nspname = :schema
-"""
-)
-_LOCKS = text(
-    """
-SELECT l.relation::bigint, l.mode FROM pg_locks l
-WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-  AND l.relation IS NOT NULL
-"""
-)
+
+def _agg(items: str, source: str) -> str:
+    return f"(SELECT coalesce(json_agg(json_build_array({items})), '[]'::json) {source})"
+
+
+# One round trip before the step and one after it (the walk pays them per revision): each
+# part is a JSON array of rows.
+_PARTS = {
+    "relations": _agg(
+        "c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint",
+        "FROM pg_class c WHERE c.relnamespace = ns.oid "
+        "AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')",
+    ),
+    "columns": _agg(
+        "a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull",
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+        "AND NOT a.attisdropped",
+    ),
+    "constraints": _agg(
+        "con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated, "
+        "CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END",
+        "FROM pg_constraint con WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')",
+    ),
+    "enums": _agg(
+        "t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)",
+        "FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'",
+    ),
+}
+_AFTER_PARTS = {
+    "indexes": _agg(
+        "i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text",
+        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE ic.relnamespace = ns.oid",
+    ),
+    # its own backend's locks; the top transaction id, as pg_class.xmin shows it
+    "locks": _agg(
+        "l.relation::bigint, l.mode",
+        "FROM pg_locks l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' "
+        "AND l.granted AND l.relation IS NOT NULL",
+    ),
+    "xid": "(pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text",
+}
+
+
+def _query(parts: dict[str, str]) -> Any:
+    items = ",\n".join(f"{sql} AS {name}" for name, sql in parts.items())
+    return text(f"SELECT {items} FROM pg_namespace ns WHERE ns.nspname = :schema")
+
+
+_BEFORE = _query(_PARTS)
+_AFTER = _query({**_PARTS, **_AFTER_PARTS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +191,11 @@ class _Before:
     started: float
 
 
-def _rows(conn: Connection, query: Any, schema: str) -> Sequence[Any]:
-    return conn.execute(query, {"schema": schema}).all()
+def _catalog(conn: Connection, query: Any, schema: str) -> dict[str, Any]:
+    row = conn.execute(query, {"schema": schema}).mappings().first()
+    if row is None:
+        raise GauntletError(f"schema {schema} is gone")
+    return dict(row)
 
 
 def _strongest(modes: Iterable[str]) -> str:
@@ -213,10 +219,11 @@ class SafetyWatch(walks.CheckHooks):
         if step.kind != "upgrade" or step.revision in self.skip:
             return
         try:
-            relations = {r[0]: (r[1], r[2], r[3]) for r in _rows(conn, _RELATIONS, self.schema)}
-            columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in _rows(conn, _COLUMNS, self.schema)}
-            constraints = {r[0]: r for r in _rows(conn, _CONSTRAINTS, self.schema)}
-            enums = {r[0]: r[2] for r in _rows(conn, _ENUMS, self.schema)}
+            found = _catalog(conn, _BEFORE, self.schema)
+            relations = {r[0]: (r[1], r[2], r[3]) for r in found["relations"]}
+            columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]}
+            constraints = {r[0]: r for r in found["constraints"]}
+            enums = {r[0]: r[2] for r in found["enums"]}
         except Exception as exc:
             raise GauntletError(
                 f"safety could not read the catalog of schema {self.schema}: {describe(exc)}"
@@ -243,7 +250,8 @@ class SafetyWatch(walks.CheckHooks):
         version_table = self.session.version_table[1]
         old = {oid: rel for oid, rel in before.relations.items() if rel[0] != version_table}
         held: dict[int, list[str]] = {}
-        for oid, mode in conn.execute(_LOCKS).all():
+        found = _catalog(conn, _AFTER, self.schema)
+        for oid, mode in found["locks"]:
             if oid in old:
                 held.setdefault(oid, []).append(mode)
         locks = {oid: _strongest(modes) for oid, modes in held.items()}
@@ -252,8 +260,8 @@ class SafetyWatch(walks.CheckHooks):
             return locks.get(oid, "")
 
         findings: list[Finding] = []
-        now = {r[0]: (r[1], r[2], r[3]) for r in _rows(conn, _RELATIONS, self.schema)}
-        columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in _rows(conn, _COLUMNS, self.schema)}
+        now = {r[0]: (r[1], r[2], r[3]) for r in found["relations"]}
+        columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]}
         tables = {oid for oid, rel in old.items() if rel[1] in ("r", "p", "m")}
         # table-rewrite: a pre-existing table with a new relfilenode (why, from its columns)
         for oid in sorted(tables):
@@ -270,7 +278,8 @@ class SafetyWatch(walks.CheckHooks):
                 )
         # index-without-concurrently: a new index on a pre-existing table, built in this
         # transaction (its pg_class row is ours, or we still hold a lock on it)
-        for index_oid, index_name, table_oid, xmin, xid in _rows(conn, _INDEXES, self.schema):
+        xid = found["xid"]
+        for index_oid, index_name, table_oid, xmin in found["indexes"]:
             if (
                 table_oid in tables
                 and index_oid not in old
@@ -286,7 +295,7 @@ class SafetyWatch(walks.CheckHooks):
                     )
                 )
         # constraint-validation / set-not-null
-        constraints = _rows(conn, _CONSTRAINTS, self.schema)
+        constraints = found["constraints"]
         for con_oid, con_name, con_type, table_oid, validated, _definition in constraints:
             if table_oid in tables and con_oid not in before.constraints and validated:
                 kind = "foreign key" if con_type == "f" else "CHECK constraint"
@@ -315,7 +324,7 @@ class SafetyWatch(walks.CheckHooks):
                 )
             )
         # enum-add-value: a pre-existing enum type with more labels
-        for type_oid, type_name, count in _rows(conn, _ENUMS, self.schema):
+        for type_oid, type_name, count in found["enums"]:
             if type_oid in before.enums and count > before.enums[type_oid]:
                 findings.append(
                     Finding(

@@ -1,0 +1,25 @@
+"""items
+
+Revision ID: o1000001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "o1000001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "items",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.Text, nullable=True),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("items")
