@@ -43,12 +43,12 @@ def test_a_failure_inside_one_check_is_its_error_result(
 
 
 def test_a_failure_inside_the_walk_errors_its_checks_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """stairway and no_trace share one walk: a snapshot that raises ends it for both."""
+    """stairway, no_trace and safety share one walk: a snapshot that raises ends it for all."""
     monkeypatch.setattr(snapshot.Snapshotter, "take", _boom)
     cfg = GauntletConfig(alembic_ini=catalog.ini("clean"), metadata=catalog.load_metadata("clean"))
     with Gauntlet(None, cfg) as gauntlet:
         report = gauntlet.run_all(raise_on_failure=False)
-    walk = {"stairway": "error", "no_trace": "error"}
+    walk = {"stairway": "error", "no_trace": "error", "safety": "error"}
     assert _statuses(report) == {**dict.fromkeys(CHECK_NAMES, "passed"), **walk}, str(report)
     assert "forced failure inside the check" in report.get("no_trace").message
 

@@ -89,56 +89,74 @@ SAFE = {
 _MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
 
 
-def _agg(items: str, source: str) -> str:
-    return f"(SELECT coalesce(json_agg(json_build_array({items})), '[]'::json) {source})"
-
-
 # One round trip before the step and one after it (the walk pays them per revision): each
-# part is a JSON array of rows.
-_PARTS = {
-    "relations": _agg(
-        "c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint",
-        "FROM pg_class c WHERE c.relnamespace = ns.oid "
-        "AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')",
-    ),
-    "columns": _agg(
-        "a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull",
-        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
-        "AND NOT a.attisdropped",
-    ),
-    "constraints": _agg(
-        "con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated, "
-        "CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END",
-        "FROM pg_constraint con WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')",
-    ),
-    "enums": _agg(
-        "t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)",
-        "FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'",
-    ),
-}
-_AFTER_PARTS = {
-    "indexes": _agg(
-        "i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text",
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE ic.relnamespace = ns.oid",
-    ),
-    # its own backend's locks; the top transaction id, as pg_class.xmin shows it
-    "locks": _agg(
-        "l.relation::bigint, l.mode",
-        "FROM pg_locks l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' "
-        "AND l.granted AND l.relation IS NOT NULL",
-    ),
-    "xid": "(pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text",
-}
-
-
-def _query(parts: dict[str, str]) -> Any:
-    items = ",\n".join(f"{sql} AS {name}" for name, sql in parts.items())
-    return text(f"SELECT {items} FROM pg_namespace ns WHERE ns.nspname = :schema")
-
-
-_BEFORE = _query(_PARTS)
-_AFTER = _query({**_PARTS, **_AFTER_PARTS})
+# part is a JSON array of rows. After the step also: the indexes, its own backend's
+# locks and the top transaction id as pg_class.xmin shows it.
+_BEFORE_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(
+     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
+   FROM pg_class c
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
+  ) AS relations,
+  (SELECT coalesce(json_agg(json_build_array(
+     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
+   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
+     AND NOT a.attisdropped
+  ) AS columns,
+  (SELECT coalesce(json_agg(json_build_array(
+     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
+     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END)), '[]'::json)
+   FROM pg_constraint con
+   WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')
+  ) AS constraints,
+  (SELECT coalesce(json_agg(json_build_array(
+     t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)
+   )), '[]'::json)
+   FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
+  ) AS enums
+FROM pg_namespace ns WHERE ns.nspname = :schema
+"""
+_AFTER_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(
+     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
+   FROM pg_class c
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
+  ) AS relations,
+  (SELECT coalesce(json_agg(json_build_array(
+     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
+   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
+     AND NOT a.attisdropped
+  ) AS columns,
+  (SELECT coalesce(json_agg(json_build_array(
+     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
+     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END)), '[]'::json)
+   FROM pg_constraint con
+   WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')
+  ) AS constraints,
+  (SELECT coalesce(json_agg(json_build_array(
+     t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)
+   )), '[]'::json)
+   FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
+  ) AS enums,
+  (SELECT coalesce(json_agg(json_build_array(
+     i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text)), '[]'::json)
+   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+   WHERE ic.relnamespace = ns.oid
+  ) AS indexes,
+  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]'::json)
+   FROM pg_locks l
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+     AND l.relation IS NOT NULL
+  ) AS locks,
+  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid
+FROM pg_namespace ns WHERE ns.nspname = :schema
+"""
+_BEFORE = text(_BEFORE_SQL)
+_AFTER = text(_AFTER_SQL)
 
 
 @dataclasses.dataclass(frozen=True)

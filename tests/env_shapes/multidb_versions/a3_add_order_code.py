@@ -15,6 +15,9 @@ down_revision = "a1000002"
 branch_labels = None
 depends_on = None
 
+# This history tests another check: its unsafe operation is allowed for safety.
+# gauntlet: allow index-without-concurrently
+
 
 def upgrade(engine_name: str) -> None:
     globals()[f"upgrade_{engine_name}"]()
