@@ -443,7 +443,7 @@ class Safety(WalkCheck):
         observed: Observed = outcome.data.get(self.name, Observed())
         to_observe = set(ctx.history.ids) - _skipped(ctx)
         if outcome.failure is not None and not to_observe <= set(observed.revisions):
-            return walks.stairway_error(ctx.history, outcome.failure)
+            return walks.stairway_error(ctx.history, outcome)
         return None
 
     def warnings(self, ctx: RunContext, outcome: walks.WalkOutcome) -> list[str]:
