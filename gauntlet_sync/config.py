@@ -123,6 +123,10 @@ class GauntletConfig:
     ``statement_timeout`` (``None``), ``lock_timeout`` (10.0)
         Seconds after which a migration statement, or its wait for a lock, is cancelled
         and reported as a typed error naming the revision and the setting.
+    ``step_timeout`` (``None``)
+        Seconds one migration step may take, enforced on the client side (a frozen server
+        or a hung statement): the statement is cancelled on the server and the step fails
+        with a typed error naming the revision.
     ``connect_timeout`` (10)
         Seconds to wait for the database to answer a connection.
     ``schema_prefix`` (``"gauntlet"``)
