@@ -27,6 +27,7 @@ from gauntlet_sync import (
     Gauntlet,
     GauntletConfig,
     GauntletError,
+    IsolationEscapeError,
     ServerStartError,
     StairwayError,
     UpgradeError,
@@ -390,18 +391,33 @@ def test_a_migration_tightening_its_roles_timeouts_cannot_stop_our_cleanup(
     dsn = socket_dsn(server).replace("postgres:", f"{tight_role}:", 1)
     config = GauntletConfig(str(project / "alembic.ini"), isolation=isolation)  # type: ignore[arg-type]
     with Gauntlet(dsn, config) as gauntlet:
-        gauntlet.check_upgrade()  # its role now has 1 ms timeouts; our DROP still works
-        with psycopg.connect(server.dsn) as conn:
-            row = conn.execute(
-                sql.SQL(
-                    "SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r "
-                    "ON r.oid = s.setrole WHERE r.rolname = {}"
-                ).format(sql.Literal(tight_role))
-            ).fetchone()
-        assert row is not None and "statement_timeout=1ms" in row[0]
+        # On a user's database the role's settings are outside the run: the guard rolls
+        # the ALTER ROLE back before anything is committed (issue 13, cases 5 and 13).
+        with pytest.raises(IsolationEscapeError):
+            gauntlet.check_upgrade()
+        assert _role_settings(server, tight_role) == []
         assert leftovers(server) == []
-        # Again, with the settings in force from the start: the migration's own connection
-        # suffers them (as `alembic upgrade` would), ours do not.
+        # The same settings made by someone else, in force from the start: the migration's
+        # own connection suffers them (as `alembic upgrade` would), ours do not, so the
+        # run still ends with a typed error and drops what it made.
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            for setting in ("statement_timeout", "lock_timeout"):
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} SET {} = '1ms'").format(
+                        sql.Identifier(tight_role), sql.Identifier(setting)
+                    )
+                )
         with pytest.raises(GauntletError):
             gauntlet.check_upgrade()
     assert leftovers(server) == []
+
+
+def _role_settings(server: EmbeddedPostgres, role: str) -> list[str]:
+    with psycopg.connect(server.dsn) as conn:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r "
+                "ON r.oid = s.setrole WHERE r.rolname = {}"
+            ).format(sql.Literal(role))
+        ).fetchone()
+    return list(row[0]) if row is not None else []
