@@ -141,8 +141,7 @@ class GauntletConfig:
         they stop at the first and say how many revisions were not reached.
     ``safety`` (``True``)
         Run the ``safety`` check in ``run_all``'s default set (``False``: it is skipped).
-    ``safety_fail_on`` (table-rewrite, index-without-concurrently, constraint-validation,
-    set-not-null, slow-step)
+    ``safety_fail_on`` (every rule but ``enum-add-value``)
         The ``safety`` rules whose findings fail the check; the others are warnings.
     ``safety_allow`` (empty)
         ``{"<rev>": ["table-rewrite", ...]}``: rules a revision may break on purpose (the
