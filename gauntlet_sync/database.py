@@ -73,7 +73,11 @@ def own_settings(url: URL, server_version: int) -> dict[str, str]:
 def open_engine(url: URL) -> Engine:
     """An engine whose server answered, or a typed error saying why not. Its connections
     carry :data:`OWN_SETTINGS`; ``url`` (which migration sessions build on) does not."""
-    engine = handover.own(create_engine(url, poolclass=NullPool))
+    # The first connection already brings the settings every server knows (a role's
+    # statement_timeout = '1ms' would end even SHOW); the rest once the version is known.
+    engine = handover.own(
+        create_engine(url, poolclass=NullPool, connect_args=own_settings(url, 0))
+    )
     try:
         with engine.connect() as conn:
             version = int(conn.execute(text("SHOW server_version_num")).scalar_one())
