@@ -92,8 +92,8 @@ _MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
 # One round trip before the step and one after it (the walk pays them per revision): each
 # part is a JSON array of rows. After the step also: the indexes, its own backend's
 # locks and the top transaction id as pg_class.xmin shows it.
-_BEFORE_SQL = """
-SELECT
+#: The parts both queries read: relations, columns, constraints and enums of the schema.
+_SCHEMA_PARTS = """
   (SELECT coalesce(json_agg(json_build_array(
      c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
    FROM pg_class c
@@ -115,33 +115,9 @@ SELECT
      t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)
    )), '[]'::json)
    FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
-  ) AS enums
-FROM pg_namespace ns WHERE ns.nspname = :schema
-"""
-_AFTER_SQL = """
-SELECT
-  (SELECT coalesce(json_agg(json_build_array(
-     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
-   FROM pg_class c
-   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
-  ) AS relations,
-  (SELECT coalesce(json_agg(json_build_array(
-     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
-   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
-     AND NOT a.attisdropped
-  ) AS columns,
-  (SELECT coalesce(json_agg(json_build_array(
-     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
-     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END)), '[]'::json)
-   FROM pg_constraint con
-   WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')
-  ) AS constraints,
-  (SELECT coalesce(json_agg(json_build_array(
-     t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)
-   )), '[]'::json)
-   FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
-  ) AS enums,
+  ) AS enums"""
+_BEFORE_SQL = "SELECT\n" + _SCHEMA_PARTS + "\nFROM pg_namespace ns WHERE ns.nspname = :schema\n"
+_AFTER_SQL = "SELECT\n" + _SCHEMA_PARTS + """,
   (SELECT coalesce(json_agg(json_build_array(
      i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text)), '[]'::json)
    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
