@@ -22,10 +22,10 @@ def no_leftovers() -> Iterator[None]:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """``tests/suites/`` holds projects' test suites that tests/test_mixin.py runs in
+    """``tests/suites/`` holds projects' test suites that tests/test_testcase.py runs in
     subprocesses (unittest, pytest, Django), each against its own history: a run of the
     whole ``tests`` directory does not collect them directly as well. Named on the command
-    line (as test_mixin does), they are collected."""
+    line (as test_testcase does), they are collected."""
     if SUITES != collection_path and SUITES not in collection_path.parents:
         return None
     named = (Path(arg.split("::")[0]).resolve() for arg in config.args)

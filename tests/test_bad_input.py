@@ -10,6 +10,9 @@ schema or database on any server, nothing new in the temp directory and no new p
 
 Every DSN carries :data:`PASSWORD` (trust auth ignores it on the Unix socket), so every
 row also checks that the password never comes back.
+
+Named for what it holds, not for one module: bad input across every module that reads it
+(dsn, config, history, server, cli).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each history breaks exactly one check (catalog.EXPECTATIONS says which, with the
 type, the revision and the words its message must contain); the other checks must stay
 quiet. ``run_all`` shares work between checks, so every verdict is also compared with the
 one the check gives when run on its own.
+
+Named for what it holds, not for one module: every check of ``gauntlet_sync.checks`` on the
+hand-written histories.
 """
 
 from __future__ import annotations

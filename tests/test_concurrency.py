@@ -9,6 +9,9 @@
 * No password in any exception, log record, warning, report, JSON or JUnit file; SQL
   identifiers only through ``psycopg.sql``; the embedded server listens on no TCP port
   unless asked.
+
+Named for what it holds, not for one module: concurrent runs, isolation and secrecy across
+the library.
 """
 
 from __future__ import annotations

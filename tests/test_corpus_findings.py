@@ -1,6 +1,9 @@
 """Shapes found in the real-world corpus (benchmarks/real/), each the smallest history that
 shows it, with its verdict proven twice: by separate ``alembic`` commands (a fresh
 ``Config`` each, on a fresh database) and by gauntlet-sync, which must say the same.
+
+Named for what it holds, not for one module: shapes found in the real-world corpus,
+whichever module they touch.
 """
 
 from __future__ import annotations

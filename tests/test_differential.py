@@ -19,6 +19,9 @@ thousands make the benchmark mode::
 
     GAUNTLET_DIFFERENTIAL_EXAMPLES=3000 python -m pytest tests/test_differential.py \\
         -k generated_histories
+
+Named for what it holds, not for one module: verdicts held against separate alembic
+commands, across the walks.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """``help(gauntlet_sync)`` is a usable reference (issue 16, point 5): every public class,
 method, property and dataclass field is documented where ``help()`` shows it. Sphinx
-builds the same docstrings into docs/ (.ci/run, with warnings as errors)."""
+builds the same docstrings into docs/ (.ci/run, with warnings as errors).
+
+Named for what it holds, not for one module: the documentation of the whole public API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The example project's own test suite passes, hand-written data-migration test included."""
+"""The example project's own test suite passes, hand-written data-migration test included.
+
+Named for what it holds, not for one module: the example project (examples/shop)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 the leftovers of killed runs.
 
 Servers are real and private where a test hurts them; nothing is mocked.
+
+Named for what it holds, not for one module: issue 13's faults, across the server, the
+scheduler and the janitor.
 """
 
 from __future__ import annotations

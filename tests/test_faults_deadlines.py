@@ -4,6 +4,9 @@ Server binaries that fail or hang, a frozen server (SIGSTOP), a statement that n
 and a migration that sets ``statement_timeout = '1ms'`` on its own role: each ends in a
 typed error within seconds, and leaves no process, schema, database or setting behind.
 Real servers throughout; the broken binaries are small shell scripts.
+
+Named for what it holds, not for one module: issue 13's faults, across the server, the
+session and the cli.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ SIGTERM, SIGHUP or SIGKILL, and several ``Gauntlet`` objects in threads of one p
 Real processes on real servers: the command line runs as a child process, so that its
 exit code, its output pipes and its forked children are the real ones. After each case:
 no isolated schema is left on the server and no process the run started is alive.
+
+Named for what it holds, not for one module: issue 13's faults, across the cli, forked
+children and threads.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ and with absurd ages, and passwords that equal other parts of the DSN.
 
 Every server is a real ``EmbeddedPostgres``; nothing is mocked. After each case: no
 isolated schema or database is left, nor any role, setting or file the test made.
+
+Named for what it holds, not for one module: issue 13's faults, across config, report,
+janitor and dsn.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """A new user's first hour (issue 16): quiet alembic logs at the CLI's default and ``-q``,
-``--script-location`` and its default, an alembic-ready URL from the embedded server."""
+``--script-location`` and its default, an alembic-ready URL from the embedded server.
+
+Named for what it holds, not for one module: a new user's first hour (issue 16), across the
+cli, config and server."""
 
 from __future__ import annotations
 

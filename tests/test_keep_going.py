@@ -5,6 +5,9 @@ does nothing (the re-upgrade fails, the table stays), qa000003's drops a parent 
 before its child (the downgrade fails), qa000004's keeps the server default its upgrade
 set (a trace only) and qa000005's upgrade fails; qa000006 needs qa000005, so it can never
 be walked.
+
+Named for what it holds, not for one module: one option through the walks, the API, the cli
+and the mixin.
 """
 
 from __future__ import annotations

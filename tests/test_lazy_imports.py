@@ -1,5 +1,8 @@
 """With a DSN given, the embedded server's modules (and testing.postgresql) are never
-imported: ``EmbeddedPostgres`` is loaded on first use."""
+imported: ``EmbeddedPostgres`` is loaded on first use.
+
+Named for what it holds, not for one module: what ``import gauntlet_sync`` loads, across the
+package."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@ PyPI renders it, and an sdist from which the test suite runs (issue 16, point 9)
 
 The sdist is built without build isolation (from the setuptools of this environment, no
 download) once per session; .ci/run builds it again with isolation and collects the tests.
+
+Named for what it holds, not for one module: the package as published.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 The package is checked as a user's mypy sees an installed one: its own modules are
 followed silently (errors inside them are the project's ``mypy gauntlet_sync``'s business,
 which .ci/run runs), the script's own lines strictly.
+
+Named for what it holds, not for one module: the typed public API as a user's mypy sees it.
 """
 
 from __future__ import annotations

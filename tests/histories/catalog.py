@@ -195,7 +195,7 @@ EXPECTATIONS: list[Expectation] = [
     # Index orders_code_index and FK orders_customer break the models' convention, but the
     # models name them so themselves (as the migration does): the models' decision, two
     # warnings and a pass. With naming_rules (rules mode) both fail, as they did in
-    # alembic-gauntlet (tests/test_naming_models.py).
+    # alembic-gauntlet (tests/test_checks_naming_models.py).
     _clean("naming_bad"),
     # No convention; explicit names no rule expects (orders_pk, orders_state,
     # gin_orders_code, chk_orders_total, an expression index): the models' own names pass.

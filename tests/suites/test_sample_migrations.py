@@ -1,6 +1,6 @@
 """A migration test suite written the way users write one, on a history from tests/histories.
 
-``tests/test_mixin.py`` runs this file under ``python -m unittest``, pytest and Django's
+``tests/test_testcase.py`` runs this file under ``python -m unittest``, pytest and Django's
 ``DiscoverRunner`` and reads their output. ``GAUNTLET_SUITE_HISTORY`` picks the history
 (default ``clean``); ``GAUNTLET_SUITE_DJANGO=1`` adds a Django ``SimpleTestCase`` class.
 The database is ``GAUNTLET_DSN`` if set, else each process's embedded server.
