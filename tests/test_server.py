@@ -241,9 +241,7 @@ def test_failed_start_raises_with_log_and_leaves_nothing(
     import gauntlet_sync.server.postgres as server_module
 
     monkeypatch.setattr(
-        server_module,
-        "_SERVER_SETTINGS",
-        (*server_module._SERVER_SETTINGS, ("no_such_setting", "1")),
+        server_module, "_POSTGRES_ARGS", f"{server_module._POSTGRES_ARGS} -c no_such_setting=1"
     )
     pg = EmbeddedPostgres(auto_start=False)
     with pytest.raises(ServerStartError) as caught:
