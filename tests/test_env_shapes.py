@@ -4,7 +4,7 @@ The ``alembic init`` templates are generated from the installed alembic at test 
 (generic, async, pyproject and pyproject_async where this alembic has them, multidb with
 one database); the hand-written shapes live in tests/env_shapes/. All run the ``clean``
 history's revisions (multidb: the same revisions in its template's form) and must pass
-all ten checks; a revision_data callable records the driver each migration ran on.
+every check; a revision_data callable records the driver each migration ran on.
 
 Named for what it holds, not for one module: every env.py shape, through every check.
 """

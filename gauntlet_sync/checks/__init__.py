@@ -37,7 +37,9 @@ How to add a check ``my_check``:
 2. Register it: import the module below and put it in ``_MODULES`` (the position is its
    place in reports). Export a public error class from ``gauntlet_sync/__init__.py``.
 3. Give ``Gauntlet`` its documented one-liner ``check_my_check()``, add a row to the
-   README's table, and add histories that break it (and only it) to ``tests/``.
+   README's table (and its test method to the README's list), and add histories that
+   break it (and only it) to ``tests/``. ``tests/test_docs.py`` fails until the first
+   two are there and agree with the registry.
 
 ``tests/test_checks_registry.py`` proves the first two steps are enough: an example check
 added as one module plus its line here appears in ``run_all``, the CLI and the mixin.
