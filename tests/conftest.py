@@ -1,12 +1,15 @@
 """Shared fixtures: the check that no test leaves an isolated schema or database behind,
-and the suites under ``tests/suites/`` kept for the subprocesses that run them."""
+an engine on the shared server and its schema names, and the suites under
+``tests/suites/`` kept for the subprocesses that run them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import EmbeddedPostgres
 from tests.reliability import leftovers
@@ -19,6 +22,25 @@ def no_leftovers() -> Iterator[None]:
     """No test may leave a gauntlet schema or database on the shared server."""
     yield
     assert leftovers(EmbeddedPostgres.shared()) == []
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    """An engine on the shared embedded server (no pool: nothing stays connected)."""
+    engine = create_engine(EmbeddedPostgres.shared().url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def schemas(engine: Engine) -> Callable[[], set[str]]:
+    """The names of the schemas in the shared server's database, read when called."""
+
+    def names() -> set[str]:
+        with engine.connect() as conn:
+            return {r[0] for r in conn.execute(text("SELECT nspname FROM pg_namespace"))}
+
+    return names
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

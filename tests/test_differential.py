@@ -60,6 +60,24 @@ def _expect(**walks: tuple[str, str | None, str | None]) -> dict[str, tuple[Any,
     return {**PASS, **walks}
 
 
+def _leaves(revision: str) -> dict[str, tuple[Any, ...]]:
+    """``revision``'s downgrade leaves something behind: its re-upgrade fails on it, and
+    no_trace names it at the downgrade."""
+    return _expect(
+        stairway=("failed", revision, "re-upgrade"), no_trace=("failed", revision, "downgrade")
+    )
+
+
+def _downgrade_fails(revision: str) -> dict[str, tuple[Any, ...]]:
+    """``revision``'s downgrade fails: every walk down stops there (no_trace has nothing to
+    compare)."""
+    return _expect(
+        stairway=("failed", revision, "downgrade"),
+        no_trace=("error", revision, "downgrade"),
+        downgrade_to_base=("failed", revision, "downgrade"),
+    )
+
+
 CORPUS: dict[str, dict[str, tuple[Any, ...]]] = {
     # the enum patterns of issue 11: pass as separate commands do
     "enum_drop_type": PASS,
@@ -67,15 +85,8 @@ CORPUS: dict[str, dict[str, tuple[Any, ...]]] = {
     "enum_create_type_false": PASS,
     "enum_add_value_autocommit": PASS,
     # autogenerate's own downgrade leaves the enum type: the re-upgrade's CREATE TYPE fails
-    "enum_autogenerate_leftover": _expect(
-        stairway=("failed", "ef000001", "re-upgrade"),
-        no_trace=("failed", "ef000001", "downgrade"),
-    ),
-    "enum_drop_in_use": _expect(
-        stairway=("failed", "ee000001", "downgrade"),
-        no_trace=("error", "ee000001", "downgrade"),
-        downgrade_to_base=("failed", "ee000001", "downgrade"),
-    ),
+    "enum_autogenerate_leftover": _leaves("ef000001"),
+    "enum_drop_in_use": _downgrade_fails("ee000001"),
     "columns_generated": PASS,
     "default_left": _expect(no_trace=("failed", "fb000002", "downgrade")),
     "indexes": PASS,
@@ -86,21 +97,14 @@ CORPUS: dict[str, dict[str, tuple[Any, ...]]] = {
     "batch_and_data": PASS,
     "data_left": _expect(stairway=("failed", "ib000002", "re-upgrade")),
     "views_functions_triggers": PASS,
-    "trigger_wrong_order": _expect(
-        stairway=("failed", "jb000001", "downgrade"),
-        no_trace=("error", "jb000001", "downgrade"),
-        downgrade_to_base=("failed", "jb000001", "downgrade"),
-    ),
+    "trigger_wrong_order": _downgrade_fails("jb000001"),
     "view_left": _expect(
         stairway=("failed", "jc000002", "re-upgrade"),
         no_trace=("failed", "jc000002", "downgrade"),
         downgrade_to_base=("failed", "jc000001", "downgrade"),
     ),
     "renames": PASS,
-    "rename_half": _expect(
-        stairway=("failed", "kb000002", "re-upgrade"),
-        no_trace=("failed", "kb000002", "downgrade"),
-    ),
+    "rename_half": _leaves("kb000002"),
     "other_schema": PASS,
     "other_schema_left": _expect(no_trace=("failed", "lb000002", "downgrade")),
     "branches": PASS,
@@ -108,19 +112,9 @@ CORPUS: dict[str, dict[str, tuple[Any, ...]]] = {
         no_trace=("failed", "mb000004", "downgrade"),
         downgrade_to_base=("failed", "mb000003", "downgrade"),
     ),
-    "noop_downgrade": _expect(
-        stairway=("failed", "na000002", "re-upgrade"),
-        no_trace=("failed", "na000002", "downgrade"),
-    ),
-    "forgotten_drop": _expect(
-        stairway=("failed", "nb000001", "re-upgrade"),
-        no_trace=("failed", "nb000001", "downgrade"),
-    ),
-    "wrong_drop_order": _expect(
-        stairway=("failed", "nc000001", "downgrade"),
-        no_trace=("error", "nc000001", "downgrade"),
-        downgrade_to_base=("failed", "nc000001", "downgrade"),
-    ),
+    "noop_downgrade": _leaves("na000002"),
+    "forgotten_drop": _leaves("nb000001"),
+    "wrong_drop_order": _downgrade_fails("nc000001"),
     "downgrade_only_fails": _expect(
         stairway=("failed", "nd000003", "re-upgrade"),
     ),
@@ -179,37 +173,23 @@ def reference_outcome(
     }
 
 
-def verdicts(outcome: Outcome) -> dict[str, tuple[Any, ...]]:
-    """Status, revision and step per walk. A downgrade walk that could not run because
+def _verdict(name: str, status: str, revision: str | None, step: str | None) -> tuple[Any, ...]:
+    """Status, revision and step of one walk. A downgrade walk that could not run because
     the upgrade failed is compared by status: which revision broke the upgrade is the
     upgrade check's finding (the reference's ``alembic upgrade heads`` names none)."""
-    found = {}
-    for name, (status, revision, step, _) in outcome.items():
-        found[name] = (
-            (status,)
-            if name == "downgrade_to_base" and status == "error"
-            else (
-                status,
-                revision,
-                step,
-            )
-        )
-    return found
+    if name == "downgrade_to_base" and status == "error":
+        return (status,)
+    return (status, revision, step)
+
+
+def verdicts(outcome: Outcome) -> dict[str, tuple[Any, ...]]:
+    """gauntlet-sync's verdict per walk."""
+    return {n: _verdict(n, status, rev, step) for n, (status, rev, step, _) in outcome.items()}
 
 
 def reference_verdicts(reference: dict[str, Verdict]) -> dict[str, tuple[Any, ...]]:
-    found = {}
-    for name, v in reference.items():
-        found[name] = (
-            (v.status,)
-            if name == "downgrade_to_base" and v.status == "error"
-            else (
-                v.status,
-                v.revision,
-                v.step,
-            )
-        )
-    return found
+    """The separate commands' verdict per walk."""
+    return {n: _verdict(n, v.status, v.revision, v.step) for n, v in reference.items()}
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
@@ -223,10 +203,7 @@ def test_hand_written_history_agrees_with_separate_alembic_commands(name: str) -
     assert verdicts(parallel) == reference_verdicts(reference), {
         n: v.message[:500] for n, v in reference.items()
     }
-    assert verdicts(parallel) == {
-        n: (s,) if n == "downgrade_to_base" and s == "error" else (s, r, st)
-        for n, (s, r, st) in CORPUS[name].items()
-    }
+    assert verdicts(parallel) == {n: _verdict(n, *expected) for n, expected in CORPUS[name].items()}
 
 
 def test_every_hand_written_history_is_in_the_corpus() -> None:

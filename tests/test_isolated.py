@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
 from gauntlet_sync import (
     DowngradeError,
-    EmbeddedPostgres,
     Gauntlet,
     GauntletConfig,
     UpgradeError,
@@ -21,13 +19,6 @@ from gauntlet_sync.errors import (
 from tests.histories import catalog
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
-    yield engine
-    engine.dispose()
-
-
 def _gauntlet(history: str) -> Gauntlet:
     config = GauntletConfig(
         alembic_ini=catalog.ini(history), metadata=catalog.load_metadata(history)
@@ -35,13 +26,10 @@ def _gauntlet(history: str) -> Gauntlet:
     return Gauntlet(None, config)
 
 
-def _schemas(engine: Engine) -> set[str]:
-    with engine.connect() as conn:
-        return {r[0] for r in conn.execute(text("SELECT nspname FROM pg_namespace"))}
-
-
-def test_a_data_migration_transforms_rows_and_its_downgrade_restores_them(engine: Engine) -> None:
-    before = _schemas(engine)
+def test_a_data_migration_transforms_rows_and_its_downgrade_restores_them(
+    schemas: Callable[[], set[str]],
+) -> None:
+    before = schemas()
     with _gauntlet("data_migration") as gauntlet, gauntlet.isolated() as db:
         assert db.current_revision() is None
         db.migrate_to("t1000001")
@@ -53,7 +41,7 @@ def test_a_data_migration_transforms_rows_and_its_downgrade_restores_them(engine
         assert db.fetch("SELECT status FROM orders ORDER BY id") == [("new",), ("paid",)]
         schema = db.schema
         assert db.connection.execute(text("SELECT current_schema()")).scalar() == schema
-    assert _schemas(engine) == before
+    assert schemas() == before
 
 
 def test_runner_moves_both_ways_and_reports_heads() -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine
 
 from gauntlet_sync import (
     EmbeddedPostgres,
-    Gauntlet,
-    GauntletConfig,
     NamingConventionError,
     utils,
 )
@@ -25,30 +22,11 @@ from gauntlet_sync.errors import (
 from tests.histories import catalog
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    engine = create_engine(EmbeddedPostgres.shared().dsn, poolclass=NullPool)
-    yield engine
-    engine.dispose()
-
-
-def _gauntlet(history: str) -> Gauntlet:
-    config = GauntletConfig(
-        alembic_ini=catalog.ini(history), metadata=catalog.load_metadata(history)
-    )
-    return Gauntlet(None, config)
-
-
-def _schemas(engine: Engine) -> set[str]:
-    with engine.connect() as conn:
-        return {r[0] for r in conn.execute(text("SELECT nspname FROM pg_namespace"))}
-
-
-def test_seed_utilities_on_a_real_history(engine: Engine) -> None:
+def test_seed_utilities_on_a_real_history(engine: Engine, schemas: Callable[[], set[str]]) -> None:
     config = Config(catalog.ini("clean"))
     assert utils.get_all_revisions(config) == ["a1000001", "a1000002", "a1000003", "a1000004"]
     with utils.create_isolated_migration_schema(EmbeddedPostgres.shared().dsn) as schema:
-        assert schema in _schemas(engine)
+        assert schema in schemas()
         assert utils.get_current_revision(engine, schema) is None
         utils.run_alembic_upgrade(engine, config, target_schema=schema)
         assert utils.get_current_revision(engine, schema) == "a1000004"
@@ -63,7 +41,7 @@ def test_seed_utilities_on_a_real_history(engine: Engine) -> None:
         assert utils.get_current_revision(engine, schema) == "a1000002"
         utils.run_alembic_downgrade(engine, config, target_schema=schema)
         assert utils.get_current_revision(engine, schema) is None
-    assert schema not in _schemas(engine)
+    assert schema not in schemas()
 
 
 def test_seed_schema_validation(engine: Engine) -> None:
