@@ -1,4 +1,5 @@
-"""Every use of a private attribute of alembic, SQLAlchemy or psycopg, fenced in one place.
+"""Every use of a private attribute of alembic, SQLAlchemy or psycopg (and of
+testing.postgresql, which the embedded server builds on), fenced in one place.
 
 None of these has a public equivalent that gives the same answer. Each is used here only,
 and ``tests/test_compat.py`` holds each to the shape and meaning relied on, so that a new
@@ -233,6 +234,22 @@ def holds_prepared_statements(raw: psycopg.Connection[Any]) -> bool:
     return bool(getattr(getattr(raw, "_prepared", None), "_names", None))
 
 
+# --- testing.postgresql: its base class, testing.common.database.Database ------------------
+# (duck-typed: importing testing.postgresql here would load it with every run)
+
+
+def server_owner_pid(server: Any) -> int:
+    """The pid that made the server object (``Database._owner_pid``): a forked child stops
+    nothing and removes nothing of its parent's."""
+    return int(server._owner_pid)
+
+
+def remove_base_dir_on_cleanup(server: Any) -> None:
+    """Have ``Database.cleanup()`` remove ``server.base_dir`` (``Database._use_tmpdir``,
+    which the base sets only for a directory its ``__init__`` made)."""
+    server._use_tmpdir = True
+
+
 __all__: Sequence[str] = (
     "FastRevisionStep",
     "all_down_revisions",
@@ -249,6 +266,8 @@ __all__: Sequence[str] = (
     "guard_configure",
     "pool_dialect_name",
     "load_revisions",
+    "remove_base_dir_on_cleanup",
+    "server_owner_pid",
     "revision_step",
     "upgrade_steps",
     "version_locations",

@@ -6,8 +6,10 @@ Also ``compare_server_default=True``, which goes through alembic's public API.""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -297,3 +299,32 @@ def test_renew_impl_gives_the_context_and_the_op_proxy_a_new_impl(connection: Co
         assert ctx.impl.memo == {}
         assert op._proxy.impl is ctx.impl  # type: ignore[attr-defined]
         assert ctx.impl.connection is connection
+
+
+# --- testing.postgresql ---------------------------------------------------------------------
+
+
+def test_testing_postgresql_knows_its_owner_and_removes_only_its_own_base_dir(
+    tmp_path: Path,
+) -> None:
+    """``Database._owner_pid`` is the pid that made the object; ``Database.cleanup()``
+    removes the base dir when ``_use_tmpdir`` says the object made it, and only then."""
+    import testing.postgresql
+
+    def server(base_dir: Path) -> Any:
+        return testing.postgresql.Postgresql(
+            auto_start=0, base_dir=str(base_dir), initdb="initdb", postgres="postgres"
+        )
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    db = server(kept)
+    assert _compat.server_owner_pid(db) == os.getpid()
+    db.cleanup()
+    assert kept.is_dir()
+    removed = tmp_path / "removed"
+    removed.mkdir()
+    db = server(removed)
+    _compat.remove_base_dir_on_cleanup(db)
+    db.cleanup()
+    assert not removed.exists()

@@ -36,6 +36,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 from testing.common.database import get_unused_port
 
+from .. import _compat
 from ..dsn import to_url
 from ..errors import ServerStartError
 from . import shared as _shared
@@ -89,8 +90,6 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
     initdb: str
     postgres: str
     name: str
-    _owner_pid: int
-    _use_tmpdir: bool
 
     def __init__(
         self,
@@ -299,7 +298,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         within seconds is SIGKILLed with every process it started: backends live in
         process groups of their own, so they are found as the postmaster's children."""
         process = self.child_process
-        if process is None or self._owner_pid != os.getpid():
+        if process is None or _compat.server_owner_pid(self) != os.getpid():
             return
         backends = _children(process.pid)
         for sig in (signal.SIGQUIT, signal.SIGCONT):
@@ -322,7 +321,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
     def cleanup(self) -> None:
         """testing.postgresql's removal of the base dir, never by a forked child (the files
         are the owner's), then the watchdog let go: there is nothing left to watch."""
-        if os.getpid() != self._owner_pid:
+        if os.getpid() != _compat.server_owner_pid(self):
             return
         super().cleanup()
         if self.child_process is None and self._watchdog is not None:
@@ -342,7 +341,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
             return
         if not os.path.isdir(self.base_dir):
             self.base_dir = str(self._new_base_dir())
-        self._use_tmpdir = True  # ours, so testing.postgresql's cleanup() removes it
+        _compat.remove_base_dir_on_cleanup(self)  # ours: testing.postgresql's cleanup() removes it
         self._watchdog = Watchdog(Path(self.base_dir))
 
     def _boot(self) -> None:
