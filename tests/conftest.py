@@ -4,6 +4,10 @@ an engine on the shared server and its schema names, and the suites under
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,16 +16,48 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import EmbeddedPostgres
-from tests.reliability import leftovers
+from gauntlet_sync.janitor import _drop_database, _drop_schema
+from tests.reliability import child_pids, leftovers
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
 
 @pytest.fixture
 def no_leftovers() -> Iterator[None]:
-    """No test may leave a gauntlet schema or database on the shared server."""
+    """No test may leave a gauntlet schema or database on the shared server. What a test
+    leaves is dropped once it is reported, so one failing test fails once instead of
+    making every later test on the shared server fail too."""
+    server = EmbeddedPostgres.shared()
+    before = set(leftovers(server))
     yield
-    assert leftovers(EmbeddedPostgres.shared()) == []
+    left = [name for name in leftovers(server) if name not in before]
+    if left:
+        engine = create_engine(server.url, poolclass=NullPool)
+        try:
+            for name in left:
+                kind, _, target = name.partition(" ")
+                (_drop_schema if kind == "schema" else _drop_database)(engine, target)
+        finally:
+            engine.dispose()
+    assert left == []
+
+
+@pytest.fixture(autouse=True)
+def no_python_child_outlives_its_test() -> Iterator[None]:
+    """A command a test started (the CLI, a project's suite) is killed when the test ends,
+    also when the test failed before waiting for it: left running, it would hold a schema
+    and its locks and fail the tests after it."""
+    before = child_pids()
+    yield
+    for pid in child_pids() - before:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                program = f.read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if program == sys.executable:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
