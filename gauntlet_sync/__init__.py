@@ -8,6 +8,7 @@ from .checks import CHECK_NAMES
 from .config import DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
 from .database import cleanup_stale
 from .errors import (
+    ChangedSinceError,
     CheckConstraintDriftError,
     CheckFailed,
     CheckSkipped,
@@ -43,6 +44,7 @@ from .gauntlet import Gauntlet, ProgressEvent
 from .isolated import IsolatedDatabase
 from .janitor import validate_schema_name
 from .report import CheckResult, CheckStarted, Report
+from .scope import WalkScope
 from .session import Progress, Step
 from .testcase import GauntletMixin
 
@@ -65,6 +67,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CHECK_NAMES",
     "DEFAULT_IGNORE_TABLES",
+    "ChangedSinceError",
     "CheckConstraintDriftError",
     "CheckFailed",
     "CheckResult",
@@ -107,6 +110,7 @@ __all__ = [
     "StairwayError",
     "Step",
     "UpgradeError",
+    "WalkScope",
     "__version__",
     "cleanup_stale",
     "validate_schema_name",

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "against a real PostgreSQL.",
         epilog=f"checks: {', '.join(CHECK_NAMES)}. Exit codes: 0 passed, 1 a check failed, "
         "2 usage or configuration error, 130 interrupted (128 + the signal for SIGTERM, "
-        "SIGHUP).",
+        "SIGHUP). `gauntlet-sync merge-reports OUT IN...` joins the reports of --shard runs "
+        "(JSON or JUnit XML) into one.",
     )
     add = parser.add_argument
     add(
@@ -165,6 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a migration step (with its Python) running this long is cancelled from "
         "this side, even when the server does not answer (default: no limit)",
     )
+    add(
+        "--changed-since",
+        metavar="REF",
+        help="walk only the revisions whose files changed since this git ref (e.g. "
+        "origin/main; working tree included) and those depending on them; a change to "
+        "env.py, script.py.mako or the ini walks everything",
+    )
+    add(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="walk only the I-th of N ranges of about equal cost (e.g. 2/4); the "
+        "head-state checks run in shard 1; join the N reports with merge-reports",
+    )
+    add(
+        "--shard-timings",
+        metavar="REPORT.json",
+        help="with --shard: cut the ranges by the seconds per revision of this earlier "
+        "--json report (default: every revision costs the same)",
+    )
     add("--json", action="store_true", help="write the report as JSON on stdout")
     add("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testcase per check)")
     add(
@@ -200,6 +221,18 @@ def _seconds(text: str) -> float:
             f"must be a finite number of seconds, 0 or more (got {text!r})"
         )
     return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` with ``1 <= I <= N`` (``--shard 2/4``)."""
+    index, slash, total = text.partition("/")
+    try:
+        shard = (int(index), int(total))
+    except ValueError:
+        shard = (0, 0)
+    if not slash or not 1 <= shard[0] <= shard[1]:
+        raise argparse.ArgumentTypeError(f"must be I/N with 1 <= I <= N, e.g. 2/4 (got {text!r})")
+    return shard
 
 
 def _timeout(text: str) -> float:
@@ -299,13 +332,22 @@ def run() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["merge-reports"]:
+        from .merge import main as merge_main
+
+        return merge_main(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         only = check_names(parser, "--only", args.only)
         skip = check_names(parser, "--skip", args.skip)
     except SystemExit as exc:  # argparse has printed usage and the error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.shard_timings and not args.shard:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: --shard-timings needs --shard I/N", file=sys.stderr)
+        return EXIT_USAGE
     if args.junit_xml:
         problem = _unwritable(Path(args.junit_xml))
         if problem:  # found now, not after the whole run
@@ -416,6 +458,9 @@ def _run(
         lock_timeout=args.lock_timeout or None,
         statement_timeout=args.statement_timeout or None,
         step_timeout=args.step_timeout or None,
+        changed_since=args.changed_since,
+        shard=args.shard,
+        shard_timings=args.shard_timings,
     )
     progress = _progress(args, err)
     with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):
@@ -423,6 +468,12 @@ def _run(
             heads = ", ".join(gauntlet.heads()) or "none"
             where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
             err.line(f"{PROG}: {len(gauntlet.revisions())} revisions (heads: {heads}) on {where}")
+            if gauntlet.scope is not None:
+                scope = gauntlet.scope
+                err.line(
+                    f"{PROG}: {scope.note}: walking {len(scope.walked)} of "
+                    f"{len(gauntlet.revisions())} revisions"
+                )
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
     code = EXIT_OK if report.ok else EXIT_FAILED
     return _write_report(report, args, out, err, code)

@@ -150,6 +150,21 @@ class GauntletConfig:
         ``safety`` leaves out this revision and its ancestors (already deployed).
     ``step_budget`` (``None``)
         Seconds: a revision's upgrade step slower than this is a ``slow-step`` finding.
+    ``changed_since`` (``None``)
+        A git ref (e.g. ``"origin/main"``): the walks (stairway, no_trace, safety) cover
+        only the revisions whose files were added or changed since it (working tree
+        included) and every revision depending on them, from a state built by one
+        upgrade transaction; ``downgrade_to_base`` steps down only through them. A change
+        to env.py, ``script.py.mako`` or the ini walks everything. Not a git checkout, or
+        an unknown ref: :class:`~gauntlet_sync.ChangedSinceError`.
+    ``shard`` (``None``)
+        ``(i, n)``: walk only the ``i``-th of ``n`` contiguous ranges of about equal cost
+        of the revisions to walk (1-based), from a state built by one upgrade
+        transaction; the head-state checks run in shard 1 only (skipped, with the reason,
+        in the others). ``merge-reports`` joins the ``n`` reports into the full run's.
+    ``shard_timings`` (``None``)
+        Seconds per revision to cut the shards by: a JSON report of an earlier run (its
+        ``revision_seconds``) or a mapping; ``None``: every revision costs the same.
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -177,8 +192,14 @@ class GauntletConfig:
     safety_allow: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     minimum_safety_revision: str | None = None
     step_budget: float | None = None
+    changed_since: str | None = None
+    shard: tuple[int, int] | None = None
+    shard_timings: str | os.PathLike[str] | Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
+        _check_scope(self.changed_since, self.shard)
+        if self.shard is not None:
+            object.__setattr__(self, "shard", tuple(self.shard))
         _check_safety_rules(self.safety_fail_on, "safety_fail_on")
         for revision, rules in self.safety_allow.items():
             _check_safety_rules(rules, f"safety_allow[{revision!r}]")
@@ -214,6 +235,26 @@ class GauntletConfig:
 
 
 NAMING_KINDS: tuple[str, ...] = ("ix", "uq", "ck", "fk", "pk")
+
+
+def _check_scope(changed_since: object, shard: object) -> None:
+    if changed_since is not None and (not isinstance(changed_since, str) or not changed_since):
+        raise ConfigError(
+            f"changed_since must be a git ref such as 'origin/main'; got {changed_since!r}."
+        )
+    if shard is None:
+        return
+    ok = (
+        isinstance(shard, (tuple, list))
+        and len(shard) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in shard)
+        and 1 <= shard[0] <= shard[1]
+    )
+    if not ok:
+        raise ConfigError(
+            f"shard must be (i, n) with 1 <= i <= n, e.g. (2, 4) for the second of four "
+            f"(CLI: --shard 2/4); got {shard!r}."
+        )
 
 
 def _check_safety_rules(rules: Sequence[str] | frozenset[str], where: str) -> None:

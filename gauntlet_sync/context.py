@@ -18,6 +18,7 @@ from .config import GauntletConfig
 from .errors import CheckSkipped
 from .history import History
 from .report import CheckResult, CheckStarted
+from .scope import WalkScope
 from .session import MigrationSession, Progress, Step
 from .workspace import Workspace
 
@@ -35,6 +36,11 @@ class RunContext:
     irreversible: frozenset[str]
     workspace: Workspace
     progress: ProgressSink | None = None
+    #: the part of the history the walks cover (``None``: all of it), see scope.py.
+    scope: WalkScope | None = None
+    #: the stairway's wall seconds per revision, filled as it walks (the report's
+    #: ``revision_seconds``, which ``shard_timings`` reads back).
+    walk_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def with_progress(self, progress: ProgressSink | None) -> RunContext:
         return dataclasses.replace(self, progress=progress)
@@ -84,7 +90,39 @@ class RunContext:
             raise walks.upgrade_error(self.history, outcome.failure)
 
     def stairway_plan(self) -> list[Step]:
-        return walks.stairway_plan(self.history, self.irreversible)
+        """The stairway over the part walked: from its first revision to its last,
+        revisions outside it (``walk_view``'s irreversible) only upgraded."""
+        if self.scope is None:
+            return walks.stairway_plan(self.history, self.irreversible)
+        ids = self.history.ids
+        walked = set(self.scope.walked)
+        inside = [i for i, rev in enumerate(ids) if rev in walked]
+        if not inside:
+            return []
+        span = ids[inside[0] : inside[-1] + 1]
+        return walks.stairway_plan(self.history, self.irreversible, revisions=span)
+
+    def start_revisions(self) -> list[str]:
+        """What a scoped walk starts from: every revision before its first, upgraded in
+        one transaction (empty for a full walk)."""
+        if self.scope is None or not self.scope.walked:
+            return []
+        ids = self.history.ids
+        return list(ids[: ids.index(self.scope.walked[0])])
+
+    def not_walked(self) -> frozenset[str]:
+        """The revisions the walks leave out (empty for a full walk)."""
+        if self.scope is None:
+            return frozenset()
+        return frozenset(self.history.ids) - frozenset(self.scope.walked)
+
+    def walk_view(self) -> RunContext:
+        """This context as the walk checks see it: revisions not walked count as
+        irreversible (never stepped down, nothing to compare)."""
+        left_out = self.not_walked()
+        if not left_out:
+            return self
+        return dataclasses.replace(self, irreversible=self.irreversible | left_out)
 
     def models(self, session: MigrationSession) -> MetaData:
         """The models to compare with (the config's, else env.py's), or a skip saying how

@@ -56,6 +56,10 @@ class MigrationEnvironmentError(ConfigError):
     """The project's env.py failed before any migration step ran."""
 
 
+class ChangedSinceError(ConfigError):
+    """``changed_since`` cannot be answered: not a git checkout, an unknown ref, no git."""
+
+
 class ServerNotFoundError(ConfigError):
     """No PostgreSQL server binaries were found for the embedded server."""
 

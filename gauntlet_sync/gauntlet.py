@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import URL
 
-from . import database, handover, janitor, scheduler
+from . import database, handover, janitor, scheduler, scope
 from .config import GauntletConfig, load_alembic_config, resolve_metadata
 from .context import ProgressEvent, RunContext
 from .dsn import mask
@@ -24,6 +24,7 @@ from .errors import GauntletFailed
 from .history import History
 from .isolated import IsolatedDatabase
 from .report import Report
+from .scope import WalkScope
 from .workspace import Workspace
 
 __all__ = ["Gauntlet", "ProgressEvent"]
@@ -50,6 +51,21 @@ class Gauntlet:
         self._metadata: MetaData | None = resolve_metadata(self.config.metadata)
         # Revisions the walks never step down (a typed error if the floor is unknown).
         self._irreversible = self.history.irreversible(self.config.minimum_downgrade_revision)
+        #: the part of the history the walks cover (``None``: all of it): changed_since,
+        #: shard (scope.py); git is asked here, so a bad ref fails before anything runs.
+        self.scope: WalkScope | None = scope.plan(
+            self.history,
+            self.alembic_config,
+            changed_since=self.config.changed_since,
+            shard=self.config.shard,
+            timings=(
+                scope.read_timings(self.config.shard_timings)
+                if self.config.shard_timings is not None and self.config.shard is not None
+                else None
+            ),
+        )
+        if self.scope is not None:  # downgrade_to_base leaves unchanged revisions alone
+            self._irreversible |= self.scope.unchanged
         #: the driver migrations run on: the DSN's or sqlalchemy.url's +driver, else psycopg
         self.driver = handover.resolve_driver(dsn, self.alembic_config)
         self.url = database.resolve(dsn, self.config.connect_timeout)
@@ -87,6 +103,7 @@ class Gauntlet:
             self._irreversible,
             self.workspace,
             self.progress,
+            self.scope,
         )
 
     def _check(self, name: str) -> list[str]:
@@ -155,11 +172,14 @@ class Gauntlet:
         report each."""
         selected = scheduler.select(checks, skip)
         started = time.perf_counter()
-        results = scheduler.run_all(self._context(), selected)
+        context = self._context()
+        results = scheduler.run_all(context, selected)
         report = Report(
             results=[results[n] for n in selected if n in results],
             seconds=time.perf_counter() - started,
             target=self.target,
+            scope=self.scope,
+            revision_seconds=dict(context.walk_seconds),
         )
         if raise_on_failure and not report.ok:
             bad = report.by_status("failed", "error")

@@ -11,9 +11,11 @@ import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from .errors import CheckFailed, GauntletError
+from .scope import WalkScope
 
 #: A check's outcome: ``passed``; ``failed`` (it found a problem in the history);
 #: ``skipped`` (nothing to examine, ``reason`` says why); ``error`` (it could not run).
@@ -139,11 +141,19 @@ class Report:
         Wall-clock time of the whole run.
     ``target``
         The database the run used, password masked.
+    ``scope``
+        The part of the history the walks covered (``changed_since``, ``shard``): which
+        revisions were walked, which were not and why; ``None`` when they walked all of it.
+    ``revision_seconds``
+        The stairway's wall seconds per revision walked (``shard_timings`` reads them back
+        from a JSON report to cut shards of equal cost).
     """
 
     results: list[CheckResult]
     seconds: float = 0.0
     target: str = ""
+    scope: WalkScope | None = None
+    revision_seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -172,6 +182,8 @@ class Report:
             f"{counts['passed']} passed, {counts['failed']} failed, {errors}, "
             f"{counts['skipped']} skipped in {self.seconds:.2f} s"
         )
+        if self.scope is not None:
+            lines.extend(self.scope.lines())
         for r in self.results:
             if r.status != "passed" and r.message:
                 lines.append("")
@@ -185,12 +197,16 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-ready dict (what the CLI's ``--json`` prints)."""
-        return {
+        data: dict[str, Any] = {
             "ok": self.ok,
             "seconds": round(self.seconds, 4),
             "target": self.target,
             "results": [r.to_dict() for r in self.results],
         }
+        if self.scope is not None:
+            data["scope"] = self.scope.to_dict()
+        data["revision_seconds"] = {k: round(v, 4) for k, v in self.revision_seconds.items()}
+        return data
 
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as JSON; ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""
@@ -208,6 +224,20 @@ class Report:
             skipped=str(len(self.by_status("skipped"))),
             time=f"{self.seconds:.3f}",
         )
+        if self.scope is not None:
+            properties = ET.SubElement(suite, "properties")
+            ET.SubElement(
+                properties,
+                "property",
+                name="gauntlet.scope",
+                value=json.dumps(self.scope.to_dict()),
+            )
+            ET.SubElement(
+                properties,
+                "property",
+                name="gauntlet.revision_seconds",
+                value=json.dumps({k: round(v, 4) for k, v in self.revision_seconds.items()}),
+            )
         for r in self.results:
             case = ET.SubElement(
                 suite, "testcase", classname=suite_name, name=r.name, time=f"{r.seconds:.3f}"

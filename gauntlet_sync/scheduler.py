@@ -64,6 +64,9 @@ def run_alone(ctx: RunContext, name: str) -> list[str]:
             ctx.upgrade(session)
             return list(check.run(ctx, session) or ())
     if isinstance(check, WalkCheck):
+        ctx = ctx.walk_view()
+        if ctx.scope is not None and not ctx.scope.walked:
+            raise CheckSkipped(nothing_walked(ctx))
         with ctx.session() as session:
             outcome = walk_once(ctx, session, [check])
         error = check.judge(ctx, outcome)
@@ -77,7 +80,9 @@ def walk_once(
     ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
 ) -> walks.WalkOutcome:
     """The stairway on ``session`` with ``checks``' hooks; with ``keep_going`` on past
-    each failing revision (see :func:`walks.keep_walking`)."""
+    each failing revision (see :func:`walks.keep_walking`). A scoped walk (``ctx`` is a
+    :meth:`RunContext.walk_view`) starts from the state before its first revision."""
+    build_start(ctx, session)
     steps = ctx.stairway_plan()
     outcome = ctx.walk(session, steps, "stairway", _hooks(ctx, session, checks))
     if outcome.failure is None or not ctx.config.keep_going:
@@ -108,7 +113,36 @@ def walk_once(
             if check.name in first and check.name in second
         }
 
-    return walks.keep_walking(ctx.history, steps, outcome, walk_from, merge)
+    kept = walks.keep_walking(ctx.history, steps, outcome, walk_from, merge)
+    walked = set(ctx.scope.walked) if ctx.scope is not None else None
+    if walked is not None:  # revisions after the part are another run's
+        kept.not_reached = tuple(r for r in kept.not_reached if r in walked)
+    return kept
+
+
+def build_start(ctx: RunContext, session: MigrationSession) -> None:
+    """Upgrade ``session`` to the state before the part walked, in one transaction (as
+    ``alembic upgrade <rev>`` on a fresh database); a failure is no verdict on the part
+    (the run that walks the failing revision reports it), so it is this walk's error."""
+    start = ctx.start_revisions()
+    if not start:
+        return
+    steps = [Step(rev, "upgrade", "upgrade (the state before the part walked)") for rev in start]
+    built = ctx.walk(session, steps, "start state", one_transaction=True)
+    if built.failure is not None:
+        raise GauntletError(
+            f"Could not build the state the walk starts from (every revision before "
+            f"{ctx.scope.walked[0] if ctx.scope else '?'}, upgraded in one transaction): "
+            f"{built.failure.step.revision}: {built.failure}. The run that walks "
+            f"{built.failure.step.revision} reports it."
+        )
+
+
+def nothing_walked(ctx: RunContext) -> str:
+    """Why a scoped run walks nothing."""
+    scope = ctx.scope
+    note = f"{scope.note}: " if scope is not None and scope.note else ""
+    return f"{note}no revision to walk in this run."
 
 
 def _hooks(
@@ -143,6 +177,15 @@ def run_all(ctx: RunContext, selected: Sequence[str]) -> dict[str, CheckResult]:
             run.one(check.name, functools.partial(check.run, ctx))
     head = [c for c in chosen if isinstance(c, HeadCheck)]
     walk = [c for c in chosen if isinstance(c, WalkCheck)]
+    if ctx.scope is not None and ctx.scope.head_checks_elsewhere and head:
+        index, total = ctx.scope.shard or (1, 1)
+        for check in head:
+            run.skip(
+                check.name,
+                f"head-state checks run in shard 1 of {total} (this is shard "
+                f"{index}): see that shard's report",
+            )
+        head = []
     names = [c.name for c in (*head, *walk)]
     if head:
         run.group(names, lambda: _run_head_group(ctx, run, head, walk))
@@ -371,6 +414,11 @@ def _run_walk_group(
         for check in checks:
             run.skip(check.name, walks.NOTHING_TO_WALK)
         return
+    if ctx.scope is not None and not ctx.scope.walked:
+        for check in checks:
+            run.skip(check.name, nothing_walked(ctx))
+        return
+    ctx = ctx.walk_view()
     for check in checks:
         ctx.emit(CheckStarted(check.name))
     # An error the walk cannot turn into a verdict is these checks' own: the checks
@@ -389,9 +437,11 @@ def _walk_and_judge(
                 and not ctx.config.keep_going  # a failure ends a split walk
                 and any(c.heavy_hooks for c in checks)
                 and len(ctx.history.ids) >= SPLIT_WALK_FROM
+                and not ctx.not_walked()  # a part of the history: walked here, whole
                 and _may_fork(ctx)
             )
             outcome = split_walk(ctx, session, checks) if split else walk_once(ctx, session, checks)
+        ctx.walk_seconds.update(outcome.seconds)
     except IsolationEscapeError as escape:  # stopped before a commit: nothing to judge
         for check in checks:
             run.finish(check.name, time.perf_counter() - started, escape)
@@ -461,4 +511,4 @@ def split_walk(
         for check in checks
         if check.name in head.data
     }
-    return walks.WalkOutcome(tail.failure, merged)
+    return walks.WalkOutcome(tail.failure, merged, seconds={**head.seconds, **tail.seconds})

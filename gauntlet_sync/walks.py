@@ -11,6 +11,7 @@ revision" and never the ambiguous ``downgrade -1``.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -37,9 +38,13 @@ def upgrade_plan(history: History) -> list[Step]:
     return [Step(rev, "upgrade", "upgrade") for rev in history.ids]
 
 
-def stairway_plan(history: History, irreversible: frozenset[str]) -> list[Step]:
+def stairway_plan(
+    history: History, irreversible: frozenset[str], revisions: Sequence[str] | None = None
+) -> list[Step]:
+    """Upgrade, downgrade, re-upgrade per revision (only the upgrade for ``irreversible``
+    ones), over ``revisions`` (default: the whole history, in order)."""
     steps: list[Step] = []
-    for rev in history.ids:
+    for rev in history.ids if revisions is None else revisions:
         steps.append(Step(rev, "upgrade", "upgrade"))
         if rev not in irreversible:
             steps.append(Step(rev, "downgrade", "downgrade"))
@@ -122,6 +127,30 @@ class WalkOutcome:
     #: with keep_going: revisions never walked (they need one whose upgrade failed, or
     #: the walk could not be rebuilt after a failure).
     not_reached: tuple[str, ...] = ()
+    #: wall seconds per revision walked (its steps with the hooks on them): what
+    #: ``shard_timings`` cuts shards by.
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class Clock(StepHooks):
+    """Times each revision of a walk: from its first step's start to the next revision's
+    (the check hooks' work included, which is most of a stairway's cost)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self.started = 0.0
+
+    def before(self, step: Step, conn: Connection) -> None:
+        if step.revision != self.current:
+            self.stop()
+            self.current, self.started = step.revision, time.perf_counter()
+
+    def stop(self) -> None:
+        if self.current is not None:
+            spent = time.perf_counter() - self.started
+            self.seconds[self.current] = self.seconds.get(self.current, 0.0) + spent
+            self.current = None
 
 
 def walk(
@@ -142,7 +171,8 @@ def walk(
     ``first_index`` and ``total`` number the revisions of a part of a longer walk."""
     data = InsertRevisionData(session, revision_data) if revision_data else None
     checks = dict(hooks or {})
-    all_hooks = Hooks(*checks.values(), data) if (checks or data) else None
+    clock = Clock() if commit_each_step else None
+    all_hooks = Hooks(clock, *checks.values(), data) if (checks or data or clock) else None
     if total is None:
         total = len({s.revision for s in steps})
     outcome = WalkOutcome()
@@ -159,6 +189,9 @@ def walk(
     except StepFailed as failed:
         outcome.failure = failed
     outcome.data = {check: hook.data() for check, hook in checks.items()}
+    if clock is not None:
+        clock.stop()
+        outcome.seconds = dict(clock.seconds)
     return outcome
 
 
@@ -188,6 +221,7 @@ def keep_walking(
     ids = history.ids
     failures: list[StepFailed] = []
     data = dict(outcome.data)
+    seconds = dict(outcome.seconds)
     broken: set[str] = set()  # upgrades that failed, and every revision that needs one
     not_reached: list[str] = []
     while outcome.failure is not None:
@@ -211,8 +245,9 @@ def keep_walking(
             break
         outcome = walked
         data = merge(data, outcome.data)
+        seconds.update(outcome.seconds)
     return WalkOutcome(
-        failures[0] if failures else None, data, tuple(failures), tuple(not_reached)
+        failures[0] if failures else None, data, tuple(failures), tuple(not_reached), seconds
     )
 
 

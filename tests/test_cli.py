@@ -164,7 +164,7 @@ def test_models_drift_fails_with_json_report(capsys: pytest.CaptureFixture[str])
         os.chdir(ROOT)
     assert code == 1
     report = json.loads(out)  # stdout holds nothing but the JSON
-    assert set(report) == {"ok", "seconds", "target", "results"}
+    assert set(report) == {"ok", "seconds", "target", "results", "revision_seconds"}
     assert report["ok"] is False and report["target"].startswith("postgresql+psycopg://")
     assert [r["name"] for r in report["results"]] == list(CHECK_NAMES)
     by_name = {r["name"]: r for r in report["results"]}

@@ -463,8 +463,11 @@ class Safety(WalkCheck):
 
 
 def _skipped(ctx: RunContext) -> frozenset[str]:
+    """Revisions safety does not judge: ``minimum_safety_revision`` and below, and those a
+    changed-only run or a shard does not walk."""
     floor = ctx.config.minimum_safety_revision
-    return ctx.history.irreversible(floor) if floor else frozenset()
+    below = ctx.history.irreversible(floor) if floor else frozenset()
+    return below | ctx.not_walked()
 
 
 CHECK = Safety()

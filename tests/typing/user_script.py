@@ -40,6 +40,7 @@ from gauntlet_sync import (
     SchemaValidationError,
     StairwayError,
     Step,
+    WalkScope,
     cleanup_stale,
     cli,
     utils,
@@ -92,6 +93,7 @@ config = GauntletConfig(
 variant: GauntletConfig = config.replace(metadata="myapp.models:Base.metadata")
 ignored: frozenset[str] = variant.ignored_tables | DEFAULT_IGNORE_TABLES
 ready = GauntletConfig(alembic_config=Config("alembic.ini"), attributes={"tenant": "x"})
+sharded = GauntletConfig(changed_since="origin/main", shard=(2, 4), shard_timings="report.json")
 names: tuple[str, ...] = CHECK_NAMES
 
 
@@ -134,6 +136,14 @@ def run(dsn: str | None) -> bool:
             print(noticed, issubclass(GauntletWarning, UserWarning))
         print(report.get("stairway").status, report.by_status("failed", "error"), report.ok)
         print(str(report), report.to_json(indent=2), report.to_dict(), report.to_junit_xml())
+        scope: WalkScope | None = report.scope
+        if scope is not None:
+            walked: tuple[str, ...] = scope.walked
+            why: str | None = scope.not_walked.get("a1")
+            shard: tuple[int, int] | None = scope.shard
+            print(walked, why, shard, scope.changed_since, scope.note, scope.lines())
+        timings: float = sum(report.revision_seconds.values())
+        print(timings)
         return report.ok
 
 
