@@ -30,6 +30,15 @@ slower (one upgrade per check).
 
 Progress goes to stderr on request (``gauntlet_progress = True`` or
 ``GAUNTLET_PROGRESS=1``). Logging is left to the test runner.
+
+Long histories: ``gauntlet_shards = n`` walks the stairway (with no_trace and safety on
+it) as ``n`` test methods, ``test_stairway_shard_<k>_of_<n>``, each walking one of ``n``
+ranges of the history from a state built by one upgrade transaction (``GauntletConfig``'s
+``shard``), in its own isolated schema. Shard 1's method is on the class; each other
+shard's is alone on a generated subclass ``<Class>_shard_<k>_of_<n>`` in the same module,
+because Django's ``--parallel`` and unittest-parallel hand out whole classes to their
+processes (pytest-xdist hands out single tests). The walk checks' own test methods then
+skip, naming the shard tests.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .checks import CHECK_NAMES, CHECKS, TEST_METHODS
+from .checks import CHECK_NAMES, CHECKS, TEST_METHODS, WalkCheck
 from .config import GauntletConfig, NamingRule
 from .database import DSN_ENV, dsn_or_environment
 from .errors import CheckFailed, CheckSkipped, ConfigError, GauntletWarning
@@ -81,6 +90,10 @@ class GauntletMixin:
     * ``gauntlet_progress``: ``True`` prints each check's start and end and each walk's
       progress to stderr, as the command line does off a terminal; ``None`` (default)
       reads ``GAUNTLET_PROGRESS`` (``1``/``true``/``yes``/``on``).
+    * ``gauntlet_keep_going``, ``gauntlet_changed_since``: ``GauntletConfig.keep_going``
+      and ``changed_since`` for this class (``None`` keeps the config's).
+    * ``gauntlet_shards``: ``n`` > 1 walks the history in ``n`` shard test methods
+      (``test_stairway_shard_<k>_of_<n>``) that parallel runners spread over processes.
 
     The tests: ``test_single_head_revision``, ``test_upgrade``,
     ``test_stairway_upgrade_downgrade``, ``test_downgrade_all_the_way``,
@@ -103,6 +116,10 @@ class GauntletMixin:
     gauntlet_progress: ClassVar[bool | None] = None
     #: GauntletConfig.keep_going: the stairway and no_trace report every failing revision.
     gauntlet_keep_going: ClassVar[bool | None] = None
+    #: GauntletConfig.changed_since: walk only what changed since this git ref.
+    gauntlet_changed_since: ClassVar[str | None] = None
+    #: n > 1: the walk checks run as n shard test methods (one walk range each).
+    gauntlet_shards: ClassVar[int] = 1
     migration_diff_ignore_tables: ClassVar[Sequence[str] | None] = None
     allowed_index_prefixes: ClassVar[Sequence[str] | None] = None
     allowed_index_suffixes: ClassVar[Sequence[str] | None] = None
@@ -111,10 +128,16 @@ class GauntletMixin:
     gauntlet: ClassVar[Gauntlet]
     _gauntlet_run: ClassVar[SharedRun | None] = None
 
+    #: on a generated shard class: the shard it walks, and the class it was made from.
+    _gauntlet_shard_only: ClassVar[int | None] = None
+    _gauntlet_shard_source: ClassVar[type[GauntletMixin] | None] = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__test__" not in cls.__dict__:
             cls.__test__ = issubclass(cls, unittest.TestCase)
+        if cls.__dict__.get("_gauntlet_shard_only") is None:
+            _add_shard_tests(cls)
 
     # -- class fixture ------------------------------------------------------------------
 
@@ -181,6 +204,8 @@ class GauntletMixin:
             changes["naming_rules"] = rules
         if cls.gauntlet_keep_going is not None:
             changes["keep_going"] = cls.gauntlet_keep_going
+        if cls.gauntlet_changed_since is not None:
+            changes["changed_since"] = cls.gauntlet_changed_since
         changes.update(cls.gauntlet_config_overrides)
         try:
             return base.replace(**changes)
@@ -195,11 +220,39 @@ class GauntletMixin:
         """The checks this class runs: on by default, its test method is set and it is not
         switched off."""
         skipped = cls._gauntlet_skipped()
+        source = cls._gauntlet_shard_source or cls
+        sharded = _sharded(source)
         return [
             name
             for name, method in TEST_METHODS.items()
-            if CHECKS[name].default and callable(getattr(cls, method, None)) and name not in skipped
+            if CHECKS[name].default
+            and callable(getattr(source, method, None))
+            and name not in skipped
+            and not (sharded and isinstance(CHECKS[name], WalkCheck))
         ]
+
+    @classmethod
+    def gauntlet_walk_checks(cls) -> list[str]:
+        """The walk checks the shard tests run (those enabled on the class)."""
+        source = cls._gauntlet_shard_source or cls
+        skipped = source._gauntlet_skipped()
+        return [
+            name
+            for name, method in TEST_METHODS.items()
+            if isinstance(CHECKS[name], WalkCheck)
+            and CHECKS[name].default
+            and callable(getattr(source, method, None))
+            and name not in skipped
+        ]
+
+    def gauntlet_shard(self, index: int, total: int) -> Report:
+        """Walk shard ``index`` of ``total`` with the enabled walk checks, in a Gauntlet
+        of its own (own isolated schema; this process's embedded server or the DSN)."""
+        config = self.gauntlet_effective_config().replace(shard=(index, total))
+        dsn = dsn_or_environment(self.gauntlet_dsn)
+        progress = _stderr_progress(dsn) if self.gauntlet_wants_progress() else None
+        with Gauntlet(dsn, config, progress=progress) as gauntlet:
+            return gauntlet.run_all(self.gauntlet_walk_checks(), raise_on_failure=False)
 
     @classmethod
     def _gauntlet_skipped(cls) -> set[str]:
@@ -237,6 +290,12 @@ class GauntletMixin:
             case.skipTest(f"{name} is switched off by gauntlet_skip_checks")
         if not CHECKS[name].default:
             case.skipTest(f"{name} is not in run_all's default set")
+        if isinstance(CHECKS[name], WalkCheck) and _sharded(type(self)):
+            total = self.gauntlet_shards
+            case.skipTest(
+                f"{name} runs in the {total} shard tests test_stairway_shard_1_of_{total} .. "
+                f"test_stairway_shard_{total}_of_{total} (gauntlet_shards = {total})"
+            )
         if self.gauntlet_share_run:
             result = self.gauntlet_result(name)
         else:
@@ -248,6 +307,25 @@ class GauntletMixin:
         failure = _failure_message(result)
         if failure is not None:
             case.fail(failure)
+
+    def _gauntlet_assert_shard(self, index: int, total: int) -> None:
+        """Shard ``index``'s walk: failed walk checks fail the test, all skipped skips it."""
+        __tracebackhide__ = True
+        case: Any = self
+        if not self.gauntlet_walk_checks():
+            case.skipTest("every walk check is switched off")
+        report = self.gauntlet_shard(index, total)
+        failures = []
+        for result in report.results:
+            for warning in result.warnings:
+                warnings.warn(GauntletWarning(f"{result.name}: {warning}"), stacklevel=2)
+            failure = _failure_message(result)
+            if failure is not None:
+                failures.append(f"{result.name}: {failure}")
+        if failures:
+            case.fail(f"shard {index} of {total}:\n" + "\n\n".join(failures))
+        if all(r.status == "skipped" for r in report.results):
+            case.skipTest(report.results[0].reason if report.results else "nothing to walk")
 
     # One test method per check (checks.TEST_METHODS), added below the class.
 
@@ -263,6 +341,50 @@ def _check_test(name: str) -> Callable[[GauntletMixin], None]:
 
 for _name in CHECK_NAMES:
     setattr(GauntletMixin, TEST_METHODS[_name], _check_test(_name))
+
+
+def _sharded(cls: type[GauntletMixin]) -> bool:
+    return (cls._gauntlet_shard_source or cls).gauntlet_shards > 1
+
+
+def shard_test_name(index: int, total: int) -> str:
+    """The name of shard ``index``'s test method: ``test_stairway_shard_<i>_of_<n>``."""
+    return f"test_stairway_shard_{index}_of_{total}"
+
+
+def _shard_test(index: int, total: int) -> Callable[[GauntletMixin], None]:
+    def test(self: Any) -> None:
+        self._gauntlet_assert_shard(index, total)
+
+    test.__name__ = test.__qualname__ = shard_test_name(index, total)
+    return test
+
+
+def _add_shard_tests(cls: type[GauntletMixin]) -> None:
+    """Shard 1's test on ``cls``; each other shard's alone on a subclass placed in
+    ``cls``'s module, so that runners handing out whole classes spread the shards too."""
+    total = cls.gauntlet_shards
+    if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+        raise ConfigError(f"{cls.__qualname__}.gauntlet_shards must be a whole number >= 1.")
+    if total == 1 or not issubclass(cls, unittest.TestCase):
+        return
+    setattr(cls, shard_test_name(1, total), _shard_test(1, total))
+    module = sys.modules.get(cls.__module__)
+    for index in range(2, total + 1):
+        name = f"{cls.__name__}_shard_{index}_of_{total}"
+        attrs: dict[str, Any] = {
+            "__module__": cls.__module__,
+            "__qualname__": name,
+            "__doc__": f"Shard {index} of {total} of {cls.__qualname__}'s walk.",
+            "__test__": cls.__test__,  # a class kept from collection keeps its shards out
+            "_gauntlet_shard_only": index,
+            "_gauntlet_shard_source": cls,
+        }
+        attrs.update(dict.fromkeys((n for n in dir(cls) if n.startswith("test")), None))
+        attrs[shard_test_name(index, total)] = _shard_test(index, total)
+        made = type(name, (cls,), attrs)
+        if module is not None:
+            setattr(module, name, made)
 
 
 def _run_alone(name: str, check: Callable[[], object]) -> CheckResult:

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""CI at scale (issue 18): a changed-only run and shards, timed as whole processes.
+
+    python benchmarks/ci_scale.py [--changed 300] [--sharded 1200] [--shards 4] [--repeat 3]
+
+* ``--changed N``: an N-revision history (make_history.py) committed in a git repository,
+  then one new revision added (untracked, as in a pull request's checkout); the whole
+  process of a ``changed_since="main"`` run (every default check: the head-state checks on
+  all N+1 revisions, the walks on the new one) on its own embedded server.
+* ``--sharded N``: an N-revision history run whole, then in ``--shards`` shards one after
+  the other (each as its own process with its own embedded server, as a CI matrix job
+  would), cut by revision count and then by the whole run's measured ``revision_seconds``.
+  The figure: the slowest shard's wall time over the whole run's.
+
+Each timed process is ``ci_scale.py child ...`` (imports, Gauntlet, run_all, exit), timed
+from outside. Before each, we wait (up to 3 s) for a quiet machine; the mean runnable-task
+count during each run is recorded next to its time. Results: benchmarks/ci_scale.json and
+a Markdown table on stdout (for RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import make_history  # noqa: E402
+from run import Sampler, wait_quiet  # noqa: E402
+
+NEW_REVISION = '''"""a data-only revision added by the pull request
+
+Revision ID: {rev}
+Revises: {prev}
+"""
+from alembic import op
+
+revision = {rev!r}
+down_revision = {prev!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SELECT 1")
+
+
+def downgrade() -> None:
+    op.execute("SELECT 1")
+'''
+
+
+def child(args: argparse.Namespace) -> None:
+    """One timed process: run_all on PROJECT with the given scope; one JSON line."""
+    started = time.perf_counter()
+    from make_history import load_metadata
+
+    from gauntlet_sync import Gauntlet, GauntletConfig
+
+    config = GauntletConfig(
+        alembic_ini=f"{args.project}/alembic.ini",
+        metadata=load_metadata(Path(args.project)),
+        safety_fail_on=(),  # the generated history indexes its own earlier tables
+        changed_since=args.changed_since,
+        shard=tuple(int(x) for x in args.shard.split("/")) if args.shard else None,  # type: ignore[arg-type]
+        shard_timings=args.timings,
+    )
+    with Gauntlet(None, config) as gauntlet:
+        report = gauntlet.run_all(raise_on_failure=False)
+    if args.save:
+        Path(args.save).write_text(report.to_json())
+    walked = len(report.scope.walked) if report.scope else len(gauntlet.history.ids)
+    out = {
+        "in_process_s": time.perf_counter() - started,
+        "report_s": report.seconds,
+        "ok": report.ok,
+        "walked": walked,
+        "statuses": {r.name: r.status for r in report.results},
+    }
+    sys.stdout.write("\n" + json.dumps(out) + "\n")
+
+
+def timed(project: Path, *extra: str) -> dict[str, Any]:
+    quiet = wait_quiet()
+    with Sampler() as sampler:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, __file__, "child", str(project), *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        )
+        wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"child failed ({done.returncode}): {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(wall_s=wall, runnable_before=quiet, runnable_during=sampler.mean)
+    return result
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def changed_only(root: Path, n: int, repeat: int) -> dict[str, Any]:
+    project = root / f"changed{n}"
+    make_history.generate(project, n)
+    (project / ".gitignore").write_text("__pycache__/\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "history")
+    versions = project / "migrations" / "versions"
+    new = make_history.revision_id(n)
+    prev = make_history.revision_id(n - 1)
+    (versions / f"zz_{new}.py").write_text(NEW_REVISION.format(rev=new, prev=prev))
+    runs = [timed(project, "--changed-since", "main") for _ in range(repeat)]
+    full = timed(project)
+    return {"revisions": n + 1, "changed_runs": runs, "full_run": full}
+
+
+def sharded(root: Path, n: int, shards: int) -> dict[str, Any]:
+    project = root / f"sharded{n}"
+    make_history.generate(project, n)
+    whole_report = root / "whole.json"
+    whole = timed(project, "--save", str(whole_report))
+    by_count = [timed(project, "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
+    by_time = [
+        timed(project, "--shard", f"{i}/{shards}", "--timings", str(whole_report))
+        for i in range(1, shards + 1)
+    ]
+    return {"revisions": n, "whole": whole, "by_count": by_count, "by_timings": by_time}
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    if "changed" in results:
+        c = results["changed"]
+        walls = sorted(r["wall_s"] for r in c["changed_runs"])
+        lines.append(
+            f"changed-only, {c['revisions']} revisions, 1 new: whole process "
+            f"{walls[len(walls) // 2]:.2f} s median of {len(walls)} "
+            f"({', '.join(f'{w:.2f}' for w in walls)}; "
+            f"runnable during: {', '.join(str(r['runnable_during']) for r in c['changed_runs'])}); "
+            f"walked {c['changed_runs'][0]['walked']}; the full run of the same: "
+            f"{c['full_run']['wall_s']:.2f} s"
+        )
+    if "sharded" in results:
+        s = results["sharded"]
+        whole = s["whole"]["wall_s"]
+        for key in ("by_count", "by_timings"):
+            walls = [r["wall_s"] for r in s[key]]
+            lines.append(
+                f"{len(walls)} shards ({key.replace('_', ' ')}), {s['revisions']} revisions: "
+                f"{', '.join(f'{w:.2f}' for w in walls)} s (walked "
+                f"{', '.join(str(r['walked']) for r in s[key])}); slowest {max(walls):.2f} s = "
+                f"{100 * max(walls) / whole:.0f} % of the whole run's {whole:.2f} s "
+                f"(runnable during the whole: {s['whole']['runnable_during']}, shards: "
+                f"{', '.join(str(r['runnable_during']) for r in s[key])})"
+            )
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("mode")
+        parser.add_argument("project")
+        parser.add_argument("--changed-since")
+        parser.add_argument("--shard")
+        parser.add_argument("--timings")
+        parser.add_argument("--save")
+        child(parser.parse_args())
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changed", type=int, default=300)
+    parser.add_argument("--sharded", type=int, default=1200)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"loadavg_start": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="gs-ci-scale-") as tmp:
+        root = Path(tmp)
+        if args.changed:
+            results["changed"] = changed_only(root, args.changed, args.repeat)
+        if args.sharded:
+            results["sharded"] = sharded(root, args.sharded, args.shards)
+    results["loadavg_end"] = os.getloadavg()
+    (HERE / "ci_scale.json").write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"load average at start {results['loadavg_start']}, at end {results['loadavg_end']}")
+
+
+if __name__ == "__main__":
+    main()
