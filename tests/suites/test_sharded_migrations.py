@@ -1,6 +1,6 @@
 """A project's migration suite with ``gauntlet_shards = 3``, for parallel runners.
 
-``tests/test_mixin_shards.py`` runs it under pytest-xdist and Django's parallel runner.
+``tests/test_testcase_shards.py`` runs it under pytest-xdist and Django's parallel runner.
 ``GAUNTLET_SHARDED_HISTORY`` picks the history: a name from tests/histories (default
 ``clean``) or ``fidelity/<name>``. Each shard test writes ``<shard> <pid>`` to the file
 named by ``GAUNTLET_SHARD_LOG`` (if set), so the caller sees which process ran it.

@@ -3,6 +3,8 @@
 ``tests/suites/test_sharded_migrations.py`` (``gauntlet_shards = 3``) runs under
 pytest-xdist and Django's parallel runner in subprocesses, each worker with its own
 embedded server; each shard test's outcome must be what ``Gauntlet(shard=(k, 3))`` says.
+
+Named for what it holds: GauntletMixin's shard tests (testcase.py) under parallel runners.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The differential principle: the merged verdicts are the full run's. The history 
 ``fidelity/keep_going`` (six revisions, failures in three of them: qa000002's re-upgrade,
 qa000003's downgrade, qa000005's upgrade, and a trace left by qa000004), cut in three
 shards of two revisions, so each shard has a failure of its own.
+
+Named for merge-reports (gauntlet_sync/merge.py) and what it proves: shards joined are the full
+run.
 """
 
 from __future__ import annotations
