@@ -1,6 +1,6 @@
 """``gauntlet_shards``: the mixin's walk as shard test methods, spread by parallel runners.
 
-``tests/suites/test_sharded_migrations.py`` (``gauntlet_shards = 3``) runs under
+``tests/suites/sharded/test_sharded_migrations.py`` (``gauntlet_shards = 3``) runs under
 pytest-xdist and Django's parallel runner in subprocesses, each worker with its own
 embedded server; each shard test's outcome must be what ``Gauntlet(shard=(k, 3))`` says.
 
@@ -25,7 +25,7 @@ from tests.histories import catalog
 from tests.reliability import ROOT, child_env
 
 SUITES = ROOT / "tests" / "suites"
-SUITE = SUITES / "test_sharded_migrations.py"
+SUITE = SUITES / "sharded" / "test_sharded_migrations.py"
 SHARDS = [f"test_stairway_shard_{k}_of_3" for k in (1, 2, 3)]
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -90,7 +90,7 @@ def test_shard_tests_run_under_djangos_parallel_runner(tmp_path: Path) -> None:
         ["-c", DJANGO_PARALLEL],
         log,
         DJANGO_SETTINGS_MODULE="django_settings",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(SUITES)]),
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(SUITES), str(SUITE.parent)]),
     )
     output = result.stderr
     for name in SHARDS:

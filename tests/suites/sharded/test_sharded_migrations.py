@@ -1,6 +1,7 @@
 """A project's migration suite with ``gauntlet_shards = 3``, for parallel runners.
 
-``tests/test_testcase_shards.py`` runs it under pytest-xdist and Django's parallel runner.
+``tests/test_testcase_shards.py`` runs it under pytest-xdist and Django's parallel runner
+(in a directory of its own: the runs of ``tests/suites`` by discovery do not meet it).
 ``GAUNTLET_SHARDED_HISTORY`` picks the history: a name from tests/histories (default
 ``clean``) or ``fidelity/<name>``. Each shard test writes ``<shard> <pid>`` to the file
 named by ``GAUNTLET_SHARD_LOG`` (if set), so the caller sees which process ran it.
@@ -17,7 +18,7 @@ from alembic.config import Config
 from gauntlet_sync import GauntletConfig, Report
 from gauntlet_sync.testcase import GauntletMixin
 
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+HISTORIES = Path(__file__).resolve().parents[2] / "histories"
 HISTORY = os.environ.get("GAUNTLET_SHARDED_HISTORY", "clean")
 
 if HISTORY.startswith("fidelity/"):
