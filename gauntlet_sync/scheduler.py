@@ -85,6 +85,8 @@ def walk_once(
     build_start(ctx, session)
     steps = ctx.stairway_plan()
     outcome = ctx.walk(session, steps, "stairway", _hooks(ctx, session, checks))
+    if ctx.scope is not None:
+        outcome.part = ctx.scope.walked
     if outcome.failure is None or not ctx.config.keep_going:
         return outcome
 

@@ -130,6 +130,8 @@ class WalkOutcome:
     #: wall seconds per revision walked (its steps with the hooks on them): what
     #: ``shard_timings`` cuts shards by.
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: the revisions a scoped walk covers (changed_since, shard); ``None``: the history.
+    part: tuple[str, ...] | None = None
 
 
 class Clock(StepHooks):
@@ -287,6 +289,8 @@ def stairway_error(history: History, outcome: WalkOutcome) -> StairwayError:
     if not outcome.failures:  # stopped at the first failure
         hint = _not_implemented_hint(failed)
         left = not_reached_after(history, failed)
+        if outcome.part is not None and rev in outcome.part:  # later ones of the part only
+            left = len(outcome.part) - outcome.part.index(rev) - 1
         unreached = (
             f" {left} later revision{'s were' if left != 1 else ' was'} not reached "
             "(keep_going=True, CLI --keep-going, walks on and reports every failing revision)."
