@@ -102,6 +102,28 @@ def test_shard_tests_run_under_djangos_parallel_runner(tmp_path: Path) -> None:
     assert len(set(ran.values())) >= 2, ran  # whole classes go to processes: one per shard
 
 
+def test_shard_tests_run_under_unittest_parallel(tmp_path: Path) -> None:
+    """unittest-parallel hands out whole classes with ``--level class``; the class's shared
+    run and its shard 1 test share a process and a server: the shard waits for the run, so
+    the isolation check never sees the walk's schema appear beside its own."""
+    pytest.importorskip("unittest_parallel")
+    log = tmp_path / "shards.log"
+    where = str(SUITE.parent)
+    result = run(
+        ["-m", "unittest_parallel", "-s", where, "-t", where, "-j", "3", "--level", "class", "-v"],
+        log,
+        PYTHONPATH=str(ROOT),
+    )
+    output = result.stdout + result.stderr
+    for name in [*SHARDS, "test_migrations_stay_isolated"]:
+        assert re.search(rf"^{name} \(.*\) \.\.\. ok$", output, re.MULTILINE), output
+    assert result.returncode == 0, output
+    assert "outside the isolated schema" not in output
+    ran = shard_processes(log)
+    assert sorted(ran) == [1, 2, 3]
+    assert len(set(ran.values())) >= 2, ran
+
+
 class _Sharded(GauntletMixin, unittest.TestCase):
     __test__ = False  # only its machinery is looked at
     gauntlet_config = GauntletConfig(alembic_ini=catalog.ini("clean"))

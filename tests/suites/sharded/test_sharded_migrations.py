@@ -42,7 +42,6 @@ class ShardedMigrationTests(GauntletMixin, unittest.TestCase):
         "enums",
         "naming",
         "downgrade_to_base",
-        "isolation",
     )
 
     def gauntlet_shard(self, index: int, total: int) -> Report:
