@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .checks import CHECK_NAMES
+from .checks import CHECK_NAMES, DEFAULT_CHECKS
 from .config import DEFAULT_IGNORE_TABLES, GauntletConfig, NamingRule
 from .database import cleanup_stale
 from .errors import (
@@ -31,6 +31,7 @@ from .errors import (
     MigrationSafetyError,
     MultipleHeadsError,
     NamingConventionError,
+    OfflineRenderError,
     ReservedWordSchemaNameError,
     SchemaDriftError,
     SchemaNameTooLongError,
@@ -66,6 +67,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CHECK_NAMES",
+    "DEFAULT_CHECKS",
     "DEFAULT_IGNORE_TABLES",
     "ChangedSinceError",
     "CheckConstraintDriftError",
@@ -96,6 +98,7 @@ __all__ = [
     "MigrationEnvironmentError",
     "MigrationSafetyError",
     "MultipleHeadsError",
+    "OfflineRenderError",
     "NamingConventionError",
     "NamingRule",
     "Progress",

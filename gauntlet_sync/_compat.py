@@ -84,6 +84,26 @@ def revision_step(revision_map: RevisionMap, script: Script, is_upgrade: bool) -
     return FastRevisionStep(revision_map, script, is_upgrade)
 
 
+def offline_step(
+    revision_map: RevisionMap, script: Script, on_error: Callable[[BaseException], None]
+) -> RevisionStep:
+    """An upgrade step whose migration function hands its exception to ``on_error``
+    instead of raising it: in offline mode nothing runs on a database, so the rendering
+    goes on with the next revision and one run names every revision that cannot render.
+    (``migration_fn`` is the attribute alembic calls; it is set per step in __init__.)"""
+    step = FastRevisionStep(revision_map, script, True)
+    upgrade = step.migration_fn
+
+    def migration_fn(**kw: Any) -> None:
+        try:
+            upgrade(**kw)
+        except Exception as exc:
+            on_error(exc)
+
+    step.migration_fn = migration_fn
+    return step
+
+
 # --- alembic and SQLAlchemy: transactions -------------------------------------------------
 
 
@@ -252,6 +272,7 @@ def remove_base_dir_on_cleanup(server: Any) -> None:
 
 __all__: Sequence[str] = (
     "FastRevisionStep",
+    "offline_step",
     "all_down_revisions",
     "commit_between_steps",
     "constraint_name",

@@ -22,13 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy.engine import URL
 
 from . import __version__
-from .checks import CHECK_NAMES
-from .config import GauntletConfig
+from .checks import CHECK_NAMES, DEFAULT_CHECKS
+from .config import SAFETY_RULES, GauntletConfig
 from .context import ProgressEvent
 from .database import DSN_ENV, cleanup_stale, dsn_or_environment
 from .dsn import mask, redact, to_url
@@ -57,10 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Put an Alembic migration history through the gauntlet of checks "
         "against a real PostgreSQL.",
-        epilog=f"checks: {', '.join(CHECK_NAMES)}. Exit codes: 0 passed, 1 a check failed, "
-        "2 usage or configuration error, 130 interrupted (128 + the signal for SIGTERM, "
-        "SIGHUP). `gauntlet-sync merge-reports OUT IN...` joins the reports of --shard runs "
-        "(JSON or JUnit XML) into one.",
+        epilog=f"checks: {', '.join(CHECK_NAMES)}. Off by default (--check NAME adds one): "
+        f"{', '.join(n for n in CHECK_NAMES if n not in DEFAULT_CHECKS)}. Exit codes: 0 passed, "
+        "1 a check failed, 2 usage or configuration error, 130 interrupted (128 + the "
+        "signal for SIGTERM, SIGHUP). `gauntlet-sync merge-reports OUT IN...` joins the "
+        "reports of --shard runs (JSON or JUnit XML) into one.",
     )
     add = parser.add_argument
     add(
@@ -106,6 +107,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CHECKS",
         help="skip these checks (comma-separated or repeated)",
+    )
+    add(
+        "--check",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="also run these checks that are off by default, e.g. offline (comma-separated "
+        "or repeated)",
+    )
+    add(
+        "--safety-fail-on",
+        type=_rules,
+        metavar="RULES",
+        help="the safety rules whose findings fail the check, the others are warnings "
+        "(comma-separated; 'none': only warnings; default: every rule but enum-add-value)",
+    )
+    add(
+        "--safety-allow",
+        action="append",
+        type=_allowance,
+        default=[],
+        metavar="REV:RULES",
+        help="let revision REV break these safety rules, e.g. 3f2a:table-rewrite (repeatable)",
+    )
+    add(
+        "--minimum-safety-revision",
+        metavar="REV",
+        help="safety leaves out this revision and its ancestors (already deployed)",
+    )
+    add(
+        "--step-budget",
+        type=_seconds,
+        metavar="SECONDS",
+        help="a revision's upgrade step slower than this is a safety finding (slow-step)",
     )
     add(
         "--isolation",
@@ -235,6 +270,29 @@ def _shard(text: str) -> tuple[int, int]:
     return shard
 
 
+def _rules(text: str) -> tuple[str, ...]:
+    """``a,b`` -> safety rule ids (``none``: no rule); an unknown one is a usage error."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names == ("none",):
+        return ()
+    unknown = [n for n in names if n not in SAFETY_RULES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown safety rule(s) {', '.join(unknown)}; the rules: {', '.join(SAFETY_RULES)}"
+        )
+    return names
+
+
+def _allowance(text: str) -> tuple[str, tuple[str, ...]]:
+    """``REV:rule,rule`` -> (revision, rules)."""
+    revision, colon, rules = text.partition(":")
+    if not colon or not revision.strip() or not rules.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected REV:RULES, e.g. 3f2a:table-rewrite (got {text!r})"
+        )
+    return revision.strip(), _rules(rules)
+
+
 def _timeout(text: str) -> float:
     """Seconds for a timeout option: finite, 0 or more (0: no limit)."""
     return _seconds(text)
@@ -342,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
         only = check_names(parser, "--only", args.only)
         skip = check_names(parser, "--skip", args.skip)
+        args.check = check_names(parser, "--check", args.check)
     except SystemExit as exc:  # argparse has printed usage and the error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.shard_timings and not args.shard:
@@ -461,6 +520,8 @@ def _run(
         changed_since=args.changed_since,
         shard=args.shard,
         shard_timings=args.shard_timings,
+        extra_checks=tuple(args.check),
+        **_safety_settings(args),
     )
     progress = _progress(args, err)
     with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):
@@ -477,6 +538,19 @@ def _run(
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
     code = EXIT_OK if report.ok else EXIT_FAILED
     return _write_report(report, args, out, err, code)
+
+
+def _safety_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The GauntletConfig fields of the safety options that were given."""
+    settings: dict[str, Any] = {"minimum_safety_revision": args.minimum_safety_revision}
+    if args.safety_fail_on is not None:
+        settings["safety_fail_on"] = frozenset(args.safety_fail_on)
+    allow: dict[str, list[str]] = {}
+    for revision, rules in args.safety_allow:
+        allow.setdefault(revision, []).extend(rules)
+    settings["safety_allow"] = allow
+    settings["step_budget"] = args.step_budget
+    return settings
 
 
 def _progress(args: argparse.Namespace, err: Output) -> ProgressPrinter | ProgressBars | None:

@@ -165,6 +165,9 @@ class GauntletConfig:
     ``shard_timings`` (``None``)
         Seconds per revision to cut the shards by: a JSON report of an earlier run (its
         ``revision_seconds``) or a mapping; ``None``: every revision costs the same.
+    ``extra_checks`` (empty)
+        Checks that are off by default for ``run_all`` (and the TestCase mixin) to run as
+        well, e.g. ``["offline"]``; ``run_all(checks=[...])`` still runs exactly those.
     """
 
     alembic_ini: str | os.PathLike[str] | None = "alembic.ini"
@@ -195,11 +198,16 @@ class GauntletConfig:
     changed_since: str | None = None
     shard: tuple[int, int] | None = None
     shard_timings: str | os.PathLike[str] | Mapping[str, float] | None = None
+    extra_checks: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_scope(self.changed_since, self.shard)
         if self.shard is not None:
             object.__setattr__(self, "shard", tuple(self.shard))
+        if isinstance(self.extra_checks, str):
+            raise ConfigError(
+                f"extra_checks must be a list of check names, not the string {self.extra_checks!r}."
+            )
         _check_safety_rules(self.safety_fail_on, "safety_fail_on")
         for revision, rules in self.safety_allow.items():
             _check_safety_rules(rules, f"safety_allow[{revision!r}]")

@@ -222,6 +222,13 @@ class MigrationSafetyError(CheckFailed):
     check = "safety"
 
 
+class OfflineRenderError(CheckFailed):
+    """A revision cannot be rendered as SQL in alembic's offline mode (``--sql``): it
+    needs a live connection (reads through ``op.get_bind()``, reflection)."""
+
+    check = "offline"
+
+
 class GauntletFailed(CheckFailed):
     """``run_all`` found failures; ``report`` holds every result, ``errors`` the failures."""
 

@@ -159,6 +159,11 @@ class Gauntlet:
         ``safety_fail_on``'s rules, returns the others as warnings."""
         return self._check("safety")
 
+    def check_offline(self) -> None:
+        """Every revision renders as SQL in alembic's offline mode (``upgrade --sql``);
+        not in run_all's default set (``extra_checks=["offline"]`` adds it)."""
+        self._check("offline")
+
     # -- run_all ------------------------------------------------------------------------
 
     def run_all(
@@ -168,9 +173,9 @@ class Gauntlet:
         skip: Iterable[str] = (),
         raise_on_failure: bool = True,
     ) -> Report:
-        """Run the selected checks (the default set when ``None``), sharing work, and
-        report each."""
-        selected = scheduler.select(checks, skip)
+        """Run the selected checks (when ``None``: the default set plus the config's
+        ``extra_checks``), sharing work, and report each."""
+        selected = scheduler.select(checks, skip, self.config.extra_checks)
         started = time.perf_counter()
         context = self._context()
         results = scheduler.run_all(context, selected)

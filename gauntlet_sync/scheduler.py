@@ -157,11 +157,16 @@ def _hooks(
 # -- run_all ------------------------------------------------------------------------------
 
 
-def select(checks: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
-    """The checks to run, in report order (unknown names are a ConfigError)."""
-    wanted = list(DEFAULT_CHECKS) if checks is None else list(checks)
+def select(
+    checks: Iterable[str] | None, skip: Iterable[str], extra: Iterable[str] = ()
+) -> list[str]:
+    """The checks to run, in report order (unknown names are a ConfigError): ``checks``,
+    or else the default set plus ``extra`` (``GauntletConfig.extra_checks``: checks that
+    are off by default, turned on)."""
+    added = list(extra)
+    wanted = [*DEFAULT_CHECKS, *added] if checks is None else list(checks)
     skipped = list(skip)
-    unknown = [n for n in wanted + skipped if n not in CHECK_NAMES]
+    unknown = [n for n in wanted + skipped + added if n not in CHECK_NAMES]
     if unknown:
         raise ConfigError(
             f"Unknown check name(s): {', '.join(unknown)}. Known checks: {', '.join(CHECK_NAMES)}."

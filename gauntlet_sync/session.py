@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import pickle
 import socket
@@ -370,7 +371,10 @@ class MigrationSession:
                 conn.commit()
 
     def _invoke_env(
-        self, fn: Callable[[Any, MigrationContext], Iterable[Any]], started: list[bool]
+        self,
+        fn: Callable[[Any, MigrationContext], Iterable[Any]],
+        started: list[bool],
+        as_sql: bool = False,
     ) -> None:
         conn = self.connection
         if conn.in_transaction():  # reads or rows of ours: env.py gets a fresh connection,
@@ -389,12 +393,12 @@ class MigrationSession:
             self.env_metadata = ctx.opts.get("target_metadata")
             self.version_table = (ctx.version_table_schema, ctx.version_table)
             self._refuse_foreign_version_table()
-            if self.guard is not None and ctx.connection is not None:
+            if self.guard is not None and ctx.connection is not None and not as_sql:
                 self.guard.attach(ctx.connection)  # env.py's own engine: its connection
             return fn(heads, ctx)
 
         script = self.history.script
-        environment = EnvironmentContext(self.config, script, fn=tracking, as_sql=False)
+        environment = EnvironmentContext(self.config, script, fn=tracking, as_sql=as_sql)
         _compat.guard_configure(environment, self._refuse_foreign)
         try:
             with _ALEMBIC_PROXIES, conn.lent(), self.redirect.active(), environment:
@@ -412,7 +416,9 @@ class MigrationSession:
     def _refuse_foreign(self, connection: Connection | None) -> None:
         """Before alembic runs anything on it: the connection env.py configured must be
         the hand-over or one the redirect opened for this target."""
-        if connection is None or self.redirect.owns(connection):
+        if connection is None or not isinstance(connection, Connection):
+            return  # offline mode (--sql): alembic's mock, nothing runs on a database
+        if self.redirect.owns(connection):
             return
         # A connection of its own from the hand-over's ``.engine`` (mlflow's env.py): that
         # engine is the run's, its URL the isolated target's, so the connection lands there.
@@ -508,17 +514,50 @@ class MigrationSession:
         if not state["done"]:
             raise self._ran_nothing()
 
+    def render_offline(self) -> tuple[str, list[tuple[str, BaseException]]]:
+        """Every revision's upgrade as alembic's offline mode renders it (``alembic
+        upgrade --sql``, through env.py's offline branch): the SQL, and each revision whose
+        upgrade raised while rendering, with what it raised. Nothing runs on the database;
+        the session's connection is still handed over (in ``config.attributes``), so an
+        env.py that connects anyway lands in the isolated target."""
+        failures: list[tuple[str, BaseException]] = []
+        revision_map = self.history.script.revision_map
+        state: dict[str, Any] = {"current": None, "done": False}
+
+        def plan(heads: Any, ctx: MigrationContext) -> Iterator[Any]:
+            for rev in self.history.ids:
+                state["current"] = Step(rev, "upgrade", "upgrade (offline)")
+
+                def failed(exc: BaseException, rev: str = rev) -> None:
+                    failures.append((rev, exc))
+
+                yield _compat.offline_step(revision_map, self.history.get(rev), failed)
+            state["current"] = None
+            state["done"] = True
+
+        buffer = io.StringIO()
+        kept = self.config.output_buffer
+        self.config.output_buffer = buffer
+        try:
+            self._drive(plan, lambda: state["current"], lambda: "rendering offline", as_sql=True)
+        finally:
+            self.config.output_buffer = kept
+        if not state["done"]:
+            raise self._ran_nothing()
+        return buffer.getvalue(), failures
+
     def _drive(
         self,
         fn: Callable[[Any, MigrationContext], Iterable[Any]],
         current_step: Callable[[], Step | None],
         between_steps: Callable[[], str] = lambda: "",
+        as_sql: bool = False,
     ) -> None:
         """Run env.py with ``fn`` as its migration function; errors become typed ones."""
         started = [False]
         self._expired = None
         try:
-            self._invoke_env(fn, started)
+            self._invoke_env(fn, started, as_sql)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: sys.exit() in a migration is a failure

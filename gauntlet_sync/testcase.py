@@ -86,6 +86,8 @@ class GauntletMixin:
       ``allowed_index_suffixes``, ``allowed_fk_suffixes``: the alembic-gauntlet attributes,
       mapped to ``ignore_tables`` and the ``ix`` / ``fk`` naming rules (each replaces the
       config's value; ``None`` keeps it).
+    * ``gauntlet_extra_checks``: checks off by default to run too (``["offline"]``); the
+      config's ``extra_checks`` when ``None``.
     * ``gauntlet_share_run``: one shared ``run_all`` per class (default; each test waits
       for its own check's result) or one ``check_*`` call per test.
     * ``gauntlet_progress``: ``True`` prints each check's start and end and each walk's
@@ -100,7 +102,10 @@ class GauntletMixin:
     ``test_stairway_upgrade_downgrade``, ``test_downgrade_all_the_way``,
     ``test_migrations_up_to_date``, ``test_check_constraints_match``,
     ``test_enum_values_match``, ``test_naming_conventions``,
-    ``test_downgrade_leaves_no_trace``, ``test_migrations_stay_isolated`` (one per check of
+    ``test_downgrade_leaves_no_trace``, ``test_migrations_are_safe``,
+    ``test_migrations_render_offline`` (skipped unless ``offline`` is turned on:
+    ``gauntlet_extra_checks`` or the config's ``extra_checks``),
+    ``test_migrations_stay_isolated`` (one per check of
     :data:`gauntlet_sync.CHECK_NAMES`).
 
     ``self.gauntlet`` is the open :class:`Gauntlet`, for tests of your own.
@@ -121,6 +126,8 @@ class GauntletMixin:
     gauntlet_changed_since: ClassVar[str | None] = None
     #: n > 1: the walk checks run as n shard test methods (one walk range each).
     gauntlet_shards: ClassVar[int] = 1
+    #: GauntletConfig.extra_checks: checks off by default to run too (e.g. ["offline"]).
+    gauntlet_extra_checks: ClassVar[Sequence[str] | None] = None
     migration_diff_ignore_tables: ClassVar[Sequence[str] | None] = None
     allowed_index_prefixes: ClassVar[Sequence[str] | None] = None
     allowed_index_suffixes: ClassVar[Sequence[str] | None] = None
@@ -207,6 +214,8 @@ class GauntletMixin:
             changes["keep_going"] = cls.gauntlet_keep_going
         if cls.gauntlet_changed_since is not None:
             changes["changed_since"] = cls.gauntlet_changed_since
+        if cls.gauntlet_extra_checks is not None:
+            changes["extra_checks"] = tuple(cls.gauntlet_extra_checks)
         changes.update(cls.gauntlet_config_overrides)
         try:
             return base.replace(**changes)
@@ -226,7 +235,7 @@ class GauntletMixin:
         return [
             name
             for name, method in TEST_METHODS.items()
-            if CHECKS[name].default
+            if source._gauntlet_wanted(name)
             and callable(getattr(source, method, None))
             and name not in skipped
             and not (sharded and isinstance(CHECKS[name], WalkCheck))
@@ -241,7 +250,7 @@ class GauntletMixin:
             name
             for name, method in TEST_METHODS.items()
             if isinstance(CHECKS[name], WalkCheck)
-            and CHECKS[name].default
+            and source._gauntlet_wanted(name)
             and callable(getattr(source, method, None))
             and name not in skipped
         ]
@@ -254,6 +263,11 @@ class GauntletMixin:
         progress = _stderr_progress(dsn) if self.gauntlet_wants_progress() else None
         with Gauntlet(dsn, config, progress=progress) as gauntlet:
             return gauntlet.run_all(self.gauntlet_walk_checks(), raise_on_failure=False)
+
+    @classmethod
+    def _gauntlet_wanted(cls, name: str) -> bool:
+        """In run_all's default set, or turned on by the config's ``extra_checks``."""
+        return CHECKS[name].default or name in _extra_checks(cls)
 
     @classmethod
     def _gauntlet_skipped(cls) -> set[str]:
@@ -289,8 +303,11 @@ class GauntletMixin:
         case: Any = self
         if name in self._gauntlet_skipped():
             case.skipTest(f"{name} is switched off by gauntlet_skip_checks")
-        if not CHECKS[name].default:
-            case.skipTest(f"{name} is not in run_all's default set")
+        if not self._gauntlet_wanted(name):
+            case.skipTest(
+                f"{name} is not in run_all's default set (turn it on with "
+                f"GauntletConfig(extra_checks=[{name!r}]) or gauntlet_extra_checks)"
+            )
         if isinstance(CHECKS[name], WalkCheck) and _sharded(type(self)):
             total = self.gauntlet_shards
             case.skipTest(
@@ -432,6 +449,17 @@ def _stderr_progress(dsn: str | None) -> Callable[[Any], None]:
     from .cli import Output, ProgressPrinter, _secret_of  # cli imports the package
 
     return ProgressPrinter(Output(sys.__stderr__ or sys.stderr, _secret_of(dsn)))
+
+
+def _extra_checks(cls: type[GauntletMixin]) -> tuple[str, ...]:
+    """The class's extra checks: ``gauntlet_extra_checks``, else the config's."""
+    if cls.gauntlet_extra_checks is not None:
+        return tuple(cls.gauntlet_extra_checks)
+    overrides = cls.gauntlet_config_overrides.get("extra_checks")
+    if overrides is not None:
+        return tuple(overrides)
+    config = cls.gauntlet_config
+    return tuple(config.extra_checks) if isinstance(config, GauntletConfig) else ()
 
 
 def _tuple_or(value: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:

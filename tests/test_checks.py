@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 import gauntlet_sync
 from gauntlet_sync import (
-    CHECK_NAMES,
+    DEFAULT_CHECKS,
     CheckFailed,
     CheckSkipped,
     EmbeddedPostgres,
@@ -81,7 +81,7 @@ def test_run_all_gives_each_check_its_expected_status(
     report = reports[_id(exp)]
     got = {r.name: r.status for r in report.results}
     assert got == _expected_statuses(exp), str(report)
-    assert [r.name for r in report.results] == list(CHECK_NAMES)
+    assert [r.name for r in report.results] == list(DEFAULT_CHECKS)
     assert report.ok == all(s in ("passed", "skipped") for s in got.values())
 
 
@@ -109,7 +109,7 @@ def test_each_check_alone_gives_the_run_all_verdict(
     """The shared-work path of run_all must not change any verdict."""
     report = reports[_id(exp)]
     with Gauntlet(None, _config(exp)) as gauntlet:
-        for name in CHECK_NAMES:
+        for name in DEFAULT_CHECKS:
             method = getattr(gauntlet, f"check_{name}")
             try:
                 method()
@@ -190,7 +190,7 @@ def test_progress_reports_every_step_of_the_walks() -> None:
     ]
     assert {e.total for e in steps if e.walk == "stairway"} == {len(revisions)}
     finished = [e.name for e in events if isinstance(e, gauntlet_sync.CheckResult)]
-    assert finished == list(CHECK_NAMES) or sorted(finished) == sorted(CHECK_NAMES)
+    assert finished == list(DEFAULT_CHECKS) or sorted(finished) == sorted(DEFAULT_CHECKS)
 
 
 def test_models_checks_skip_without_metadata() -> None:

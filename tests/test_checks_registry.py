@@ -20,8 +20,10 @@ EXAMPLE = Path(__file__).resolve().parent / "example_check"
 
 def test_every_list_of_checks_derives_from_the_registry() -> None:
     assert CHECK_NAMES == tuple(CHECKS)
-    assert DEFAULT_CHECKS == CHECK_NAMES  # every built-in check is on by default
-    assert catalog.CHECKS == CHECK_NAMES
+    # every built-in check is on by default but offline (opt-in: extra_checks, --check)
+    assert [n for n, c in CHECKS.items() if not c.default] == ["offline"]
+    assert DEFAULT_CHECKS == tuple(n for n in CHECK_NAMES if n != "offline")
+    assert catalog.CHECKS == DEFAULT_CHECKS  # the histories' expectations: run_all's default
     for name, check in CHECKS.items():
         assert check.error.check == name and issubclass(check.error, errors.CheckFailed)
         assert TEST_METHODS[name] == check.test_method
@@ -44,6 +46,7 @@ def test_the_groups_come_from_what_each_check_needs() -> None:
         "isolation": "guard",
     }
     assert CHECKS["single_head"].needs == "history"
+    assert CHECKS["offline"].needs == "history"
 
 
 def _library_with_the_example(root: Path) -> Path:

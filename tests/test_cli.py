@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from gauntlet_sync import CHECK_NAMES, EmbeddedPostgres
+from gauntlet_sync import CHECK_NAMES, DEFAULT_CHECKS, EmbeddedPostgres
 from gauntlet_sync.cli import Output, ProgressPrinter, main
 from gauntlet_sync.dsn import to_url
 from gauntlet_sync.report import CheckResult, CheckStarted
@@ -103,8 +103,8 @@ def test_clean_history_passes_with_progress_on_stderr(capsys: pytest.CaptureFixt
     assert code == 0, err
     assert re.search(r"^check +status +seconds$", out, re.MULTILINE)
     counts = re.search(r"^(\d+) passed, 0 failed, 0 errors, (\d+) skipped", out, re.MULTILINE)
-    assert counts and int(counts[1]) + int(counts[2]) == len(CHECK_NAMES), out
-    for name in CHECK_NAMES:
+    assert counts and int(counts[1]) + int(counts[2]) == len(DEFAULT_CHECKS), out
+    for name in DEFAULT_CHECKS:
         assert f"[{name}] started" in err
         assert re.search(rf"^\[{name}\] (passed|skipped) in \d+\.\d\d s", err, re.MULTILINE)
     assert "[stairway 1/4]" not in err  # fast walks are not narrated without -v
@@ -118,7 +118,7 @@ def test_every_check_reports_once_forked_or_not(
     """The forked child's progress lines reach stderr through the parent, once each."""
     code, out, err = cli(capsys, "-c", catalog.ini("clean"), flag)
     assert code == 0, err
-    for name in CHECK_NAMES:
+    for name in DEFAULT_CHECKS:
         assert err.count(f"[{name}] started") == 1, err
         assert len(re.findall(rf"^\[{name}\] (passed|skipped) in", err, re.MULTILINE)) == 1
     downgrades = re.findall(r"^\[downgrade_to_base \d/4\] downgrade", err, re.MULTILINE)
@@ -166,7 +166,7 @@ def test_models_drift_fails_with_json_report(capsys: pytest.CaptureFixture[str])
     report = json.loads(out)  # stdout holds nothing but the JSON
     assert set(report) == {"ok", "seconds", "target", "results", "revision_seconds"}
     assert report["ok"] is False and report["target"].startswith("postgresql+psycopg://")
-    assert [r["name"] for r in report["results"]] == list(CHECK_NAMES)
+    assert [r["name"] for r in report["results"]] == list(DEFAULT_CHECKS)
     by_name = {r["name"]: r for r in report["results"]}
     drift = by_name["models_match"]
     assert drift["status"] == "failed" and drift["error_type"] == "SchemaDriftError"
@@ -188,8 +188,8 @@ def test_junit_xml_has_one_testcase_per_check(
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == list(CHECK_NAMES)
-    assert suite.get("tests") == str(len(CHECK_NAMES))
+    assert [c.get("name") for c in cases] == list(DEFAULT_CHECKS)
+    assert suite.get("tests") == str(len(DEFAULT_CHECKS))
     for case in cases:
         result = results[case.get("name", "")]
         tag = {"failed": "failure", "error": "error", "skipped": "skipped"}.get(result["status"])
@@ -232,7 +232,7 @@ def test_only_and_skip_select_checks(capsys: pytest.CaptureFixture[str]) -> None
     )
     names = [r["name"] for r in json.loads(out)["results"]]
     assert code == 0 and names == [
-        n for n in CHECK_NAMES if n not in ("stairway", "no_trace", "downgrade_to_base")
+        n for n in DEFAULT_CHECKS if n not in ("stairway", "no_trace", "downgrade_to_base")
     ]
 
 
@@ -382,7 +382,7 @@ def test_readme_command_on_the_example_project_with_its_own_server() -> None:
     process = spawn(["-c", "alembic.ini", "--metadata", "shop.models:Base.metadata"], cwd=SHOP)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert re.search(rf"^{len(CHECK_NAMES)} passed, 0 failed, 0 errors, 0 skipped", out, re.M)
+    assert re.search(rf"^{len(DEFAULT_CHECKS)} passed, 0 failed, 0 errors, 0 skipped", out, re.M)
     assert "4 revisions (heads: e2b5f8a9c6d7) on an embedded PostgreSQL" in err
 
 

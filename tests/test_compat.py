@@ -93,6 +93,19 @@ def test_the_fast_revision_step_is_alembics_step() -> None:
 # --- alembic and SQLAlchemy: transactions -------------------------------------------------
 
 
+def test_an_offline_step_hands_its_revisions_exception_over() -> None:
+    """alembic calls ``step.migration_fn(**kw)``: the offline step wraps the revision's
+    upgrade there, so a revision that fails to render does not end the rendering."""
+    history = _history("offline_bind")
+    revision_map = history.script.revision_map
+    seen: list[BaseException] = []
+    step = _compat.offline_step(revision_map, history.get("o1000002"), seen.append)
+    assert isinstance(step, RevisionStep) and step.is_upgrade
+    assert step.doc == history.get("o1000002").doc
+    step.migration_fn()  # no op proxy bound: the revision's op.get_bind() raises
+    assert len(seen) == 1 and isinstance(seen[0], Exception)
+
+
 def test_a_migration_contexts_transaction_is_committed_between_steps(
     connection: Connection,
 ) -> None:

@@ -34,7 +34,7 @@ import pytest
 from psycopg import sql
 
 from gauntlet_sync import (
-    CHECK_NAMES,
+    DEFAULT_CHECKS,
     DatabaseUnavailableError,
     EmbeddedPostgres,
     Gauntlet,
@@ -106,7 +106,7 @@ def test_eight_parallel_runs_on_one_server_all_pass(server: EmbeddedPostgres) ->
     for history, report in reports:
         statuses = {r["name"]: r["status"] for r in report["results"]}
         assert set(statuses.values()) == {"passed"}, (history, statuses)
-        assert len(statuses) == len(CHECK_NAMES)  # every check, the isolation check included
+        assert len(statuses) == len(DEFAULT_CHECKS)  # every check, the isolation check included
     assert leftovers(server) == []
 
 

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from gauntlet_sync import (
-    CHECK_NAMES,
+    DEFAULT_CHECKS,
     EmbeddedPostgres,
     Gauntlet,
     GauntletConfig,
@@ -40,9 +40,7 @@ CLEAN_VERSIONS = catalog.HISTORIES / "clean" / "versions"
 pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
-def template_env(
-    tmp_path: Path, template: str, url: str, versions: Path = CLEAN_VERSIONS
-) -> Path:
+def template_env(tmp_path: Path, template: str, url: str, versions: Path = CLEAN_VERSIONS) -> Path:
     """``alembic init -t <template>`` from the installed alembic, pointed at ``versions``;
     returns the alembic.ini. The generated env.py is not touched."""
     ini = tmp_path / "alembic.ini"
@@ -95,7 +93,7 @@ def statuses(report: Any) -> dict[str, str]:
     return {r.name: r.status for r in report.results}
 
 
-ALL_PASSED = dict.fromkeys(CHECK_NAMES, "passed")
+ALL_PASSED = dict.fromkeys(DEFAULT_CHECKS, "passed")
 
 
 def available(template: str) -> bool:

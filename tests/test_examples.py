@@ -9,7 +9,7 @@ import re
 import unittest
 from pathlib import Path
 
-from gauntlet_sync import CHECK_NAMES
+from gauntlet_sync import DEFAULT_CHECKS
 
 EXAMPLE_TESTS = Path(__file__).resolve().parents[1] / "examples" / "shop" / "tests"
 
@@ -29,4 +29,4 @@ def test_the_shop_example_suite_passes_in_process() -> None:
     ):
         assert re.search(re.escape(test) + r"\) \.\.\. ok", output), (test, output)
     # one test per check and the shop's two own tests
-    assert result.testsRun - len(result.skipped) == len(CHECK_NAMES) + 2, output
+    assert result.testsRun - len(result.skipped) == len(DEFAULT_CHECKS) + 2, output

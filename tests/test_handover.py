@@ -15,7 +15,7 @@ import pytest
 from alembic.config import Config
 
 from gauntlet_sync import (
-    CHECK_NAMES,
+    DEFAULT_CHECKS,
     ConfigError,
     EmbeddedPostgres,
     Gauntlet,
@@ -53,7 +53,7 @@ def _run(ini: Path, dsn: str, **config: Any) -> Any:
 
 def test_client_side_binding_passes_with_a_psycopg2_dsn() -> None:
     report = _run(BINDING / "alembic.ini", _dsn("psycopg2"))
-    assert {r.name: r.status for r in report.results} == dict.fromkeys(CHECK_NAMES, "passed"), (
+    assert {r.name: r.status for r in report.results} == dict.fromkeys(DEFAULT_CHECKS, "passed"), (
         str(report)
     )
 
@@ -89,9 +89,7 @@ def test_which_driver_is_named() -> None:
     assert resolve_driver("postgresql://u@h/db", config).name == "psycopg"
     config.remove_main_option("sqlalchemy.url")
     assert resolve_driver(None, config) == Driver()  # named nowhere: the default
-    assert resolve_driver("postgresql+psycopg2://u@h/db", config) == Driver(
-        "psycopg2", "the DSN"
-    )
+    assert resolve_driver("postgresql+psycopg2://u@h/db", config) == Driver("psycopg2", "the DSN")
     assert dsn_driver("host=h dbname=db") is None
     config.set_main_option("sqlalchemy.url", "postgresql+asyncpg://u@h/db")
     found = resolve_driver(None, config)

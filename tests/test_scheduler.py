@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gauntlet_sync import CHECK_NAMES, Gauntlet, GauntletConfig, snapshot
+from gauntlet_sync import DEFAULT_CHECKS, Gauntlet, GauntletConfig, snapshot
 from gauntlet_sync.checks import enums
 from gauntlet_sync.cli import main as cli_main
 from tests.histories import catalog
@@ -36,7 +36,7 @@ def test_a_failure_inside_one_check_is_its_error_result(
     )
     with Gauntlet(None, cfg) as gauntlet:
         report = gauntlet.run_all(raise_on_failure=False)
-    assert _statuses(report) == {**dict.fromkeys(CHECK_NAMES, "passed"), "enums": "error"}
+    assert _statuses(report) == {**dict.fromkeys(DEFAULT_CHECKS, "passed"), "enums": "error"}
     message = report.get("enums").message
     assert "enums could not finish" in message and "forced failure inside the check" in message
     assert not report.ok
@@ -49,7 +49,7 @@ def test_a_failure_inside_the_walk_errors_its_checks_only(monkeypatch: pytest.Mo
     with Gauntlet(None, cfg) as gauntlet:
         report = gauntlet.run_all(raise_on_failure=False)
     walk = {"stairway": "error", "no_trace": "error", "safety": "error"}
-    assert _statuses(report) == {**dict.fromkeys(CHECK_NAMES, "passed"), **walk}, str(report)
+    assert _statuses(report) == {**dict.fromkeys(DEFAULT_CHECKS, "passed"), **walk}, str(report)
     assert "forced failure inside the check" in report.get("no_trace").message
 
 
@@ -65,4 +65,4 @@ def test_the_cli_prints_the_report_and_exits_1(
     assert "Traceback" not in out + err
     lines = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.split()[:1]}
     assert lines["enums"] == "error", out
-    assert all(lines[name] == "passed" for name in CHECK_NAMES if name != "enums"), out
+    assert all(lines[name] == "passed" for name in DEFAULT_CHECKS if name != "enums"), out

@@ -20,6 +20,7 @@ import pytest
 
 from gauntlet_sync import (
     CHECK_NAMES,
+    DEFAULT_CHECKS,
     ConfigError,
     DatabaseUnavailableError,
     EmbeddedPostgres,
@@ -97,7 +98,7 @@ def expected_outcomes(
     """
     verdicts = library_verdicts(history, dsn)
     as_test = {"passed": "passed", "failed": "failed", "error": "failed", "skipped": "skipped"}
-    shared = {(("MigrationTests", TEST_METHODS[c])): as_test[verdicts[c]] for c in CHECK_NAMES}
+    shared = {(("MigrationTests", TEST_METHODS[c])): as_test[verdicts[c]] for c in DEFAULT_CHECKS}
     outcomes = dict(shared)
     for (_, test), status in shared.items():
         outcomes[("TrimmedMigrationTests", test)] = status

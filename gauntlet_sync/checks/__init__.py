@@ -57,6 +57,7 @@ from . import (
     models_match,
     naming,
     no_trace,
+    offline,
     safety,
     single_head,
     stairway,
@@ -87,6 +88,7 @@ _MODULES = (
     naming,
     no_trace,
     safety,
+    offline,
     isolation,
 )
 
