@@ -38,6 +38,21 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub(replace, text)
 
 
+#: how many of the slowest steps a report lists.
+SLOWEST = 5
+
+
+def _cell(value: Any) -> str:
+    """One value of a per-revision table as text (``-`` for nothing)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckStarted:
     """A progress event: check ``name`` begins (its :class:`CheckResult` follows)."""
@@ -62,6 +77,11 @@ class CheckResult:
         Why it was skipped or could not run (empty when it passed or failed).
     ``warnings``
         What the check noticed that does not fail it (any status), one line each.
+    ``per_revision``
+        A check's table with a row per revision, as dicts (``safety``: ``revision``,
+        ``seconds`` of its first upgrade step, ``locks`` held on tables that existed before
+        it, the tables it ``rewrites``, what it ``scans``, the ``index_builds``, and the
+        finding ``rules``); empty for the other checks. :attr:`slowest` lists the slowest.
 
     ``revision``, ``step`` and ``problems`` say where a failed check found what (read from
     its :class:`~gauntlet_sync.CheckFailed`); ``message`` is the whole account and
@@ -74,6 +94,36 @@ class CheckResult:
     error: GauntletError | None = None
     reason: str = ""
     warnings: tuple[str, ...] = ()
+    per_revision: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def slowest(self) -> list[tuple[str, float]]:
+        """The slowest steps of :attr:`per_revision`, ``(revision, seconds)``, slowest first
+        (at most :data:`SLOWEST`)."""
+        timed = [(str(r["revision"]), float(r["seconds"])) for r in self.per_revision]
+        return sorted(timed, key=lambda item: -item[1])[:SLOWEST]
+
+    def per_revision_lines(self) -> list[str]:
+        """:attr:`per_revision` as text: the slowest steps, then a row per revision that
+        did something (a row whose every list and mapping is empty is counted, not shown)."""
+        rows = self.per_revision
+        if not rows:
+            return []
+        slow = ", ".join(f"{rev} {sec:.3f} s" for rev, sec in self.slowest)
+        lines = [f"{len(rows)} revision(s); slowest upgrade steps: {slow}"]
+        shown = [r for r in rows if any(v for k, v in r.items() if isinstance(v, (list, dict)))]
+        if shown:
+            keys = list(shown[0])
+            table = [keys, *([_cell(r.get(k)) for k in keys] for r in shown)]
+            widths = [max(len(row[i]) for row in table) for i in range(len(keys))]
+            lines.extend(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                for row in table
+            )
+        quiet = len(rows) - len(shown)
+        if quiet:
+            lines.append(f"({quiet} other revision(s): nothing to show but their time)")
+        return lines
 
     @property
     def message(self) -> str:
@@ -128,6 +178,9 @@ class CheckResult:
                 data["revision"] = self.revision
                 data["step"] = self.step
                 data["problems"] = list(self.problems)
+        if self.per_revision:
+            data["per_revision"] = [dict(r) for r in self.per_revision]
+            data["slowest"] = [{"revision": rev, "seconds": sec} for rev, sec in self.slowest]
         return data
 
 
@@ -193,6 +246,12 @@ class Report:
                 lines.append("")
                 lines.append(f"[warning] {r.name}: {len(r.warnings)} warning(s):")
                 lines.extend(f"  - {w}" for w in r.warnings)
+        for r in self.results:
+            table = r.per_revision_lines()
+            if table:
+                lines.append("")
+                lines.append(f"[{r.name}] per revision: {table[0]}")
+                lines.extend(f"  {line}" for line in table[1:])
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,9 +313,14 @@ class Report:
                 element.text = message
             elif r.status == "skipped":
                 ET.SubElement(case, "skipped", message=xml_text(r.reason))
-            if r.warnings:
+            out_lines = [f"warning: {w}" for w in r.warnings]
+            table = r.per_revision_lines()
+            if table:
+                out_lines.append(f"per revision: {table[0]}")
+                out_lines.extend(table[1:])
+            if out_lines:
                 out = ET.SubElement(case, "system-out")
-                out.text = xml_text("\n".join(f"warning: {w}" for w in r.warnings))
+                out.text = xml_text("\n".join(out_lines))
         suites = ET.Element("testsuites")
         suites.append(suite)
         return ET.tostring(suites, encoding="unicode", xml_declaration=True)

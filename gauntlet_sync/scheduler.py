@@ -247,17 +247,23 @@ class Recorder:
         seconds: float,
         error: GauntletError | None,
         noticed: tuple[str, ...] = (),
+        per_revision: tuple[dict[str, Any], ...] = (),
     ) -> None:
         """Record the verdict; a check's warnings come back as its body's return value
-        (passed) or on its CheckFailed (failed)."""
+        (passed) or on its CheckFailed (failed); ``per_revision``: a walk check's table."""
+        rows = per_revision
         if error is None:
-            result = CheckResult(name, "passed", seconds, warnings=noticed)
+            result = CheckResult(name, "passed", seconds, warnings=noticed, per_revision=rows)
         elif isinstance(error, CheckSkipped):  # a walk check with nothing to judge
             result = CheckResult(name, "skipped", seconds, reason=str(error))
         elif isinstance(error, CheckFailed) and error.check == name:
-            result = CheckResult(name, "failed", seconds, error=error, warnings=error.warnings)
+            result = CheckResult(
+                name, "failed", seconds, error=error, warnings=error.warnings, per_revision=rows
+            )
         else:
-            result = CheckResult(name, "error", seconds, error=error, reason=str(error))
+            result = CheckResult(
+                name, "error", seconds, error=error, reason=str(error), per_revision=rows
+            )
         self._store(result)
 
     def unexpected(self, name: str, exc: BaseException) -> GauntletError:
@@ -456,7 +462,11 @@ def _walk_and_judge(
     seconds = time.perf_counter() - started
     for check in checks:
         run.finish(
-            check.name, seconds, check.judge(ctx, outcome), tuple(check.warnings(ctx, outcome))
+            check.name,
+            seconds,
+            check.judge(ctx, outcome),
+            tuple(check.warnings(ctx, outcome)),
+            tuple(check.per_revision(ctx, outcome)),
         )
 
 

@@ -83,6 +83,11 @@ class WalkCheck(Check):
         """The error to report for the walk (``None``: passed; ``CheckSkipped``: skipped)."""
         raise NotImplementedError
 
+    def per_revision(self, ctx: RunContext, outcome: WalkOutcome) -> Sequence[dict[str, Any]]:
+        """A table with a row per revision for the report (``CheckResult.per_revision``);
+        none by default."""
+        return ()
+
     def warnings(self, ctx: RunContext, outcome: WalkOutcome) -> Sequence[str]:
         """What the walk showed that does not fail the check, one line each (a failure
         carries them as its ``error.warnings`` too)."""

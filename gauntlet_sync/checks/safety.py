@@ -117,7 +117,10 @@ _SCHEMA_PARTS = """
    FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
   ) AS enums"""
 _BEFORE_SQL = "SELECT\n" + _SCHEMA_PARTS + "\nFROM pg_namespace ns WHERE ns.nspname = :schema\n"
-_AFTER_SQL = "SELECT\n" + _SCHEMA_PARTS + """,
+_AFTER_SQL = (
+    "SELECT\n"
+    + _SCHEMA_PARTS
+    + """,
   (SELECT coalesce(json_agg(json_build_array(
      i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text)), '[]'::json)
    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -131,6 +134,7 @@ _AFTER_SQL = "SELECT\n" + _SCHEMA_PARTS + """,
   (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid
 FROM pg_namespace ns WHERE ns.nspname = :schema
 """
+)
 _BEFORE = text(_BEFORE_SQL)
 _AFTER = text(_AFTER_SQL)
 
@@ -164,9 +168,25 @@ class RevisionSummary:
 
     revision: str
     seconds: float
-    #: pre-existing relation -> the strongest lock mode held on it at the step's end.
+    #: pre-existing table -> the strongest lock mode held on it at the step's end.
     locks: dict[str, str]
     findings: tuple[Finding, ...]
+
+    def row(self) -> dict[str, Any]:
+        """This revision's row of the report's per-revision table (plain, JSON-ready)."""
+
+        def on(*rules: str) -> list[str]:
+            return sorted({f.relation for f in self.findings if f.rule in rules})
+
+        return {
+            "revision": self.revision,
+            "seconds": round(self.seconds, 4),
+            "locks": {rel: _MODE_NAMES.get(mode, mode) for rel, mode in self.locks.items()},
+            "rewrites": on("table-rewrite"),
+            "scans": on("constraint-validation", "set-not-null"),
+            "index_builds": on("index-without-concurrently"),
+            "rules": sorted({f.rule for f in self.findings}),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,7 +349,8 @@ class SafetyWatch(walks.CheckHooks):
                         "adds a label inside its transaction",
                     )
                 )
-        summary_locks = {old[oid][0]: mode for oid, mode in sorted(locks.items())}
+        # the table: locks on tables (an index's lock comes with its table's statement)
+        summary_locks = {old[oid][0]: mode for oid, mode in sorted(locks.items()) if oid in tables}
         return RevisionSummary(revision, seconds, summary_locks, tuple(findings))
 
     def data(self) -> Observed:
@@ -426,6 +447,15 @@ class Safety(WalkCheck):
         if not ctx.config.safety:
             return []
         return [f.line() for f in self.findings(ctx, outcome)[1]]
+
+    def per_revision(self, ctx: RunContext, outcome: walks.WalkOutcome) -> list[dict[str, Any]]:
+        """Per observed revision (walk order): its step time, the locks it held on tables
+        that existed before it, what it rewrote, scanned and indexed, and its findings'
+        rules (allowed ones included: the table says what happened, not the verdict)."""
+        if not ctx.config.safety:
+            return []
+        observed: Observed = outcome.data.get(self.name, Observed())
+        return [summary.row() for summary in observed.revisions.values()]
 
     def findings(
         self, ctx: RunContext, outcome: walks.WalkOutcome
