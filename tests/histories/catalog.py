@@ -25,7 +25,7 @@ HISTORIES: Path = Path(__file__).resolve().parent
 #: every check of run_all's default set, in report order: written out here (not read from
 #: the library) so that the expectations stay independent; tests/test_checks_registry.py
 #: holds it equal to the registry's default set, so a new check cannot go without its
-#: expectations (``offline`` is opt-in: tests/test_offline.py).
+#: expectations (``offline`` is opt-in: tests/test_checks_offline.py).
 CHECKS = (
     "single_head",
     "upgrade",

@@ -1,5 +1,6 @@
-"""safety in the report: the per-revision table (text, JSON, JUnit), the CLI's policy
-options, and safety's results when run_all splits the walk between two processes."""
+"""safety (checks/safety.py) in the report: the per-revision table (text, JSON, JUnit),
+the CLI's policy options, and safety's results when run_all splits the walk between two
+processes."""
 
 from __future__ import annotations
 
