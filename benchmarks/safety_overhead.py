@@ -4,16 +4,25 @@
     python benchmarks/safety_overhead.py [--n 150] [--repeat 3] [--work DIR]
 
 Generates the benchmark history (``make_history.py``), then runs ``child.py run_all``
-with every default check and with every default check but ``safety``, alternated run by
-run (the machine is shared: alternating spreads its load over both), each a fresh process
-timed from outside (``run.timed``). Prints one JSON line: every run and the medians of the
-whole-process wall time and of the report's seconds, and the overhead in percent.
+three ways, rotated run by run (the machine is shared: rotating spreads its load over
+all three), each a fresh process timed from outside (``run.timed``, which first waits up
+to 3 s for a quiet machine and samples the load while it runs):
+
+* ``on``: every default check, ``safety`` with its generated rows (the default);
+* ``on_no_rows``: the same with ``safety_rows=False``;
+* ``off``: every default check but ``safety``.
+
+Prints one JSON line: every run (with the load seen before and during it), the minima and
+medians of the whole-process wall time and of the report's seconds, the overhead of each
+``on`` variant over ``off`` in percent (of the minima, the figure least touched by other
+processes, and of the medians), and the 1-minute load average at start and end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +37,8 @@ from run import timed  # noqa: E402
 
 from gauntlet_sync.checks import DEFAULT_CHECKS  # noqa: E402
 
+VARIANTS = ("on", "on_no_rows", "off")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,25 +50,40 @@ def main() -> None:
     args = parser.parse_args()
     project = args.work / f"history_{args.n}"
     make_history.generate(project, args.n)
-    variants = {
-        "on": ",".join(DEFAULT_CHECKS),
-        "off": ",".join(c for c in DEFAULT_CHECKS if c != "safety"),
-    }
-    runs: dict[str, list[dict[str, object]]] = {"on": [], "off": []}
+    every = ",".join(DEFAULT_CHECKS)
+    without = ",".join(c for c in DEFAULT_CHECKS if c != "safety")
+    extra = {"on": ["--checks", every], "on_no_rows": ["--checks", every, "--no-safety-rows"]}
+    extra["off"] = ["--checks", without]
+    runs: dict[str, list[dict[str, object]]] = {v: [] for v in VARIANTS}
+    load_start = os.getloadavg()[0]
     for i in range(args.repeat):
-        for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
+        order = VARIANTS[i % 3 :] + VARIANTS[: i % 3]
+        for name in order:
             cmd = [sys.executable, str(HERE / "child.py"), "run_all", str(project)]
-            data = timed([*cmd, "--checks", variants[name]])
+            data = timed([*cmd, *extra[name]])
             bad = {c: v for c, v in data["checks"].items() if v[0] != "passed"}
             if bad:
                 raise SystemExit(f"run {name} did not pass: {bad}")
             runs[name].append(data)
-            print(name, f"{data['wall_s']:.1f} s", file=sys.stderr)
-    out: dict[str, object] = {"n": args.n, "repeat": args.repeat, "runs": runs}
+            print(
+                name, f"{data['wall_s']:.1f} s", f"load {data['load_during']:.1f}", file=sys.stderr
+            )
+    out: dict[str, object] = {
+        "n": args.n,
+        "repeat": args.repeat,
+        "loadavg_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "runs": runs,
+    }
     for key in ("wall_s", "report_s"):
-        on = statistics.median(float(r[key]) for r in runs["on"])  # type: ignore[arg-type]
-        off = statistics.median(float(r[key]) for r in runs["off"])  # type: ignore[arg-type]
-        out[key] = {"on": on, "off": off, "overhead_pct": 100.0 * (on - off) / off}
+        figures: dict[str, object] = {}
+        for stat, fn in (("min", min), ("median", statistics.median)):
+            values = {v: fn(float(r[key]) for r in runs[v]) for v in VARIANTS}  # type: ignore[arg-type]
+            figures[stat] = values
+            for v in ("on", "on_no_rows"):
+                figures[f"{stat}_overhead_pct_{v}"] = (
+                    100.0 * (values[v] - values["off"]) / values["off"]
+                )
+        out[key] = figures
     print(json.dumps(out))
 
 

@@ -34,6 +34,7 @@ SAFETY_RULES: tuple[str, ...] = (
     "set-not-null",
     "enum-add-value",
     "slow-step",
+    "fails-with-rows",
 )
 #: the rules whose findings fail ``safety`` unless ``safety_fail_on`` says otherwise (the
 #: rest are warnings): each holds a lock that blocks writes (or reads) for a time that
@@ -141,7 +142,7 @@ class GauntletConfig:
         they stop at the first and say how many revisions were not reached.
     ``safety`` (``True``)
         Run the ``safety`` check in ``run_all``'s default set (``False``: it is skipped).
-    ``safety_fail_on`` (every rule but ``enum-add-value``)
+    ``safety_fail_on`` (every rule but ``enum-add-value`` and ``fails-with-rows``)
         The ``safety`` rules whose findings fail the check; the others are warnings.
     ``safety_allow`` (empty)
         ``{"<rev>": ["table-rewrite", ...]}``: rules a revision may break on purpose (the
@@ -150,6 +151,11 @@ class GauntletConfig:
         ``safety`` leaves out this revision and its ancestors (already deployed).
     ``step_budget`` (``None``)
         Seconds: a revision's upgrade step slower than this is a ``slow-step`` finding.
+    ``safety_rows`` (``True``)
+        Before the stairway re-applies a revision, ``safety`` runs its upgrade once more on
+        the tables it touches filled with a few generated rows, then rolls all of it back
+        (``checks/safety_rows.py``): the time with rows, and a ``fails-with-rows`` finding
+        when it raises there. ``False``: no rows, no second run.
     ``changed_since`` (``None``)
         A git ref (e.g. ``"origin/main"``): the walks (stairway, no_trace, safety) cover
         only the revisions whose files were added or changed since it (working tree
@@ -195,6 +201,7 @@ class GauntletConfig:
     safety_allow: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     minimum_safety_revision: str | None = None
     step_budget: float | None = None
+    safety_rows: bool = True
     changed_since: str | None = None
     shard: tuple[int, int] | None = None
     shard_timings: str | os.PathLike[str] | Mapping[str, float] | None = None

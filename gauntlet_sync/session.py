@@ -569,6 +569,16 @@ class MigrationSession:
         if not started[0]:
             raise self._ran_nothing()
 
+    def restart_deadline(self, conn: Connection, step: Step) -> None:
+        """For a hook that did work of its own before the step (safety's probe): the step
+        gets its whole ``step_timeout`` again, and a deadline that ended the hook's work is
+        forgotten (the hook saw that as its own error)."""
+        deadline, self._deadline = self._deadline, None
+        if deadline is not None:
+            deadline.stop()
+        self._expired = None
+        self._start_deadline(conn, step)
+
     def _start_deadline(self, conn: Connection, step: Step) -> None:
         self._stop_deadline()
         if self.step_timeout:

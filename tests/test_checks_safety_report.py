@@ -44,7 +44,11 @@ def test_the_per_revision_table_in_text_json_and_junit() -> None:
         "scans": [],
         "index_builds": [],
         "rules": [],
+        "rows": {},
+        "not_filled": {},
+        "with_rows": "-",
     }
+    assert rows["s1000003"]["rows"] == {"orders": 3}  # the probe with generated rows
     assert rows["s1000003"]["locks"] == {"orders": "ACCESS EXCLUSIVE"}
     assert rows["s1000003"]["rewrites"] == ["orders"]
     assert rows["s1000004"]["index_builds"] == ["orders"]
@@ -71,6 +75,9 @@ def test_the_per_revision_table_in_text_json_and_junit() -> None:
         "scans",
         "index_builds",
         "rules",
+        "rows",
+        "not_filled",
+        "with_rows",
     ]
     assert any(
         line.split()[0] == "s1000003" and "orders ACCESS EXCLUSIVE" in line for line in table
@@ -151,6 +158,8 @@ def test_cli_safety_policy_options(capsys: pytest.CaptureFixture[str], tmp_path:
         "enum-add-value",
     ]
     assert result["per_revision"][0]["revision"] == "s1000004"  # below the floor: left out
+    code, result = run("--no-safety-rows")
+    assert code == 1 and {r["with_rows"] for r in result["per_revision"]} == {"-"}
     code, result = run("--safety-fail-on", "slow-step", "--step-budget", "0")
     assert code == 1 and len(result["problems"]) == 8
     for bad, said in (

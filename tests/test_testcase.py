@@ -289,7 +289,10 @@ def test_none_switches_a_check_off_and_it_is_not_run(dsn: str) -> None:
     assert sorted(reason for _, reason in result.skipped) == [
         "enums is switched off by gauntlet_skip_checks",
         "no_trace is switched off by gauntlet_skip_checks",
+        "offline is not in run_all's default set (turn it on with "
+        "GauntletConfig(extra_checks=['offline']) or gauntlet_extra_checks)",
     ]
+    assert "offline" not in [r.name for r in reports[0].results]
     ran = [r.name for r in reports[0].results]
     assert "stairway" not in ran and "no_trace" not in ran and "enums" not in ran
     assert "models_match" in ran

@@ -15,11 +15,15 @@ the transaction), ``constraint-validation`` (a new CHECK / FOREIGN KEY validated
 on a pre-existing table), ``set-not-null`` (a pre-existing column made NOT NULL with no
 validated ``CHECK (col IS NOT NULL)`` to spare the scan), ``enum-add-value`` (a label
 added to a pre-existing enum type inside the transaction), ``slow-step`` (an upgrade
-step slower than ``step_budget``).
+step slower than ``step_budget``), ``fails-with-rows`` (the upgrade raises on its tables
+filled with generated rows).
 
 Everything is read from the catalog, so it works on empty tables: a rewrite gives the
 table a new relfilenode and a validated constraint is ``convalidated`` whatever the
-number of rows. The check inserts no rows of its own (``revision_data`` still applies).
+number of rows. With ``safety_rows`` each revision's upgrade also runs once more, just
+before the stairway re-applies it, on its tables filled with generated rows, all of it
+rolled back (:mod:`.safety_rows`): the time with rows and a ``fails-with-rows`` finding
+when it raises there; no other check ever sees those rows.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from .. import walks
 from ..errors import CheckSkipped, GauntletError, MigrationSafetyError
 from ..history import History
 from ..session import MigrationSession, Step, describe
+from . import safety_rows
 from .base import WalkCheck
+from .safety_rows import Probe
 
 if TYPE_CHECKING:
     from ..context import RunContext
@@ -84,6 +90,11 @@ SAFE = {
         "op.get_context().autocommit_block() or in a revision of its own"
     ),
     "slow-step": "make the step faster or split it (step_budget)",
+    "fails-with-rows": (
+        "make it work on tables that hold rows (a default for a new NOT NULL column, a "
+        "backfill before SET NOT NULL or a new CHECK); a false alarm when an earlier "
+        "revision made the data what the generated rows are not (allow it by marker)"
+    ),
 }
 
 _MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
@@ -171,6 +182,8 @@ class RevisionSummary:
     #: pre-existing table -> the strongest lock mode held on it at the step's end.
     locks: dict[str, str]
     findings: tuple[Finding, ...]
+    #: the run of its upgrade with generated rows (``None``: not probed).
+    probe: Probe | None = None
 
     def row(self) -> dict[str, Any]:
         """This revision's row of the report's per-revision table (plain, JSON-ready)."""
@@ -186,6 +199,9 @@ class RevisionSummary:
             "scans": on("constraint-validation", "set-not-null"),
             "index_builds": on("index-without-concurrently"),
             "rules": sorted({f.rule for f in self.findings}),
+            "rows": dict(self.probe.rows) if self.probe else {},
+            "not_filled": dict(self.probe.unfilled) if self.probe else {},
+            "with_rows": self.probe.cell() if self.probe else "-",
         }
 
 
@@ -221,16 +237,21 @@ class SafetyWatch(walks.CheckHooks):
     """Reads the catalog before each revision's first upgrade and, inside the step's
     transaction, its locks and the catalog after it."""
 
-    def __init__(self, session: MigrationSession, skip: frozenset[str]) -> None:
+    def __init__(self, session: MigrationSession, skip: frozenset[str], rows: bool) -> None:
         self.session = session
         self.schema = session.target.schema
         self.skip = skip  # revisions not judged (minimum_safety_revision and below)
+        self.rows = rows  # probe each revision with generated rows before its re-upgrade
         self.state: _Before | None = None
         self.revisions: dict[str, RevisionSummary] = {}
 
     def before(self, step: Step, conn: Connection) -> None:
         self.state = None
-        if step.kind != "upgrade" or step.revision in self.skip:
+        if step.revision in self.skip:
+            return
+        if step.kind == "re-upgrade" and self.rows:
+            self._probe(step, conn)
+        if step.kind != "upgrade":
             return
         try:
             found = _catalog(conn, _BEFORE, self.schema)
@@ -243,6 +264,22 @@ class SafetyWatch(walks.CheckHooks):
                 f"safety could not read the catalog of schema {self.schema}: {describe(exc)}"
             ) from exc
         self.state = _Before(relations, columns, constraints, enums, time.perf_counter())
+
+    def _probe(self, step: Step, conn: Connection) -> None:
+        """Run the revision's upgrade once more on its tables filled with generated rows,
+        all of it rolled back before the real re-upgrade (see :mod:`.safety_rows`)."""
+        summary = self.revisions.get(step.revision)
+        if summary is None or not summary.locks:
+            return  # its first upgrade touched no table that existed before it
+        upgrade = self.session.history.get(step.revision).module.upgrade
+        found = safety_rows.probe(conn, self.schema, list(summary.locks), upgrade, self.session.url)
+        self.session.restart_deadline(conn, step)
+        findings = summary.findings
+        if found.error is not None:
+            tables = ", ".join(found.rows)
+            what = f"fails when its tables hold rows ({found.error})"
+            findings = (*findings, Finding("fails-with-rows", step.revision, tables, "", what))
+        self.revisions[step.revision] = dataclasses.replace(summary, probe=found, findings=findings)
 
     def after(self, step: Step, conn: Connection) -> None:
         before, self.state = self.state, None
@@ -416,7 +453,7 @@ class Safety(WalkCheck):
     def hooks(self, ctx: RunContext, session: MigrationSession) -> SafetyWatch | None:
         if not ctx.config.safety:
             return None
-        return SafetyWatch(session, _skipped(ctx))
+        return SafetyWatch(session, _skipped(ctx), ctx.config.safety_rows)
 
     def merge(self, first: Observed, second: Observed) -> Observed:
         return Observed({**first.revisions, **second.revisions})

@@ -1,0 +1,426 @@
+"""Generated rows for ``safety``: a revision's upgrade run once more, on tables that hold rows.
+
+The walk's tables are empty; production's are not. Before the stairway re-applies a
+revision R (its downgrade has just put the schema back as it was before R), ``safety``
+*probes* R: inside the step's transaction, under a savepoint, it fills the tables R's first
+upgrade locked (those with no rows yet: ``revision_data`` rows are used as they are) with
+a few generated rows, runs R's ``upgrade()`` on them, times it and notes whether it raised,
+then rolls back to the savepoint. The real re-upgrade then runs on exactly the state it
+would have met without the probe, so no other check's verdict can change: the rows never
+exist outside the probe (no downgrade, no later revision, no snapshot ever sees them) and
+the DDL impl is renewed afterwards (what a fresh command would have).
+
+The rows satisfy what the catalog says: column types (enums, domains, arrays...), NOT
+NULL, the foreign keys (parents are filled first, children take their keys), CHECKs and
+unique constraints where the first attempt fits (else one row, then one row with the
+nullable columns NULL). Integer keys are 1, 2, 3 in every table, so a foreign key added
+later on such columns finds its parents. Serial and identity columns get explicit values
+(their sequences are not advanced); other defaults apply. A table that cannot be filled
+(a type no value is generated for, a CHECK none of the attempts meets, a parent with no
+rows) is left empty and noted, never a failure.
+
+Not probed (noted): a revision that is never re-applied (``minimum_downgrade_revision``),
+one whose ``upgrade()`` takes arguments (the multidb template), one that uses
+``autocommit_block()`` (its statements would commit the rows: the probe stops before it),
+and a connection in autocommit (no savepoint to roll back to).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from alembic import op
+from alembic.runtime.migration import MigrationContext
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from .. import _compat
+from ..errors import GauntletError
+from ..session import connection_lost, describe
+
+#: rows generated per table.
+ROWS_PER_TABLE = 3
+_NO_PARAMETERS = {"no_parameters": True}  # no driver reads a % in a name as a format
+_PROBE = "gauntlet_safety_probe"
+_FILL = "gauntlet_safety_fill"
+
+# The schema's tables, their columns (type, NOT NULL, default, identity, generated; a
+# domain's base type; an enum's labels) and foreign keys: one round trip.
+_PLAN_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relname)), '[]'::json)
+   FROM pg_class c WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p')) AS tables,
+  (SELECT coalesce(json_agg(json_build_array(
+     a.attrelid::bigint, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+     a.attnotnull, a.attidentity, a.attgenerated,
+     coalesce(pg_get_expr(d.adbin, d.adrelid), ''), b.typname, b.typcategory,
+     (SELECT coalesce(json_agg(e.enumlabel ORDER BY e.enumsortorder), '[]'::json)
+      FROM pg_enum e WHERE e.enumtypid = b.oid)
+   ) ORDER BY a.attrelid, a.attnum), '[]'::json)
+   FROM pg_attribute a
+   JOIN pg_class c ON c.oid = a.attrelid
+   JOIN pg_type t ON t.oid = a.atttypid
+   JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
+     AND NOT a.attisdropped) AS columns,
+  (SELECT coalesce(json_agg(json_build_array(
+     con.conrelid::bigint, con.confrelid::bigint, con.conkey, con.confkey)), '[]'::json)
+   FROM pg_constraint con
+   WHERE con.connamespace = ns.oid AND con.contype = 'f') AS fkeys
+FROM pg_namespace ns WHERE ns.nspname = %s
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What the probe of one revision found."""
+
+    #: table -> rows generated in it for the probe.
+    rows: dict[str, int]
+    #: table -> why it was left empty.
+    unfilled: dict[str, str]
+    #: the upgrade's time with the rows (``None``: it did not run).
+    seconds: float | None = None
+    #: what the upgrade raised with rows in its tables (``None``: it ran through).
+    error: str | None = None
+    #: why the revision was not probed (empty: it was).
+    skipped: str = ""
+
+    def cell(self) -> str:
+        """The per-revision table's ``with_rows`` cell."""
+        if self.skipped:
+            return f"not probed: {self.skipped}"
+        if self.seconds is None:
+            return "no table could be filled"
+        return "failed" if self.error else f"{self.seconds:.3f} s"
+
+
+@dataclasses.dataclass
+class _Column:
+    num: int
+    name: str
+    sqltype: str
+    notnull: bool
+    identity: str
+    generated: str
+    default: str
+    typname: str
+    category: str
+    labels: list[str]
+
+
+class _Refused(Exception):
+    """Raised in the probe where the revision would commit (``autocommit_block``)."""
+
+
+def probe(
+    conn: Connection,
+    schema: str,
+    tables: Sequence[str],
+    upgrade: Callable[[], Any],
+    url: Any = None,
+) -> Probe:
+    """Fill ``tables`` (and the parents their foreign keys need), run ``upgrade()`` on
+    them, roll everything back. Raises only when the connection is gone or the savepoint
+    is (the revision committed by hand: its rows may be in)."""
+    if _takes_arguments(upgrade):
+        return Probe({}, {}, skipped="its upgrade() takes arguments (multidb env.py)")
+    ctx = op.get_context()
+    try:
+        conn.exec_driver_sql(f"SAVEPOINT {_PROBE}")
+    except Exception as exc:
+        if connection_lost(exc):
+            raise
+        return Probe({}, {}, skipped="no transaction to roll back (autocommit)")
+    try:
+        rows, unfilled = fill(conn, schema, tables)
+        if not rows:
+            return Probe(rows, unfilled)
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            with _refusing_autocommit(ctx):
+                upgrade()
+        except _Refused:
+            return Probe(rows, unfilled, skipped="it uses autocommit_block()")
+        except Exception as exc:
+            if connection_lost(exc):
+                raise
+            error = describe(exc, url)
+        return Probe(rows, unfilled, time.perf_counter() - started, error)
+    finally:
+        _roll_back(conn)
+        _compat.renew_impl(ctx)
+
+
+def _roll_back(conn: Connection) -> None:
+    try:
+        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_PROBE}")
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_PROBE}")
+    except Exception as exc:
+        if connection_lost(exc):
+            raise
+        raise GauntletError(
+            "safety's probe with generated rows could not roll back to its savepoint: the "
+            "revision ended the transaction itself (a COMMIT of its own?), so the rows may "
+            f"have been committed ({describe(exc)}). Turn generated rows off: "
+            "GauntletConfig(safety_rows=False), CLI --no-safety-rows."
+        ) from exc
+
+
+@contextlib.contextmanager
+def _refusing_autocommit(ctx: MigrationContext) -> Iterator[None]:
+    """``autocommit_block()`` commits the transaction first thing: refuse it (before the
+    commit) for the probe's duration."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise _Refused("autocommit_block")
+
+    setattr(ctx, "autocommit_block", refuse)  # noqa: B010 - an instance attribute shadows it
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            delattr(ctx, "autocommit_block")
+
+
+def _takes_arguments(fn: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        for p in parameters
+    )
+
+
+# -- filling -------------------------------------------------------------------------------
+
+
+def fill(
+    conn: Connection, schema: str, tables: Sequence[str], per_table: int = ROWS_PER_TABLE
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Generated rows in each of ``tables`` that has none, parents first: (rows per table
+    filled, why each other table was left empty)."""
+    plan = conn.exec_driver_sql(
+        _PLAN_SQL.replace("%s", _literal(schema)), execution_options=_NO_PARAMETERS
+    ).one()
+    names = {int(oid): name for oid, name in plan[0]}
+    oids = {name: oid for oid, name in names.items()}
+    columns: dict[int, list[_Column]] = {}
+    for row in plan[1]:
+        columns.setdefault(int(row[0]), []).append(_Column(*row[1:]))
+    fkeys: dict[int, list[tuple[int, list[int], list[int]]]] = {}
+    for child, parent, keys, refs in plan[2]:
+        fkeys.setdefault(int(child), []).append((int(parent), keys, refs))
+    filled: dict[str, int] = {}
+    unfilled: dict[str, str] = {}
+    done: set[int] = set()
+
+    def visit(oid: int, path: tuple[int, ...]) -> None:
+        if oid in done or oid in path:
+            return
+        if _has_rows(conn, schema, names[oid]):
+            done.add(oid)
+            return
+        for parent, keys, _refs in fkeys.get(oid, []):
+            required = any(c.notnull for c in columns.get(oid, []) if c.num in keys)
+            if required and parent != oid:
+                visit(parent, (*path, oid))
+        done.add(oid)
+        count, why = _fill_table(conn, schema, names, oid, columns, fkeys, per_table)
+        if count:
+            filled[names[oid]] = count
+        else:
+            unfilled[names[oid]] = why
+
+    for name in tables:
+        if name in oids:
+            visit(oids[name], ())
+        else:
+            unfilled[name] = "no longer there"
+    return filled, unfilled
+
+
+def _has_rows(conn: Connection, schema: str, table: str) -> bool:
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(schema, table))
+    return bool(
+        conn.exec_driver_sql(query.as_string(None), execution_options=_NO_PARAMETERS).scalar()
+    )
+
+
+def _fill_table(
+    conn: Connection,
+    schema: str,
+    names: dict[int, str],
+    oid: int,
+    columns: dict[int, list[_Column]],
+    fkeys: dict[int, list[tuple[int, list[int], list[int]]]],
+    per_table: int,
+) -> tuple[int, str]:
+    """(rows inserted, or 0 and why not): the attempts in order, each under a savepoint."""
+    cols = columns.get(oid, [])
+    by_num = {c.num: c for c in cols}
+    # foreign key columns take their parents' keys (as text), row by row
+    fk_values: dict[int, list[str | None]] = {}
+    for parent, keys, refs in fkeys.get(oid, []):
+        parent_cols = {c.num: c.name for c in columns.get(parent, [])}
+        if parent == oid or not all(r in parent_cols for r in refs):
+            tuples: list[tuple[Any, ...]] = []
+        else:
+            query = sql.SQL("SELECT {} FROM {} LIMIT {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{}::text").format(sql.Identifier(parent_cols[r])) for r in refs
+                ),
+                sql.Identifier(schema, names[parent]),
+                sql.Literal(per_table),
+            )
+            tuples = [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    query.as_string(None), execution_options=_NO_PARAMETERS
+                )
+            ]
+        for position, key in enumerate(keys):
+            if not tuples:
+                if by_num.get(key) is not None and by_num[key].notnull:
+                    return 0, f"its parent {names.get(parent, parent)} has no rows"
+                fk_values[key] = [None]
+            else:
+                fk_values[key] = [t[position] for t in tuples]
+    last = "no attempt"
+    for count, nullable_null in ((per_table, False), (1, False), (1, True)):
+        try:
+            statement, count = _insert(schema, names[oid], cols, fk_values, count, nullable_null)
+        except ValueError as exc:
+            return 0, str(exc)
+        conn.exec_driver_sql(f"SAVEPOINT {_FILL}")
+        try:
+            conn.exec_driver_sql(statement, execution_options=_NO_PARAMETERS)
+        except Exception as exc:
+            if connection_lost(exc):
+                raise
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_FILL}")
+            last = _short(exc)
+            continue
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+        return count, ""
+    return 0, last
+
+
+def _insert(
+    schema: str,
+    table: str,
+    cols: list[_Column],
+    fk_values: dict[int, list[str | None]],
+    count: int,
+    nullable_null: bool,
+) -> tuple[str, int]:
+    """The INSERT of ``count`` generated rows, and their number (one when every column
+    takes its default; ``ValueError``: a NOT NULL column no value is generated for)."""
+    chosen: list[_Column] = []
+    for col in cols:
+        if col.generated:
+            continue
+        sequence = col.identity or col.default.startswith("nextval(")
+        if col.default and not sequence and col.num not in fk_values:
+            continue  # its default applies
+        if nullable_null and not col.notnull and col.num not in fk_values:
+            continue
+        if col.num not in fk_values and _value(col, 0) is None:
+            if col.notnull:
+                raise ValueError(f"no value is generated for {col.name} ({col.sqltype})")
+            continue
+        chosen.append(col)
+    rows = []
+    for i in range(count):
+        values = []
+        for col in chosen:
+            if col.num in fk_values:
+                keys = fk_values[col.num]
+                value = keys[i % len(keys)]
+            else:
+                value = _value(col, i)
+            values.append(
+                sql.SQL("NULL")
+                if value is None
+                else sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(col.sqltype))
+            )
+        rows.append(sql.SQL("({})").format(sql.SQL(", ").join(values)))
+    overriding = any(c.identity == "a" for c in chosen)
+    if not chosen:
+        statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier(schema, table))
+        return statement.as_string(None), 1
+    return (
+        sql.SQL("INSERT INTO {} ({}){} VALUES {}")
+        .format(
+            sql.Identifier(schema, table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in chosen),
+            sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else ""),
+            sql.SQL(", ").join(rows),
+        )
+        .as_string(None)
+    ), count
+
+
+_LENGTH = re.compile(r"\((\d+)")
+
+
+def _value(col: _Column, i: int) -> str | None:
+    """Row ``i``'s value of ``col`` as text PostgreSQL casts to its type (``None``: no
+    value of that type is generated). Numbers and strings are ``i + 1``, so integer keys
+    line up between tables and a text column casts to a number."""
+    n = i + 1
+    name, category = col.typname, col.category
+    if col.labels:
+        return str(col.labels[i % len(col.labels)])
+    simple = {
+        "bool": "true" if i % 2 == 0 else "false",
+        "date": f"2000-01-{n:02d}",
+        "timestamp": f"2000-01-{n:02d} 00:00:00",
+        "timestamptz": f"2000-01-{n:02d} 00:00:00+00",
+        "time": f"{n:02d}:00:00",
+        "timetz": f"{n:02d}:00:00+00",
+        "interval": f"{n} days",
+        "uuid": f"00000000-0000-0000-0000-{n:012d}",
+        "json": f'{{"gauntlet": {n}}}',
+        "jsonb": f'{{"gauntlet": {n}}}',
+        "bytea": f"\\x{n:02x}",
+        "inet": f"10.0.0.{n}",
+        "cidr": f"10.0.{n}.0/24",
+        "macaddr": f"08:00:2b:00:00:{n:02x}",
+        "xml": "<gauntlet/>",
+        "bit": "1",
+        "varbit": "1",
+        "point": f"({n},{n})",
+        "tsvector": f"gauntlet{n}",
+    }
+    if name in simple:
+        return simple[name]
+    if category in ("N", "S"):
+        return str(n)
+    if category == "A":
+        return "{}"
+    if category == "R":
+        return "empty"
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    """The server's one-line reason, without the statement (it names our schema)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
+
+
+def _literal(text: str) -> str:
+    return sql.Literal(text).as_string(None)
