@@ -109,7 +109,8 @@ def _registry() -> dict[str, Check]:
 
 CHECKS: Mapping[str, Check] = _registry()
 CHECK_NAMES: tuple[str, ...] = tuple(CHECKS)
-#: what ``run_all()`` runs when no checks are named.
+#: what ``run_all()`` runs when no checks are named (plus ``GauntletConfig.extra_checks``):
+#: every check but the opt-in ones (``offline``).
 DEFAULT_CHECKS: tuple[str, ...] = tuple(n for n, c in CHECKS.items() if c.default)
 #: check name -> the ``GauntletMixin`` test method that reports it.
 TEST_METHODS: Mapping[str, str] = {n: c.test_method for n, c in CHECKS.items()}
