@@ -260,10 +260,8 @@ class Recorder:
             result = CheckResult(
                 name, "failed", seconds, error=error, warnings=error.warnings, per_revision=rows
             )
-        else:
-            result = CheckResult(
-                name, "error", seconds, error=error, reason=str(error), per_revision=rows
-            )
+        else:  # a walk that stopped short: its table would be a part of one
+            result = CheckResult(name, "error", seconds, error=error, reason=str(error))
         self._store(result)
 
     def unexpected(self, name: str, exc: BaseException) -> GauntletError:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 import gauntlet_sync
 from gauntlet_sync import (
     CHECK_NAMES,
+    DEFAULT_CHECKS,
     DEFAULT_IGNORE_TABLES,
     CheckFailed,
     CheckResult,
@@ -95,6 +96,8 @@ ignored: frozenset[str] = variant.ignored_tables | DEFAULT_IGNORE_TABLES
 ready = GauntletConfig(alembic_config=Config("alembic.ini"), attributes={"tenant": "x"})
 sharded = GauntletConfig(changed_since="origin/main", shard=(2, 4), shard_timings="report.json")
 names: tuple[str, ...] = CHECK_NAMES
+default_names: tuple[str, ...] = DEFAULT_CHECKS
+with_offline = GauntletConfig(extra_checks=["offline"], safety_rows=False)
 
 
 def run(dsn: str | None) -> bool:
