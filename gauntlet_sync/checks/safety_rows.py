@@ -140,7 +140,12 @@ def probe(
             raise
         return Probe({}, {}, skipped="no transaction to roll back (autocommit)")
     try:
-        rows, unfilled = fill(conn, schema, tables)
+        try:
+            rows, unfilled = fill(conn, schema, tables)
+        except Exception as exc:  # ours, not the revision's: never the step's failure
+            if connection_lost(exc):
+                raise
+            return Probe({}, {}, skipped=f"no rows could be generated ({_short(exc)})")
         if not rows:
             return Probe(rows, unfilled)
         started = time.perf_counter()
@@ -150,7 +155,7 @@ def probe(
                 upgrade()
         except _Refused:
             return Probe(rows, unfilled, skipped="it uses autocommit_block()")
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a migration fails it too
             if connection_lost(exc):
                 raise
             error = describe(exc, url)
