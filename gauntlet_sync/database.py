@@ -61,7 +61,9 @@ def own_settings(url: URL, server_version: int) -> dict[str, str]:
     server knows: ``server_version`` as in ``server_version_num``)."""
     known = {"idle_session_timeout": 140000, "transaction_timeout": 170000}
     pins = " ".join(
-        f"-c{name}={value}" for name, value in OWN_SETTINGS if server_version >= known.get(name, 0)
+        f"-c{name}={value}"
+        for name, value in OWN_SETTINGS
+        if server_version >= known.get(name, 0)
     )
     existing = url.query.get("options")
     options = f"{existing} {pins}" if isinstance(existing, str) and existing else pins
@@ -73,7 +75,9 @@ def open_engine(url: URL) -> Engine:
     carry :data:`OWN_SETTINGS`; ``url`` (which migration sessions build on) does not."""
     # The first connection already brings the settings every server knows (a role's
     # statement_timeout = '1ms' would end even SHOW); the rest once the version is known.
-    engine = handover.own(create_engine(url, poolclass=NullPool, connect_args=own_settings(url, 0)))
+    engine = handover.own(
+        create_engine(url, poolclass=NullPool, connect_args=own_settings(url, 0))
+    )
     try:
         with engine.connect() as conn:
             version = int(conn.execute(text("SHOW server_version_num")).scalar_one())
