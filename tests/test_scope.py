@@ -203,3 +203,19 @@ def test_the_cli_walks_only_the_changed_part(
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"walked": [\n      "a1000003"' in out
+
+
+def test_shards_cut_only_the_changed_part(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    change_a3_and_add_a5(repo)
+    parts = []
+    for index in (1, 2):
+        with Gauntlet(None, config(repo, changed_since="main", shard=(index, 2))) as g:
+            assert g.scope is not None
+            parts.append(g.scope)
+    assert parts[0].walked + parts[1].walked == ("a1000003", "a1000004", "a1000005")
+    assert all(part.walked for part in parts)
+    second = parts[1]
+    assert second.note.startswith("shard 2 of 2; 2 revision(s) changed since main")
+    assert "unchanged since main" in second.not_walked["a1000001"]
+    assert second.not_walked[parts[0].walked[0]] == "walked by shard 1 of 2"
