@@ -54,3 +54,16 @@ def _notrace() -> None:
 
     scheduler.SPLIT_WALK_FROM = 10**9  # the split walk exists for the snapshots
     no_trace.NoTrace.hooks = lambda self, ctx, session: None  # type: ignore[method-assign]
+
+
+# --- the outside guard (issue 13): what does checking every commit cost? -----------------
+
+
+@patch("noguard")
+def _noguard() -> None:
+    """Lower bound, NOT a valid change: a user DSN's commits are not checked (the same
+    code otherwise), so that the guard's own cost is measured without the rest of the
+    library's changes since the base checkout."""
+    from gauntlet_sync import outside
+
+    outside.OutsideGuard.before_commit = lambda self, conn: None  # type: ignore[method-assign]

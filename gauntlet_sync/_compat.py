@@ -107,7 +107,9 @@ def offline_step(
 # --- alembic and SQLAlchemy: transactions -------------------------------------------------
 
 
-def commit_between_steps(ctx: MigrationContext) -> None:
+def commit_between_steps(
+    ctx: MigrationContext, before_commit: Callable[[Connection], None] | None = None
+) -> None:
     """Commit what the step did and carry on in a new transaction.
 
     With alembic's own transaction (``context.begin_transaction()``,
@@ -117,6 +119,8 @@ def commit_between_steps(ctx: MigrationContext) -> None:
     connection underneath it: SQLAlchemy's transaction stays open for env.py to end, and
     the next statement begins the next one on the server, as a new alembic command
     would. Only a savepoint env.py holds keeps the walk in one transaction.
+    ``before_commit`` runs right before that driver-level commit (SQLAlchemy's own
+    commits run the ``commit`` event): the outside guard's check.
     """
     conn = ctx.connection
     assert conn is not None
@@ -125,6 +129,8 @@ def commit_between_steps(ctx: MigrationContext) -> None:
         transaction.commit()
         ctx._transaction = conn.begin()
     elif conn.in_transaction() and not conn.in_nested_transaction():
+        if before_commit is not None:
+            before_commit(conn)
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 

@@ -142,6 +142,6 @@ class RunContext:
         (the isolation check and run_all's decision to fork share it)."""
         memo = session.memo
         if "escapes" not in memo:
-            memo["escapes"] = self.workspace.escapes(session)
+            memo["escapes"] = self.workspace.escapes(session, late=True)
         escapes: list[str] = memo["escapes"]
         return escapes

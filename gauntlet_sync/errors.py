@@ -72,6 +72,12 @@ class DatabaseUnavailableError(GauntletError):
     """The database cannot be reached, refused the login, or went away mid-run."""
 
 
+class OutsideGuardError(GauntletError):
+    """gauntlet-sync's own check of a commit on a user's database (the outside guard)
+    could not run: its catalog query failed. The transaction was rolled back, so nothing
+    unchecked was committed; the migration is not blamed for it."""
+
+
 class IsolationError(GauntletError):
     """The isolated schema or database could not be created or dropped."""
 

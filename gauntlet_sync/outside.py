@@ -44,11 +44,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
 from ._compat import holds_prepared_statements as _holds_psycopg_prepared
-from .errors import IsolationEscapeError
+from .errors import IsolationEscapeError, OutsideGuardError
+from .handover import MARK as _TARGET_MARK
 from .pgsql import driver_connection
 
 Row = tuple[str, str, str]
@@ -191,6 +192,7 @@ SELECT 'sequence settings', r.name,
        || ' increment ' || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax
        || ' cache ' || s.seqcache || ' cycle ' || s.seqcycle
 FROM pg_catalog.pg_sequence s JOIN rels r ON r.oid = s.seqrelid
+
 UNION ALL
 SELECT 'type', o.nspname || '.' || t.typname,
        t.typtype::text || ' owner ' || pg_get_userbyid(t.typowner)
@@ -261,6 +263,19 @@ FROM pg_catalog.pg_database d
 LEFT JOIN pg_catalog.pg_shdescription sd
   ON sd.objoid = d.oid AND sd.classoid = 'pg_catalog.pg_database'::regclass
 WHERE d.datname = pg_catalog.current_database()
+UNION ALL
+"""
+
+# Where a sequence stands: nextval and setval are never rolled back. Reading it waits for
+# a transaction that ALTERs the sequence: only the migration's own connection (which
+# holds such locks itself) and the state at the start read it, never the independent
+# connection while a migration's transaction is open.
+_SEQUENCE_VALUES_PART = r"""
+SELECT 'sequence value', r.name,
+       CASE WHEN pg_catalog.has_sequence_privilege(r.oid, 'SELECT,USAGE')
+            THEN coalesce(pg_catalog.pg_sequence_last_value(r.oid)::text, 'not used yet')
+            ELSE 'unreadable' END
+FROM rels r WHERE r.relkind = 'S'
 UNION ALL
 """
 
@@ -337,82 +352,73 @@ FROM pg_catalog.pg_file_settings f WHERE f.sourcefile LIKE '%postgresql.auto.con
 
 # The cheap test every commit runs first: did this transaction write anything that concerns
 # an object outside? Found without pg_locks (whose read costs milliseconds on a server with
-# a large lock table) from this backend's own counters and the catalog rows' xmin:
+# a large lock table) and without another connection, from this backend's own counters
+# and the catalog rows' xmin:
 # * catalog rows this transaction inserted or updated (xmin not older than its xid; a
 #   newer one of another session only costs a full look) of an object outside;
+# * catalog rows it deleted: the number of objects outside in that catalog, as this
+#   transaction sees it, against the number last committed (the caller keeps it);
 # * writes to catalogs that nothing done inside one schema writes;
-# * rows inserted, updated or deleted in tables outside (pg_stat_get_xact_*);
-# * catalog rows deleted: the count of objects outside, compared by the caller with the
-#   count it last saw committed (read only when this transaction deleted such rows).
-# Each scan runs only when the transaction wrote to that catalog at all (a one-time filter).
+# * rows inserted, updated or deleted in tables outside (pg_stat_get_xact_*), sequences
+#   outside read (nextval, setval);
+# * whether dblink or postgres_fdw is installed, and how many sessions were terminated.
+# Each catalog is scanned (once, for both) only when the transaction wrote to it at all
+# (a one-time filter).
 _TOUCHED_SQL = r"""
 WITH mine AS (
     SELECT pg_catalog.age(
         ((pg_catalog.pg_current_xact_id_if_assigned()::text::int8 % 4294967296)::text)::xid
     ) AS age
 ),
-inside AS (
+inside AS (  -- what the full snapshot leaves out too
     SELECT coalesce(pg_catalog.array_agg(oid), '{{}}') AS o FROM pg_catalog.pg_namespace
-    WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast')
+    WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast', 'information_schema')
        OR nspname LIKE 'pg\_temp\_%' OR nspname LIKE 'pg\_toast\_temp\_%'
 ),
 counters AS MATERIALIZED (  -- read once: the gates below become one-time filters
-    SELECT c.relname::text AS catalog,
-           pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
-           + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) AS written,
-           pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) AS deleted
-    FROM pg_catalog.pg_class c WHERE c.oid = ANY(ARRAY[{catalogs}]::regclass[])
+    SELECT pg_catalog.textin(pg_catalog.regclassout(x.oid)) AS catalog,
+           pg_catalog.pg_stat_get_xact_tuples_inserted(x.oid)
+           + pg_catalog.pg_stat_get_xact_tuples_updated(x.oid)
+           + pg_catalog.pg_stat_get_xact_tuples_deleted(x.oid) AS written
+    FROM pg_catalog.unnest(ARRAY[{catalogs}]::pg_catalog.regclass[]) AS x(oid)
+),
+outrels AS MATERIALIZED (  -- the relations outside (one scan serves every part below)
+    SELECT c.oid, c.relkind, pg_catalog.age(c.xmin) <= (SELECT age FROM mine) AS mine
+    FROM pg_catalog.pg_class c WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])
 )
 {written}
 UNION ALL
-SELECT 'rows', 'touched', c.oid::int8 FROM pg_catalog.pg_class c
-WHERE c.relkind IN ('r', 'p', 'm') AND c.relnamespace <> ALL((SELECT o FROM inside)::oid[])
-  AND pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
-      + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-      + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) > 0
+-- rows written in tables outside; sequences outside read (nextval, setval)
+SELECT 'rows', 'touched', r.oid::int8 FROM outrels r
+WHERE r.relkind IN ('r', 'p', 'm', 'S')
+  AND CASE WHEN r.relkind = 'S' THEN pg_catalog.pg_stat_get_xact_blocks_fetched(r.oid)
+           ELSE pg_catalog.pg_stat_get_xact_tuples_inserted(r.oid)
+                + pg_catalog.pg_stat_get_xact_tuples_updated(r.oid)
+                + pg_catalog.pg_stat_get_xact_tuples_deleted(r.oid) END > 0
 UNION ALL
 SELECT catalog, 'touched', 0::int8 FROM counters
-WHERE catalog = ANY(ARRAY[{catalog_names}]) AND written + deleted > 0
+WHERE catalog = ANY(ARRAY[{catalog_names}]) AND written > 0
 UNION ALL
--- what this transaction locked strongly, when it deleted catalog rows at all: a visible
--- relation outside is touched; an object gone from this transaction's view (dropped by it)
--- is the caller's to look up in the committed catalog
-SELECT CASE WHEN l.locktype = 'relation' THEN 'pg_class' ELSE l.classid::regclass::text END,
-       CASE WHEN c.oid IS NULL THEN 'gone' ELSE 'touched' END,
-       coalesce(l.relation, l.objid)::int8
-FROM pg_catalog.pg_locks l
-LEFT JOIN pg_catalog.pg_class c ON l.locktype = 'relation' AND c.oid = l.relation
-WHERE (SELECT sum(deleted) FROM counters WHERE catalog = ANY(ARRAY[{object_names}])) > 0
-  AND l.pid = pg_catalog.pg_backend_pid() AND l.locktype IN ('relation', 'object')
-  AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')
-  AND coalesce(l.relation, l.objid) >= 16384
-  AND (c.oid IS NULL OR c.relnamespace <> ALL((SELECT o FROM inside)::oid[]))
-  AND (l.locktype = 'relation' OR l.classid <> 'pg_catalog.pg_namespace'::regclass
-       OR l.objid <> ALL((SELECT o FROM inside)::oid[]))
-"""
+-- extensions that commit through connections of their own: every commit looked at in full
+SELECT 'remote', 'touched', 0::int8 FROM pg_catalog.pg_extension
+WHERE extname IN ('dblink', 'postgres_fdw')
+{killed}"""
 
 #: (catalog, its rows outside: FROM and WHERE) for the xmin scans and the counts
 _OBJECT_CATALOGS = {
-    "pg_class": "pg_catalog.pg_class x WHERE x.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
+    "pg_class": "outrels x WHERE true",
     "pg_type": "pg_catalog.pg_type x WHERE x.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
     "pg_proc": "pg_catalog.pg_proc x WHERE x.pronamespace <> ALL((SELECT o FROM inside)::oid[])",
     "pg_constraint": (
         "pg_catalog.pg_constraint x WHERE x.connamespace <> ALL((SELECT o FROM inside)::oid[])"
     ),
-    "pg_attribute": "pg_catalog.pg_attribute x JOIN pg_catalog.pg_class c ON c.oid = x.attrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_attrdef": "pg_catalog.pg_attrdef x JOIN pg_catalog.pg_class c ON c.oid = x.adrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_index": "pg_catalog.pg_index x JOIN pg_catalog.pg_class c ON c.oid = x.indrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_trigger": "pg_catalog.pg_trigger x JOIN pg_catalog.pg_class c ON c.oid = x.tgrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_policy": "pg_catalog.pg_policy x JOIN pg_catalog.pg_class c ON c.oid = x.polrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_rewrite": "pg_catalog.pg_rewrite x JOIN pg_catalog.pg_class c ON c.oid = x.ev_class "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_sequence": "pg_catalog.pg_sequence x JOIN pg_catalog.pg_class c ON c.oid = x.seqrelid "
-    "WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])",
+    "pg_attribute": "pg_catalog.pg_attribute x JOIN outrels r ON r.oid = x.attrelid WHERE true",
+    "pg_attrdef": "pg_catalog.pg_attrdef x JOIN outrels r ON r.oid = x.adrelid WHERE true",
+    "pg_index": "pg_catalog.pg_index x JOIN outrels r ON r.oid = x.indrelid WHERE true",
+    "pg_trigger": "pg_catalog.pg_trigger x JOIN outrels r ON r.oid = x.tgrelid WHERE true",
+    "pg_policy": "pg_catalog.pg_policy x JOIN outrels r ON r.oid = x.polrelid WHERE true",
+    "pg_rewrite": "pg_catalog.pg_rewrite x JOIN outrels r ON r.oid = x.ev_class WHERE true",
+    "pg_sequence": "pg_catalog.pg_sequence x JOIN outrels r ON r.oid = x.seqrelid WHERE true",
     "pg_enum": "pg_catalog.pg_enum x JOIN pg_catalog.pg_type t ON t.oid = x.enumtypid "
     "WHERE t.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
 }
@@ -429,17 +435,33 @@ _DATABASE_WIDE_CATALOGS = (
     "pg_ts_config pg_ts_dict pg_ts_parser pg_ts_template pg_statistic_ext"
 ).split()
 
+_KILLED_PART = r"""
+UNION ALL
+SELECT 'killed', 'count',
+       coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d.oid)), 0)::int8
+FROM pg_catalog.pg_database d WHERE d.datname <> ALL({own})
+"""
 
-def _touched_query(own: Iterable[str]) -> sql.Composed:
+
+def _touched_query(own: Iterable[str], server_version: int = 150000) -> sql.Composed:
     written = []
     for catalog, source in _OBJECT_CATALOGS.items():
         name = sql.Literal(catalog)
         written.append(
             sql.SQL(
-                "SELECT {name}, 'touched', 0::int8 FROM {source}"
-                " AND (SELECT written FROM counters WHERE catalog = {name}) > 0"
-                " AND pg_catalog.age(x.xmin) <= (SELECT age FROM mine)"
-            ).format(name=name, source=sql.SQL(source))
+                "SELECT {name}, CASE WHEN pg_catalog.bool_or({mine}) "
+                "THEN 'touched' ELSE 'objects' END, count(*)::int8 "
+                "FROM {source} AND (SELECT written FROM counters WHERE catalog = {name}) > 0 "
+                "HAVING (SELECT written FROM counters WHERE catalog = {name}) > 0"
+            ).format(
+                name=name,
+                source=sql.SQL(source),
+                mine=sql.SQL(
+                    "x.mine"
+                    if catalog == "pg_class"
+                    else "pg_catalog.age(x.xmin) <= (SELECT age FROM mine)"
+                ),
+            )
         )
     return sql.SQL(_TOUCHED_SQL).format(
         own=_names(own),
@@ -448,74 +470,29 @@ def _touched_query(own: Iterable[str]) -> sql.Composed:
         ),
         catalog_names=sql.SQL(", ").join(sql.Literal(n) for n in _DATABASE_WIDE_CATALOGS),
         written=sql.SQL("\nUNION ALL\n").join(written),
-        object_names=sql.SQL(", ").join(sql.Literal(n) for n in _OBJECT_CATALOGS),
+        # pg_stat_database.sessions_killed is PostgreSQL 14's
+        killed=sql.SQL(_KILLED_PART if server_version >= 140000 else "").format(own=_names(own)),
     )
 
 
-# Objects a transaction dropped are gone from its own view: where they were is asked of a
-# connection that sees only what is committed. (catalog, oid) pairs come in as two arrays.
-_COMMITTED_OUTSIDE_SQL = r"""
-WITH inside AS (
-    SELECT coalesce(pg_catalog.array_agg(oid), '{{}}') AS o FROM pg_catalog.pg_namespace
-    WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast')
-       OR nspname LIKE 'pg\_temp\_%%' OR nspname LIKE 'pg\_toast\_temp\_%%'
-),
-gone AS (SELECT * FROM unnest(%(catalogs)s::text[], %(oids)s::int8[]) AS g(catalog, oid)),
-found AS (
-    SELECT c.relnamespace AS nsp, true AS has FROM gone g JOIN pg_catalog.pg_class c
-      ON g.catalog = 'pg_class' AND c.oid = g.oid::oid
-    UNION ALL SELECT p.pronamespace, true FROM gone g JOIN pg_catalog.pg_proc p
-      ON g.catalog = 'pg_proc' AND p.oid = g.oid::oid
-    UNION ALL SELECT t.typnamespace, true FROM gone g JOIN pg_catalog.pg_type t
-      ON g.catalog = 'pg_type' AND t.oid = g.oid::oid
-    UNION ALL SELECT x.connamespace, true FROM gone g JOIN pg_catalog.pg_constraint x
-      ON g.catalog = 'pg_constraint' AND x.oid = g.oid::oid
-    UNION ALL SELECT x.oprnamespace, true FROM gone g JOIN pg_catalog.pg_operator x
-      ON g.catalog = 'pg_operator' AND x.oid = g.oid::oid
-    UNION ALL SELECT c.relnamespace, true FROM gone g JOIN pg_catalog.pg_attrdef x
-      ON g.catalog = 'pg_attrdef' AND x.oid = g.oid::oid JOIN pg_catalog.pg_class c
-      ON c.oid = x.adrelid
-    UNION ALL SELECT c.relnamespace, true FROM gone g JOIN pg_catalog.pg_trigger x
-      ON g.catalog = 'pg_trigger' AND x.oid = g.oid::oid JOIN pg_catalog.pg_class c
-      ON c.oid = x.tgrelid
-    UNION ALL SELECT c.relnamespace, true FROM gone g JOIN pg_catalog.pg_policy x
-      ON g.catalog = 'pg_policy' AND x.oid = g.oid::oid JOIN pg_catalog.pg_class c
-      ON c.oid = x.polrelid
-    UNION ALL SELECT c.relnamespace, true FROM gone g JOIN pg_catalog.pg_rewrite x
-      ON g.catalog = 'pg_rewrite' AND x.oid = g.oid::oid JOIN pg_catalog.pg_class c
-      ON c.oid = x.ev_class
-    UNION ALL SELECT x.extnamespace, true FROM gone g JOIN pg_catalog.pg_extension x
-      ON g.catalog = 'pg_extension' AND x.oid = g.oid::oid
-)
-SELECT count(*) FROM found WHERE nsp <> ALL((SELECT o FROM inside)::oid[])
-"""
-
-
-def committed_outside(
-    raw: psycopg.Connection[Any], own: Iterable[str], gone: list[tuple[str, int]]
-) -> bool:
-    """Whether any of ``gone`` (catalog, oid) is, as committed, an object outside ``own``.
-    Catalogs not looked up here (casts, operator classes...) count as outside."""
-    known = {
-        "pg_class",
-        "pg_proc",
-        "pg_type",
-        "pg_constraint",
-        "pg_operator",
-        "pg_attrdef",
-        "pg_trigger",
-        "pg_policy",
-        "pg_rewrite",
-        "pg_extension",
-        "pg_namespace",
-    }
-    if any(catalog not in known for catalog, _ in gone):
-        return True
-    query = sql.SQL(_COMMITTED_OUTSIDE_SQL).format(own=_names(own))
-    row = raw.execute(
-        query, {"catalogs": [c for c, _ in gone], "oids": [o for _, o in gone]}
-    ).fetchone()
-    return bool(row and row[0])
+def _objects_query(own: Iterable[str]) -> sql.Composed:
+    """How many objects outside each catalog holds, as committed (the cheap test's
+    starting point for deletions)."""
+    parts = [
+        sql.SQL("SELECT {name}, count(*)::int8 FROM {source}").format(
+            name=sql.Literal(catalog), source=sql.SQL(source)
+        )
+        for catalog, source in _OBJECT_CATALOGS.items()
+    ]
+    return sql.SQL(
+        "WITH inside AS ("
+        "SELECT coalesce(pg_catalog.array_agg(oid), '{{}}') AS o FROM pg_catalog.pg_namespace"
+        " WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast', 'information_schema')"
+        " OR nspname LIKE 'pg\\_temp\\_%' OR nspname LIKE 'pg\\_toast\\_temp\\_%'), "
+        "outrels AS MATERIALIZED (SELECT c.oid, c.relkind, true AS mine FROM pg_catalog.pg_class c"
+        " WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])) "
+        "{parts}"
+    ).format(own=_names(own), parts=sql.SQL(" UNION ALL ").join(parts))
 
 
 def _names(own: Iterable[str]) -> sql.Composable:
@@ -524,10 +501,16 @@ def _names(own: Iterable[str]) -> sql.Composable:
     )
 
 
-def _query(own: Iterable[str], *, database: bool, system: bool) -> sql.Composed:
+def _query(
+    own: Iterable[str], *, database: bool, system: bool, values: bool = True
+) -> sql.Composed:
     names = _names(own)
     text = (
-        "WITH " + _DATABASE_PART + _CLUSTER_PART + _EXTRA_DATABASE_PART
+        "WITH "
+        + _DATABASE_PART
+        + (_SEQUENCE_VALUES_PART if values else "")
+        + _CLUSTER_PART
+        + _EXTRA_DATABASE_PART
         if database
         else (_CLUSTER_PART)
     )
@@ -555,18 +538,24 @@ def take(
     *,
     database: bool = True,
     system: bool = True,
+    values: bool = True,
 ) -> Snapshot:
-    """Everything outside ``own`` as ``conn`` sees it (its uncommitted changes included)."""
+    """Everything outside ``own`` as ``conn`` sees it (its uncommitted changes included);
+    ``values``: where the sequences stand too."""
     raw = conn if isinstance(conn, psycopg.Connection) else driver_connection(conn)
     system = system and _can_read_file_settings(raw)
     with raw.cursor() as cur:
         cur.execute(_SEARCH_PATH)
-        cur.execute(_query(own, database=database, system=system))
+        cur.execute(_query(own, database=database, system=system, values=values))
         return frozenset((str(k), str(n), str(d)) for k, n, d in cur.fetchall())
 
 
-def describe(before: Snapshot, after: Snapshot) -> dict[tuple[str, str], str]:
-    """One line per object created, dropped or changed between two snapshots."""
+def describe(
+    before: Snapshot, after: Snapshot, *, values: bool = True
+) -> dict[tuple[str, str], str]:
+    """One line per object created, dropped or changed between two snapshots.
+    ``values=False`` leaves out where sequences stand (on a shared database, others'
+    nextval moves them all the time: a commit's check asks whether this transaction did)."""
     if before == after:
         return {}
     was: dict[tuple[str, str], str] = {(k, n): d for k, n, d in before}
@@ -577,7 +566,17 @@ def describe(before: Snapshot, after: Snapshot) -> dict[tuple[str, str], str]:
         old, new = was.get(key), now.get(key)
         if old == new:
             continue
-        if kind == "rows":
+        if kind == "sequence value":
+            if values and old is not None and new is not None:
+                lines[key] = (
+                    f"sequence {name} moved outside the isolated schema (nextval/setval): "
+                    f"{old} -> {new}; PostgreSQL never rolls a sequence back: "
+                    f"setval('{name}', {old}) puts it back"
+                    if old.isdigit()
+                    else f"sequence {name} moved outside the isolated schema (nextval/setval): "
+                    f"{old} -> {new}; PostgreSQL never rolls a sequence back"
+                )
+        elif kind == "rows":
             if new is not None:
                 lines[key] = f"rows of table {name} changed outside the isolated schema ({new})"
         elif kind == "lock":
@@ -613,38 +612,181 @@ def _row(snapshot: Snapshot, key: tuple[str, str]) -> str | None:
     return next((d for k, n, d in snapshot if (k, n) == key), None)
 
 
+class Link:
+    """The DBAPI connection a migration commits on, whatever its driver: psycopg (3),
+    psycopg2, or SQLAlchemy's adapter of asyncpg (whose calls run in the greenlet the
+    migration runs in). The guard reads through it, as the migration's own transaction
+    sees things, with plain SQL text (no parameters: every driver takes it as it is)."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self.dbapi = dbapi
+        self.psycopg: psycopg.Connection[Any] | None = (
+            dbapi if isinstance(dbapi, psycopg.Connection) else None
+        )
+
+    @property
+    def autocommit(self) -> bool:
+        """Whether each statement commits by itself (alembic's ``autocommit_block``)."""
+        return bool(getattr(self.dbapi, "autocommit", False))
+
+    def failed(self) -> bool:
+        """The transaction is aborted: its commit commits nothing. (asyncpg does not say:
+        there the first query fails with SQLSTATE 25P02, see :func:`_aborted`.)"""
+        if self.psycopg is not None:
+            return self.psycopg.info.transaction_status == TransactionStatus.INERROR
+        status = getattr(self.dbapi, "get_transaction_status", None)  # psycopg2
+        return bool(status is not None and status() == 3)  # TRANSACTION_STATUS_INERROR
+
+    def fetch(self, query: str | sql.Composed | sql.SQL) -> list[tuple[Any, ...]]:
+        if self.psycopg is not None:
+            with self.psycopg.cursor() as cur:
+                cur.execute(query)
+                return list(cur.fetchall()) if cur.description else []
+        text = query if isinstance(query, str) else query.as_string(None)
+        cur = self.dbapi.cursor()
+        try:
+            cur.execute(text)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        finally:
+            cur.close()
+
+    def rollback(self) -> None:
+        self.dbapi.rollback()
+
+
+def _aborted(exc: BaseException) -> bool:
+    """A query refused because the transaction had failed already (SQLSTATE 25P02)."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code == "25P02"
+
+
 class _Prepared:
-    """One statement prepared in SQL per connection (see snapshot.Snapshotter): planning
-    these catalog queries costs as much as running them, and psycopg's own prepared
-    statements do not survive the DDL of the migrations."""
+    """One statement prepared in SQL per psycopg connection (see snapshot.Snapshotter):
+    planning these catalog queries costs more than running them, and psycopg's own
+    prepared statements do not survive the DDL of the migrations. The guard turns
+    psycopg's automatic preparing off on every connection it watches before that
+    connection runs anything (:meth:`OutsideGuard.adopt`); a connection where psycopg
+    prepared statements anyway is checked for ours before each use (psycopg deallocates
+    every statement after a DROP). Other drivers run the text (their own statement cache
+    keeps the plan where they have one)."""
 
     def __init__(self, make: Callable[[frozenset[str]], sql.Composed]) -> None:
         self._make = make
         self._key: frozenset[str] | None = None
-        self._name = sql.Identifier("unused")
+        self._name = "unused"
         self._query: sql.Composed | None = None
         self._prepared_on: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
-    def rows(self, raw: psycopg.Connection[Any], own: frozenset[str]) -> list[Any]:
+    def rows(self, link: Link, own: frozenset[str]) -> list[Any]:
         if self._query is None or self._key != own:
             self._key = own
             self._query = self._make(own)
-            self._name = sql.Identifier(f"gauntlet_outside_{secrets.token_hex(4)}")
+            self._name = f"gauntlet_outside_{secrets.token_hex(4)}"
             self._prepared_on = weakref.WeakSet()
+        raw = link.psycopg
+        if raw is None:
+            return link.fetch(self._query)
+        name = sql.Identifier(self._name)
         with raw.cursor() as cur:
+            if raw in self._prepared_on and _holds_psycopg_prepared(raw):
+                query = "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = {}"
+                cur.execute(sql.SQL(query).format(sql.Literal(self._name)))
+                if cur.fetchone() is None:
+                    self._prepared_on.discard(raw)
             if raw not in self._prepared_on:
-                if _holds_psycopg_prepared(raw):  # the next DROP would deallocate ours too
-                    cur.execute(self._query)
-                    return cur.fetchall()
-                raw.prepare_threshold = None
-                cur.execute(sql.SQL("PREPARE {} AS {}").format(self._name, self._query))
+                cur.execute(sql.SQL("PREPARE {} AS {}").format(name, self._query))
                 self._prepared_on.add(raw)
-            cur.execute(sql.SQL("EXECUTE {}").format(self._name))
+            cur.execute(sql.SQL("EXECUTE {}").format(name))
             return cur.fetchall()
 
 
+# -- which connections are watched: every one opened for an isolated target --------------
+# Each session's connections carry its redirect's mark (handover.py: the hand-over, and
+# every connection env.py's engines open while it runs, on any driver). One set of
+# listeners on every Engine finds the session's guard by that mark, so that every commit
+# path is covered: SQLAlchemy's (env.py's context.begin_transaction(), its own
+# connection.begin(), transaction_per_migration, alembic's autocommit_block) through the
+# ``commit`` event; the walks' commits under a transaction env.py holds, which commit the
+# driver's connection directly, through :func:`before_commit` (_compat.commit_between_steps
+# calls it); and a COMMIT a migration sends as SQL (``op.execute("COMMIT")``, a DO block or
+# a procedure that commits) through ``before_cursor_execute``.
+
+_GUARDS: dict[str, OutsideGuard] = {}
+_LISTENING = False
+
+#: statements that may end the transaction on the server (checked like a commit first;
+#: a false match costs one cheap check, nothing more)
+_ENDS_TRANSACTION = re.compile(
+    r"(?:^|;)(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+    r"(?:COMMIT|END|CALL|DO|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def watch(token: str, guard: OutsideGuard) -> None:
+    """Check every commit of the connections marked with ``token`` (a session's redirect)."""
+    global _LISTENING
+    _GUARDS[token] = guard
+    if not _LISTENING:
+        event.listen(Engine, "commit", before_commit)
+        event.listen(Engine, "prepare_twophase", _before_prepare)
+        event.listen(Engine, "begin", _on_begin)
+        event.listen(Engine, "before_cursor_execute", _before_execute)
+        _LISTENING = True
+
+
+def unwatch(token: str) -> None:
+    _GUARDS.pop(token, None)
+
+
+def _guard_of(conn: Connection) -> OutsideGuard | None:
+    if not _GUARDS:
+        return None
+    try:
+        mark = conn.info.get(_TARGET_MARK)
+    except Exception:  # noqa: BLE001 - a closed or invalidated connection commits nothing
+        return None
+    if not mark or mark[0] != os.getpid():
+        return None
+    return _GUARDS.get(mark[1])
+
+
+def before_commit(conn: Connection) -> None:
+    """Before ``conn`` commits (SQLAlchemy's ``commit`` event, or a driver-level commit
+    of the walks): its guard's check, if it belongs to a guarded session."""
+    guard = _guard_of(conn)
+    if guard is not None:
+        guard.before_commit(conn)
+
+
+def _before_prepare(conn: Connection, xid: Any) -> None:
+    before_commit(conn)  # PREPARE TRANSACTION: committed by whoever runs COMMIT PREPARED
+
+
+def _on_begin(conn: Connection) -> None:
+    guard = _guard_of(conn)
+    if guard is not None:
+        guard.on_begin(conn)
+
+
+def _before_execute(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+) -> None:
+    guard = _guard_of(conn)
+    if guard is None:
+        return
+    guard.adopt(conn)
+    if _ENDS_TRANSACTION.search(statement):
+        guard.before_commit(conn)
+
+
+#: kinds of change PostgreSQL cannot roll back (nextval/setval, terminated sessions,
+#: what another connection or an autocommit_block committed)
+_IRREVERSIBLE = ("sequence value", "terminated", "elsewhere", "autocommit rows")
+
+
 class OutsideGuard:
-    """Checks every commit on the connections it is attached to; see the module's doc.
+    """Checks every commit of a session's connections; see the module's doc.
 
     ``observer`` opens an independent connection (autocommit), used for the state that is
     committed: at the start, and to tell this transaction's changes from other sessions'.
@@ -665,55 +807,217 @@ class OutsideGuard:
         #: (what, revision) of the work the next commit would make permanent
         self.where: tuple[str, str | None] = ("the run", None)
         self.full_checks = 0  # how often the cheap test sent us to the full snapshot
-        self._attached: weakref.WeakSet[Connection] = weakref.WeakSet()
-        self._touched = _Prepared(_touched_query)
+        self.server_version = 0
+        #: sessions terminated so far in databases not the run's (pg_stat_database)
+        self.killed = 0
+        #: per catalog, how many objects outside it holds as last committed
+        self.objects: dict[str, int] = {}
+        #: tables outside: their write counters and relfilenode when an autocommit_block
+        #: began (or, with dblink/postgres_fdw, when the transaction began)
+        self._counted: dict[str, tuple[int, int, int, int]] | None = None
+        self._adopted: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._touched = _Prepared(lambda own: _touched_query(own, self.server_version))
         self._snapshot = _Prepared(lambda own: _query(own, database=self.database, system=False))
 
     def baseline(self) -> None:
         """What is committed now: the state every later commit is compared with."""
         own = frozenset(self.own)
         with self.observer() as raw:
+            self.server_version = raw.info.server_version
             self.committed = take(raw, own, database=self.database, system=False)
+            self.killed = _killed(Link(raw), own, self.server_version)
+            if self.database:
+                rows = Link(raw).fetch(_objects_query(own))
+                self.objects = {str(catalog): int(count) for catalog, count in rows}
+            if self.database and self._remote_capable(raw):
+                self._counted = _counters(Link(raw), own)
 
-    def attach(self, conn: Connection) -> None:
-        """Check the commits of ``conn`` from now on. Only psycopg (3) connections: a
-        project's psycopg2 or asyncpg connection is not checked yet (README says so)."""
-        if conn in self._attached:
+    def adopt(self, conn: Connection) -> None:
+        """First sight of a connection: psycopg's automatic preparing is turned off before
+        it prepares anything (it deallocates all statements after a DROP, ours too)."""
+        try:
+            dbapi = conn.connection.dbapi_connection
+        except Exception:  # noqa: BLE001 - an invalidated connection: nothing to adopt
+            return
+        if isinstance(dbapi, psycopg.Connection) and dbapi not in self._adopted:
+            dbapi.prepare_threshold = None
+            self._adopted.add(dbapi)
+
+    # -- the checks ---------------------------------------------------------------------
+
+    def before_commit(self, conn: Connection) -> None:
+        """Before ``conn`` commits. Whatever goes wrong here, the transaction is rolled
+        back: nothing unchecked is committed. The guard's own failure is an
+        :class:`OutsideGuardError`, not the migration's."""
+        if self.committed is None:
+            return
+        link = Link(conn.connection.dbapi_connection)
+        try:
+            self._check(link)
+        except IsolationEscapeError:
+            self._rollback(link)
+            raise
+        except Exception as exc:
+            if _aborted(exc):
+                return  # the transaction had failed already: its commit commits nothing
+            self._rollback(link)
+            what, _ = self.where
+            raise OutsideGuardError(
+                f"gauntlet-sync could not check what {what} would commit on your database "
+                f"(its guard's catalog query failed: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}). Nothing of it was committed (rolled back). "
+                "This is not the migration's failure: the role must be able to read "
+                "pg_catalog; if it can, please report it."
+            ) from exc
+        except BaseException:
+            self._rollback(link)
+            raise
+
+    @staticmethod
+    def _rollback(link: Link) -> None:
+        if not link.autocommit:
+            with contextlib.suppress(Exception):
+                link.rollback()
+
+    def on_begin(self, conn: Connection) -> None:
+        """SQLAlchemy's ``begin``: in AUTOCOMMIT (alembic's ``autocommit_block``), what
+        the tables outside have been written so far, to compare when the block ends."""
+        self.adopt(conn)
+        if self.committed is None or not self.database:
+            return
+        link = Link(conn.connection.dbapi_connection)
+        if not link.autocommit:
             return
         try:
-            if not isinstance(driver_connection(conn), psycopg.Connection):
-                return
-        except Exception:  # noqa: BLE001 - not a connection we can read: not checked
-            return
-        event.listen(conn, "commit", self.before_commit)
-        self._attached.add(conn)
+            self._counted = _counters(link, frozenset(self.own))
+        except Exception as exc:  # noqa: BLE001 - reported at the block's end instead
+            self._counted = None
+            raise OutsideGuardError(
+                "gauntlet-sync could not read the write counters of the tables outside the "
+                f"isolated schema as an autocommit_block began ({type(exc).__name__}: {exc})"
+            ) from exc
 
-    def _take(self, raw: psycopg.Connection[Any]) -> Snapshot:
+    def _check(self, link: Link) -> None:
+        autocommit = link.autocommit  # the end of an autocommit_block: committed already
+        strict = False
+        seen = _Touched()
+        if not autocommit:
+            if link.failed():
+                return  # a failed transaction commits nothing
+            seen = self.touched(link)
+            if seen.killed > self.killed:
+                self._terminated(seen.killed)
+            if not seen.any:
+                self.objects.update(seen.objects)
+                return
+            strict = seen.remote
+        assert self.committed is not None
+        self.full_checks += 1
+        now = self._take(link)
+        lines = describe(self.committed, now)
+        if lines and not autocommit:
+            try:
+                lines, now = self._confirmed(link, lines, strict=strict)
+            except psycopg.Error as exc:  # cannot tell ours from others': count all as ours
+                lines[("unconfirmed", "")] = f"(could not compare with another session: {exc})"
+        if autocommit:  # rows: what the counters moved since the block began says it
+            lines = {key: line for key, line in lines.items() if key[0] != "rows"}
+        if autocommit or strict:
+            lines.update(self._written_elsewhere(link, autocommit))
+        if autocommit:
+            killed = _killed(link, frozenset(self.own), self.server_version)
+            if killed > self.killed:
+                self._terminated(killed)
+        if not lines:
+            self.committed = now
+            self.objects.update(seen.objects)
+            return
+        if autocommit:
+            self.committed = now  # report it once
+        raise self._error(lines, autocommit)
+
+    def _terminated(self, killed: int) -> None:
+        count, self.killed = killed - self.killed, killed
+        what, revision = self.where
+        line = (
+            f"{count} session(s) of other clients terminated (pg_terminate_backend) while "
+            f"{what} ran: PostgreSQL cannot bring them back"
+        )
+        raise self._error({("terminated", ""): line}, autocommit=False)
+
+    def _written_elsewhere(self, link: Link, autocommit: bool) -> dict[tuple[str, str], str]:
+        """Tables outside written or truncated since the counters were read (the start of
+        the autocommit_block; with dblink/postgres_fdw, the start of the transaction)."""
+        before, own = self._counted, frozenset(self.own)
+        reader = link if autocommit else Link(self._observing())
+        after = _counters(reader, own)
+        self._counted = after
+        if before is None:
+            return {}
+        where = "inside an autocommit_block" if autocommit else "through another connection"
+        lines: dict[tuple[str, str], str] = {}
+        for name, now in sorted(after.items()):
+            was = before.get(name)
+            if was is None or was == now:
+                continue
+            labels = ("inserted", "updated", "deleted")
+            moved = ", ".join(
+                f"{label} {b - a}"
+                for label, a, b in zip(labels, was[:3], now[:3], strict=True)
+                if b != a
+            )
+            if was[3] != now[3]:
+                moved = ", ".join(filter(None, (moved, "truncated or rewritten")))
+            kind = "autocommit rows" if autocommit else "elsewhere"
+            lines[(kind, name)] = (
+                f"rows of table {name} written {where} ({moved}): committed by PostgreSQL "
+                "as it ran, it cannot be rolled back"
+            )
+        return lines
+
+    def _take(self, link: Link) -> Snapshot:
         """The full snapshot on the migration's connection. Its search_path is set for
         the rest of the transaction only (which is about to commit or roll back), or, at
         the end of an autocommit_block, set and put back."""
-        if raw.autocommit:
-            row = raw.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
-            raw.execute(_SEARCH_PATH)
+        if link.autocommit:
+            path = link.fetch("SELECT pg_catalog.current_setting('search_path')")[0][0]
+            link.fetch(_SEARCH_PATH)
             try:
-                rows = self._snapshot.rows(raw, frozenset(self.own))
+                rows = self._snapshot.rows(link, frozenset(self.own))
             finally:
-                raw.execute("SELECT pg_catalog.set_config('search_path', %s, false)", row)
+                link.fetch(
+                    sql.SQL("SELECT pg_catalog.set_config('search_path', {}, false)").format(
+                        sql.Literal(path)
+                    )
+                )
         else:
-            raw.execute(_SEARCH_PATH_LOCAL)
-            rows = self._snapshot.rows(raw, frozenset(self.own))
+            link.fetch(_SEARCH_PATH_LOCAL)
+            rows = self._snapshot.rows(link, frozenset(self.own))
         return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
 
-    def touched(self, raw: psycopg.Connection[Any]) -> bool:
-        """Whether this transaction touched anything outside (the cheap test)."""
-        if not self.database:
-            return True  # the cluster part alone is small: always read in full
-        gone: list[tuple[str, int]] = []
-        for catalog, state, oid in self._touched.rows(raw, frozenset(self.own)):
+    def touched(self, link: Link) -> _Touched:
+        """What the cheap test found: whether this transaction touched anything outside."""
+        seen = _Touched()
+        for catalog, state, value in self._touched.rows(link, frozenset(self.own)):
             if state == "touched":
-                return True
-            gone.append((str(catalog), int(oid)))
-        return bool(gone) and committed_outside(self._observing(), self.own, gone)
+                seen.any = True
+                seen.remote = seen.remote or catalog == "remote"
+            elif state == "count":
+                seen.killed = int(value)
+            else:  # the objects outside in a catalog this transaction wrote
+                seen.objects[str(catalog)] = int(value)
+                if self.objects.get(str(catalog)) != int(value):
+                    seen.any = True
+        if not self.database:
+            seen.any = True  # the cluster part alone is small: always read in full
+        return seen
+
+    def _remote_capable(self, raw: psycopg.Connection[Any]) -> bool:
+        row = raw.execute(
+            "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = ANY(%s)",
+            (list(_REMOTE_EXTENSIONS),),
+        ).fetchone()
+        return bool(row and row[0])
 
     def _observing(self) -> psycopg.Connection[Any]:
         """The independent connection, kept for the session (a forked child opens its own
@@ -732,52 +1036,38 @@ class OutsideGuard:
                 self._observer_conn[1].close()
         self._observer_conn = None
 
-    def before_commit(self, conn: Connection) -> None:
-        """SQLAlchemy's ``commit`` event: runs before the driver commits. Whatever goes
-        wrong here, the transaction is rolled back: nothing unchecked is committed."""
+    def finish(self) -> list[str]:
+        """At the end of a session: what cannot be seen at a commit, seen afterwards
+        (sessions terminated by a kill that landed after the last commit)."""
         if self.committed is None:
-            return
-        raw = driver_connection(conn)
+            return []
         try:
-            self._check(raw)
-        except BaseException:
-            if not raw.autocommit:
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-            raise
-
-    def _check(self, raw: psycopg.Connection[Any]) -> None:
-        autocommit = raw.autocommit  # the end of an autocommit_block: committed already
-        if not autocommit:
-            if raw.info.transaction_status == TransactionStatus.INERROR:
-                return  # a failed transaction commits nothing
-            if not self.touched(raw):
-                return
-        assert self.committed is not None
-        self.full_checks += 1
-        now = self._take(raw)
-        lines = describe(self.committed, now)
-        if lines and not autocommit:
-            try:
-                lines, now = self._confirmed(raw, lines)
-            except psycopg.Error as exc:  # cannot tell ours from others': count all as ours
-                lines[("unconfirmed", "")] = f"(could not compare with another session: {exc})"
-        if not lines:
-            self.committed = now
-            return
-        if autocommit:
-            self.committed = now  # report it once
-        raise self._error(list(lines.values()), autocommit)
+            killed = _killed(Link(self._observing()), frozenset(self.own), self.server_version)
+        except psycopg.Error:
+            return []
+        if killed <= self.killed:
+            return []
+        count, self.killed = killed - self.killed, killed
+        return [
+            f"{count} session(s) of other clients terminated (pg_terminate_backend) during "
+            "the run: PostgreSQL cannot bring them back"
+        ]
 
     def _confirmed(
-        self, raw: psycopg.Connection[Any], lines: dict[tuple[str, str], str]
+        self, link: Link, lines: dict[tuple[str, str], str], *, strict: bool = False
     ) -> tuple[dict[tuple[str, str], str], Snapshot]:
-        """Of ``lines``, those an independent session does not see: this transaction's."""
+        """Of ``lines``, those an independent session does not see: this transaction's.
+        ``strict`` (dblink or postgres_fdw is installed, which commit through connections
+        of their own): what the independent session sees changed since the last commit
+        counts too, as committed elsewhere."""
         own = frozenset(self.own)
         observer = self._observing()
-        committed = take(observer, own, database=self.database, system=False)
-        again = self._take(raw)
-        later = take(observer, own, database=self.database, system=False)
+        committed = take(observer, own, database=self.database, system=False, values=False)
+        again = self._take(link)
+        later = take(observer, own, database=self.database, system=False, values=False)
+        # what stands committed next: the sequences as this connection sees them (they
+        # are not transactional: the same for every session)
+        later |= {row for row in again if row[0] == "sequence value"}
         # Ours: what this transaction sees differently from the committed state, which
         # stood still meanwhile (another run's flapping objects do not), and which differed
         # from the last commit in the first place.
@@ -787,10 +1077,30 @@ class OutsideGuard:
             for key, line in ours.items()
             if key in lines and _row(committed, key) == _row(later, key)
         }
+        # A sequence this transaction moved with nextval/setval (which lock it in
+        # RowExclusiveLock alone) is moved for everyone at once: PostgreSQL never rolls a
+        # sequence back. (ALTER SEQUENCE locks it more strongly and is rolled back.)
+        for key, line in lines.items():
+            kind, name = key
+            if (
+                kind == "sequence value"
+                and ("lock", name) in confirmed
+                and _row(again, ("lock", name)) == "RowExclusiveLock"
+            ):
+                del confirmed[("lock", name)]
+                confirmed[key] = line
+        if strict:
+            assert self.committed is not None
+            for key, line in describe(self.committed, committed).items():
+                if key not in confirmed and key[0] not in ("rows", "lock"):
+                    confirmed[("elsewhere", key[1])] = (
+                        f"{line}, committed through another connection while this "
+                        "transaction ran (dblink or postgres_fdw): it cannot be rolled back"
+                    )
         if any(_RUN_SCHEMA.match(key[1]) for key in confirmed):
             # Another run's schema changes many times a second: only what this transaction
             # holds a lock in counts (any DDL there locks the schema or the relation).
-            locked = self._locked_schemas(raw, observer)
+            locked = self._locked_schemas(link, observer)
             confirmed = {
                 key: line
                 for key, line in confirmed.items()
@@ -798,12 +1108,10 @@ class OutsideGuard:
             }
         return confirmed, later
 
-    def _locked_schemas(
-        self, raw: psycopg.Connection[Any], observer: psycopg.Connection[Any]
-    ) -> set[str]:
+    def _locked_schemas(self, link: Link, observer: psycopg.Connection[Any]) -> set[str]:
         """The schemas this transaction holds a lock in: on the schema itself, or on a
         relation in it (found in the committed catalog when this transaction dropped it)."""
-        rows = raw.execute(_LOCKED_SQL).fetchall()
+        rows = link.fetch(_LOCKED_SQL)
         names = {str(r[0]) for r in rows if r[0] is not None}
         oids = [int(r[1]) for r in rows if r[1] is not None]
         if oids:
@@ -815,8 +1123,10 @@ class OutsideGuard:
             names |= {str(r[0]) for r in committed}
         return names
 
-    def _error(self, lines: list[str], autocommit: bool) -> IsolationEscapeError:
+    def _error(self, found: dict[tuple[str, str], str], autocommit: bool) -> IsolationEscapeError:
         what, revision = self.where
+        lines = list(found.values())
+        lasting = [line for (kind, _), line in found.items() if kind in _IRREVERSIBLE]
         if autocommit:
             headline = (
                 "A migration reached outside the isolated schema inside an autocommit_block "
@@ -824,12 +1134,70 @@ class OutsideGuard:
                 "gauntlet-sync could not roll them back. Keep migrations to their own schema"
             )
         else:
+            done = (
+                "the rest of it was not committed (rolled back), but PostgreSQL cannot undo "
+                + ("that" if len(lasting) == 1 else "those")
+                if lasting
+                else "nothing of it was committed (rolled back)"
+            )
             headline = (
                 f"The migrations reached outside the isolated schema during {what} "
                 "(schema-qualified names, SET search_path, or database-wide statements); "
-                "nothing of it was committed (rolled back). Keep migrations to their own "
+                f"{done}. Keep migrations to their own "
                 "schema, or give them a database of their own (isolation='database', or no "
                 "DSN for the embedded server)"
             )
         step = what.split(" of ")[0] if " of " in what else None
         return IsolationEscapeError.listing(headline, lines, revision=revision, step=step)
+
+
+class _Touched:
+    """The cheap test's answer."""
+
+    def __init__(self) -> None:
+        self.any = False  # something outside may have changed: look in full
+        self.remote = False  # dblink or postgres_fdw is installed
+        self.killed = 0  # sessions terminated so far (databases not the run's)
+        self.objects: dict[str, int] = {}  # per catalog written: the objects outside
+
+
+_REMOTE_EXTENSIONS = ("dblink", "postgres_fdw")
+
+# Write counters and relfilenode of every table outside, as committed so far (this
+# backend's not yet flushed counts included): what an autocommit_block, or another
+# connection, wrote is what moved between two readings.
+_COUNTERS_SQL = r"""
+SELECT n.nspname || '.' || c.relname,
+       pg_catalog.pg_stat_get_tuples_inserted(c.oid)
+       + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),
+       pg_catalog.pg_stat_get_tuples_updated(c.oid)
+       + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),
+       pg_catalog.pg_stat_get_tuples_deleted(c.oid)
+       + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),
+       c.relfilenode::int8
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname <> ALL({own})
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+"""
+
+
+def _counters(link: Link, own: frozenset[str]) -> dict[str, tuple[int, int, int, int]]:
+    # A fresh statistics snapshot: the cumulative counters are read as they are now.
+    link.fetch("SELECT pg_catalog.pg_stat_clear_snapshot()")
+    rows = link.fetch(sql.SQL(_COUNTERS_SQL).format(own=_names(own)))
+    return {str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+
+def _killed(link: Link, own: frozenset[str], server_version: int) -> int:
+    if server_version < 140000:  # pg_stat_database.sessions_killed is PostgreSQL 14's
+        return 0
+    link.fetch("SELECT pg_catalog.pg_stat_clear_snapshot()")
+    rows = link.fetch(sql.SQL(_KILLED_SQL).format(own=_names(own)))
+    return int(rows[0][0]) if rows else 0
+
+
+_KILLED_SQL = r"""
+SELECT coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d.oid)), 0)::int8
+FROM pg_catalog.pg_database d WHERE d.datname <> ALL({own})
+"""

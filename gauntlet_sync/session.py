@@ -38,7 +38,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from . import _compat
+from . import _compat, outside
 from .database import with_connect_timeout
 from .dsn import mask, redact
 from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
@@ -304,7 +304,7 @@ class MigrationSession:
             self._conn = self._connect(lambda: HandOver(self.handover_engine))
             self.redirect.mark(self._conn)
             if self.guard is not None:
-                self.guard.attach(self._conn)
+                self.guard.adopt(self._conn)
         return self._conn
 
     @property
@@ -334,6 +334,7 @@ class MigrationSession:
     def close(self) -> None:
         if self.guard is not None:
             self.guard.close()
+            outside.unwatch(self.redirect.token)
         for conn in (self._conn, self._own):
             if conn is None:
                 continue
@@ -393,8 +394,6 @@ class MigrationSession:
             self.env_metadata = ctx.opts.get("target_metadata")
             self.version_table = (ctx.version_table_schema, ctx.version_table)
             self._refuse_foreign_version_table()
-            if self.guard is not None and ctx.connection is not None and not as_sql:
-                self.guard.attach(ctx.connection)  # env.py's own engine: its connection
             return fn(heads, ctx)
 
         script = self.history.script
@@ -495,7 +494,7 @@ class MigrationSession:
                 if hooks is not None:
                     hooks.after(step, conn)
                 if commit_each_step:
-                    _compat.commit_between_steps(ctx)
+                    _compat.commit_between_steps(ctx, before_commit=outside.before_commit)
                     _compat.renew_impl(ctx)
                     _restore_session(ctx, state)
                 self._stop_deadline()

@@ -113,7 +113,8 @@ class Workspace:
                 raise
             raise lost from exc
         session.guard = guard
-        guard.attach(session.connection)
+        outside.watch(session.redirect.token, guard)  # every connection of the session
+        guard.adopt(session.connection)
 
     @contextlib.contextmanager
     def _observer(self) -> Iterator[psycopg.Connection[Any]]:
@@ -160,17 +161,20 @@ class Workspace:
                 raise
             raise lost from exc
 
-    def escapes(self, session: MigrationSession) -> list[str]:
+    def escapes(self, session: MigrationSession, *, late: bool = False) -> list[str]:
         """What the session's migrations created, dropped or changed outside its schema
-        (nothing to look at when the whole database is the run's)."""
+        (nothing to look at when the whole database is the run's). ``late``: also what a
+        commit's check could not see yet (the guard's :meth:`~outside.OutsideGuard.finish`:
+        sessions terminated after the last commit), for the isolation check."""
         before = session.outside_at_start
         after = self.outside(session)
+        later = session.guard.finish() if late and session.guard is not None else []
         if before is None or after is None:
-            return []
+            return later
         if isinstance(before, frozenset) and isinstance(after, frozenset):
             return list(outside.describe(before, after).values())
         assert isinstance(before, snapshot.Snapshot) and isinstance(after, snapshot.Snapshot)
-        return snapshot.escapes(before, after)
+        return snapshot.escapes(before, after) + later
 
     def undo_escapes(self, session: MigrationSession) -> None:
         """Objects a migration put outside the schema are not ours to drop, but they are
