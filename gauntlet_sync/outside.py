@@ -287,7 +287,7 @@ SELECT 'database', d.datname,
 FROM pg_catalog.pg_database d
 LEFT JOIN pg_catalog.pg_shdescription sd
   ON sd.objoid = d.oid AND sd.classoid = 'pg_catalog.pg_database'::regclass
-WHERE d.datname <> pg_catalog.current_database() AND d.datname <> ALL({own})
+WHERE d.datname <> ALL({own}) {not_current}
 UNION ALL
 SELECT 'settings',
        CASE WHEN s.setrole = 0 THEN 'every role' ELSE 'role ' || pg_get_userbyid(s.setrole) END
@@ -516,7 +516,11 @@ def _query(
     )
     if system:
         text += _SYSTEM_PART
-    return sql.SQL(text).format(own=names)
+    # The current database's own row is the database part's. Without that part (the run
+    # has a database of its own) every database but the run's is read here alike: the
+    # migration's connection and the one to the user's database see the same list.
+    not_current = "AND d.datname <> pg_catalog.current_database()" if database else ""
+    return sql.SQL(text).format(own=names, not_current=sql.SQL(not_current))
 
 
 def _can_read_file_settings(raw: psycopg.Connection[Any]) -> bool:

@@ -14,6 +14,7 @@ After each test the outside is as before (the ``dsn`` fixture compares it), noth
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from gauntlet_sync import (
     OutsideGuardError,
 )
 from gauntlet_sync import outside as outside_module
+from tests.histories import catalog
 from tests.test_outside_safety import dsn, escape_of, project, run_all, server
 
 __all__ = ["dsn", "server"]  # the fixtures, shared with test_outside_safety
@@ -264,3 +266,22 @@ def test_the_guards_own_failure_is_a_typed_guard_error_not_the_migrations(
     assert "Nothing of it was committed" in message and "not the migration's" in message
     statuses = run_all(dsn, config)
     assert statuses["upgrade"] == ("error", "OutsideGuardError"), statuses
+
+
+# --- isolation='database' on a user's server ----------------------------------------------
+
+
+def test_under_database_isolation_the_users_own_database_is_not_taken_for_a_new_one(
+    dsn: str, tmp_path: Path
+) -> None:
+    """The guard's starting point is read on a connection to the user's database, the
+    migrations' checks on one to the isolated database: the user's database (``test``)
+    is the current one for the first only, and must not show up as created."""
+    clean = GauntletConfig(alembic_ini=catalog.ini("clean"), isolation="database")
+    statuses = run_all(dsn, clean)
+    assert {status for status, _ in statuses.values()} <= {"passed", "skipped"}, statuses
+    config = project(tmp_path, "op.execute('ALTER ROLE postgres SET work_mem = \\'7MB\\'')")
+    config = dataclasses.replace(config, isolation="database")
+    error = escape_of(dsn, config)
+    assert any("settings role postgres" in p for p in error.problems), error.problems
+    assert not any("database test" in p for p in error.problems), error.problems

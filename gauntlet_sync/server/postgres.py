@@ -229,9 +229,20 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         self.stop()
 
     def __del__(self) -> None:
-        """testing.postgresql's, unless ``__init__`` failed before the base class ran."""
-        if "child_process" in self.__dict__:  # not if __init__ failed before the base class ran
-            super().__del__()
+        """testing.postgresql's, unless ``__init__`` failed before the base class ran, or
+        the server is stopped already."""
+        # Nothing to do once stopped: the usual case, as every live server is stopped at
+        # exit (_stop_all_servers). A server still referenced from a module that outlives
+        # this one (pytest's, holding a test's fixtures) is collected at interpreter exit
+        # after this module's globals were cleared: the base class's stop() would fail
+        # there and print "failed to shutdown the server automatically" for a server that
+        # was stopped long before.
+        state = self.__dict__
+        if "child_process" not in state:  # __init__ failed before the base class ran
+            return
+        if state.get("child_process") is None and state.get("_watchdog") is None:
+            return
+        super().__del__()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running() else "stopped"
