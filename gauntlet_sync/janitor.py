@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RESERVED_WORDS
 from sqlalchemy.engine import URL, Connection
 
+from . import outside
 from .errors import (
     ConfigError,
     EmptySchemaNameError,
@@ -188,26 +189,28 @@ def _drop_schema(engine: Engine, name: str) -> None:
 
 def _terminate_users_of_schema(conn: Connection, name: str) -> None:
     """End other sessions still holding locks in the schema (a hung migration's)."""
-    conn.execute(
+    ended = conn.execute(
         text(
             "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
             "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = :schema AND l.pid <> pg_backend_pid() GROUP BY l.pid"
         ),
         {"schema": name},
-    )
+    ).fetchall()
+    outside.count_own_kills(sum(1 for (done,) in ended if done))  # not a migration's doing
 
 
 def _drop_database(engine: Engine, name: str) -> None:
     try:
         with _admin(engine) as conn:
-            conn.execute(
+            ended = conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = :name AND pid <> pg_backend_pid()"
                 ),
                 {"name": name},
-            )
+            ).fetchall()
+            outside.count_own_kills(sum(1 for (done,) in ended if done))
             execute(conn, sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     except Exception as exc:
         raise IsolationError(

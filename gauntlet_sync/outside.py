@@ -704,6 +704,23 @@ class _Prepared:
             return cur.fetchall()
 
 
+# Sessions gauntlet-sync itself terminates (the janitor ends a hung migration's backend
+# before dropping its schema or database): not the migrations' doing. Counted in an
+# anonymous shared mapping, so that a forked child's count reaches its parent's guard.
+_OWN_KILLS = mmap.mmap(-1, 8)
+
+
+def count_own_kills(count: int) -> None:
+    """Record ``count`` sessions terminated by gauntlet-sync itself (janitor.py)."""
+    if count:
+        value = int.from_bytes(_OWN_KILLS[:8], "little") + count
+        _OWN_KILLS[:8] = value.to_bytes(8, "little")
+
+
+def own_kills() -> int:
+    return int.from_bytes(_OWN_KILLS[:8], "little")
+
+
 # -- which connections are watched: every one opened for an isolated target --------------
 # Each session's connections carry its redirect's mark (handover.py: the hand-over, and
 # every connection env.py's engines open while it runs, on any driver). One set of
@@ -812,8 +829,10 @@ class OutsideGuard:
         self.where: tuple[str, str | None] = ("the run", None)
         self.full_checks = 0  # how often the cheap test sent us to the full snapshot
         self.server_version = 0
-        #: sessions terminated so far in databases not the run's (pg_stat_database)
+        #: sessions terminated so far in databases not the run's (pg_stat_database), and
+        #: how many of all gauntlet-sync itself had terminated by then
         self.killed = 0
+        self.own_kills = 0
         #: per catalog, how many objects outside it holds as last committed
         self.objects: dict[str, int] = {}
         #: tables outside: their write counters and relfilenode when an autocommit_block
@@ -830,6 +849,7 @@ class OutsideGuard:
             self.server_version = raw.info.server_version
             self.committed = take(raw, own, database=self.database, system=False)
             self.killed = _killed(Link(raw), own, self.server_version)
+            self.own_kills = own_kills()
             if self.database:
                 rows = Link(raw).fetch(_objects_query(own))
                 self.objects = {str(catalog): int(count) for catalog, count in rows}
@@ -909,8 +929,7 @@ class OutsideGuard:
             if link.failed():
                 return  # a failed transaction commits nothing
             seen = self.touched(link)
-            if seen.killed > self.killed:
-                self._terminated(seen.killed)
+            self._terminated(seen.killed)
             if not seen.any:
                 self.objects.update(seen.objects)
                 return
@@ -930,8 +949,7 @@ class OutsideGuard:
             lines.update(self._written_elsewhere(link, autocommit))
         if autocommit:
             killed = _killed(link, frozenset(self.own), self.server_version)
-            if killed > self.killed:
-                self._terminated(killed)
+            self._terminated(killed)
         if not lines:
             self.committed = now
             self.objects.update(seen.objects)
@@ -940,8 +958,18 @@ class OutsideGuard:
             self.committed = now  # report it once
         raise self._error(lines, autocommit)
 
+    def _moved_kills(self, killed: int) -> int:
+        """Sessions terminated since the last look, gauntlet-sync's own left out."""
+        ours = own_kills()
+        count = (killed - self.killed) - (ours - self.own_kills)
+        if count > 0 or killed < self.killed:
+            self.killed, self.own_kills = killed, ours
+        return count
+
     def _terminated(self, killed: int) -> None:
-        count, self.killed = killed - self.killed, killed
+        count = self._moved_kills(killed)
+        if count <= 0:
+            return
         what, revision = self.where
         line = (
             f"{count} session(s) of other clients terminated (pg_terminate_backend) while "
@@ -1049,9 +1077,9 @@ class OutsideGuard:
             killed = _killed(Link(self._observing()), frozenset(self.own), self.server_version)
         except psycopg.Error:
             return []
-        if killed <= self.killed:
+        count = self._moved_kills(killed)
+        if count <= 0:
             return []
-        count, self.killed = killed - self.killed, killed
         return [
             f"{count} session(s) of other clients terminated (pg_terminate_backend) during "
             "the run: PostgreSQL cannot bring them back"
