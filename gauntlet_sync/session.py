@@ -805,7 +805,7 @@ def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
         elif now.get(name) != baseline[name]:
             conn.execute(text("SELECT set_config(:n, :v, false)"), {"n": name, "v": baseline[name]})
     # the transaction these ran in began under the changed settings (read-only, say)
-    _compat.commit_between_steps(ctx)
+    _compat.commit_between_steps(ctx, before_commit=outside.before_commit)
 
 
 def connection_lost(exc: BaseException) -> str | None:
