@@ -266,16 +266,18 @@ WHERE d.datname = pg_catalog.current_database()
 UNION ALL
 """
 
-# Where a sequence stands: nextval and setval are never rolled back. Reading it waits for
-# a transaction that ALTERs the sequence: only the migration's own connection (which
-# holds such locks itself) and the state at the start read it, never the independent
-# connection while a migration's transaction is open.
+# Where a sequence stands: nextval and setval are never rolled back. Reading it locks the
+# sequence (and waits for a transaction that ALTERs it): only the migration's own
+# connection (which holds such locks itself) and the state at the start read it, never the
+# independent connection while a migration's transaction is open; and never in another
+# run's schema, whose janitor ends the sessions holding locks in it before dropping it.
 _SEQUENCE_VALUES_PART = r"""
 SELECT 'sequence value', r.name,
        CASE WHEN pg_catalog.has_sequence_privilege(r.oid, 'SELECT,USAGE')
             THEN coalesce(pg_catalog.pg_sequence_last_value(r.oid)::text, 'not used yet')
             ELSE 'unreadable' END
 FROM rels r WHERE r.relkind = 'S'
+  AND r.name !~ '^[a-z][a-z0-9]*_[0-9]+_[0-9]{{10}}_[0-9a-f]{{6}}\.'
 UNION ALL
 """
 
@@ -370,11 +372,7 @@ WITH mine AS (
         ((pg_catalog.pg_current_xact_id_if_assigned()::text::int8 % 4294967296)::text)::xid
     ) AS age
 ),
-inside AS (  -- what the full snapshot leaves out too
-    SELECT coalesce(pg_catalog.array_agg(oid), '{{}}') AS o FROM pg_catalog.pg_namespace
-    WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast', 'information_schema')
-       OR nspname LIKE 'pg\_temp\_%' OR nspname LIKE 'pg\_toast\_temp\_%'
-),
+{inside},
 counters AS MATERIALIZED (  -- read once: the gates below become one-time filters
     SELECT pg_catalog.textin(pg_catalog.regclassout(x.oid)) AS catalog,
            pg_catalog.pg_stat_get_xact_tuples_inserted(x.oid)
@@ -383,7 +381,8 @@ counters AS MATERIALIZED (  -- read once: the gates below become one-time filter
     FROM pg_catalog.unnest(ARRAY[{catalogs}]::pg_catalog.regclass[]) AS x(oid)
 ),
 outrels AS MATERIALIZED (  -- the relations outside (one scan serves every part below)
-    SELECT c.oid, c.relkind, pg_catalog.age(c.xmin) <= (SELECT age FROM mine) AS mine
+    SELECT c.oid, c.relkind, pg_catalog.age(c.xmin) <= (SELECT age FROM mine) AS mine,
+           c.relnamespace = ANY((SELECT r FROM inside)::oid[]) AS run
     FROM pg_catalog.pg_class c WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])
 )
 {written}
@@ -404,23 +403,71 @@ SELECT 'remote', 'touched', 0::int8 FROM pg_catalog.pg_extension
 WHERE extname IN ('dblink', 'postgres_fdw')
 {killed}"""
 
-#: (catalog, its rows outside: FROM and WHERE) for the xmin scans and the counts
+# What the full snapshot leaves out (o), and the schemas of other runs' name shape (r): the
+# objects counted for deletions leave those out, as concurrent runs change them all the
+# time (a schema of theirs dropped is seen in pg_namespace, objects created or changed
+# there by their xmin).
+_INSIDE = r"""
+inside AS (
+    SELECT coalesce(pg_catalog.array_agg(oid) FILTER (
+               WHERE nspname = ANY({own})
+                  OR nspname IN ('pg_catalog', 'pg_toast', 'information_schema')
+                  OR nspname LIKE 'pg\_temp\_%' OR nspname LIKE 'pg\_toast\_temp\_%'),
+           '{{}}') AS o,
+           coalesce(pg_catalog.array_agg(oid) FILTER (WHERE nspname ~ {shape}), '{{}}') AS r
+    FROM pg_catalog.pg_namespace
+)"""
+
+#: isolation.new_name's shape, in SQL
+_RUN_SHAPE = "^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$"
+
+_IN_RUNS = "((SELECT r FROM inside)::oid[])"
+
+#: catalog: (its rows outside: FROM and WHERE, whether a row is in another run's schema)
 _OBJECT_CATALOGS = {
-    "pg_class": "outrels x WHERE true",
-    "pg_type": "pg_catalog.pg_type x WHERE x.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_proc": "pg_catalog.pg_proc x WHERE x.pronamespace <> ALL((SELECT o FROM inside)::oid[])",
-    "pg_constraint": (
-        "pg_catalog.pg_constraint x WHERE x.connamespace <> ALL((SELECT o FROM inside)::oid[])"
+    "pg_class": ("outrels x WHERE true", "x.run"),
+    "pg_type": (
+        "pg_catalog.pg_type x WHERE x.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
+        f"x.typnamespace = ANY{_IN_RUNS}",
     ),
-    "pg_attribute": "pg_catalog.pg_attribute x JOIN outrels r ON r.oid = x.attrelid WHERE true",
-    "pg_attrdef": "pg_catalog.pg_attrdef x JOIN outrels r ON r.oid = x.adrelid WHERE true",
-    "pg_index": "pg_catalog.pg_index x JOIN outrels r ON r.oid = x.indrelid WHERE true",
-    "pg_trigger": "pg_catalog.pg_trigger x JOIN outrels r ON r.oid = x.tgrelid WHERE true",
-    "pg_policy": "pg_catalog.pg_policy x JOIN outrels r ON r.oid = x.polrelid WHERE true",
-    "pg_rewrite": "pg_catalog.pg_rewrite x JOIN outrels r ON r.oid = x.ev_class WHERE true",
-    "pg_sequence": "pg_catalog.pg_sequence x JOIN outrels r ON r.oid = x.seqrelid WHERE true",
-    "pg_enum": "pg_catalog.pg_enum x JOIN pg_catalog.pg_type t ON t.oid = x.enumtypid "
-    "WHERE t.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
+    "pg_proc": (
+        "pg_catalog.pg_proc x WHERE x.pronamespace <> ALL((SELECT o FROM inside)::oid[])",
+        f"x.pronamespace = ANY{_IN_RUNS}",
+    ),
+    "pg_constraint": (
+        "pg_catalog.pg_constraint x WHERE x.connamespace <> ALL((SELECT o FROM inside)::oid[])",
+        f"x.connamespace = ANY{_IN_RUNS}",
+    ),
+    "pg_attribute": (
+        "pg_catalog.pg_attribute x JOIN outrels r ON r.oid = x.attrelid WHERE true",
+        "r.run",
+    ),
+    "pg_attrdef": (
+        "pg_catalog.pg_attrdef x JOIN outrels r ON r.oid = x.adrelid WHERE true",
+        "r.run",
+    ),
+    "pg_index": ("pg_catalog.pg_index x JOIN outrels r ON r.oid = x.indrelid WHERE true", "r.run"),
+    "pg_trigger": (
+        "pg_catalog.pg_trigger x JOIN outrels r ON r.oid = x.tgrelid WHERE true",
+        "r.run",
+    ),
+    "pg_policy": (
+        "pg_catalog.pg_policy x JOIN outrels r ON r.oid = x.polrelid WHERE true",
+        "r.run",
+    ),
+    "pg_rewrite": (
+        "pg_catalog.pg_rewrite x JOIN outrels r ON r.oid = x.ev_class WHERE true",
+        "r.run",
+    ),
+    "pg_sequence": (
+        "pg_catalog.pg_sequence x JOIN outrels r ON r.oid = x.seqrelid WHERE true",
+        "r.run",
+    ),
+    "pg_enum": (
+        "pg_catalog.pg_enum x JOIN pg_catalog.pg_type t ON t.oid = x.enumtypid "
+        "WHERE t.typnamespace <> ALL((SELECT o FROM inside)::oid[])",
+        f"t.typnamespace = ANY{_IN_RUNS}",
+    ),
 }
 
 #: catalogs that nothing done inside one schema writes (an extension or a comment in it
@@ -445,17 +492,18 @@ FROM pg_catalog.pg_database d WHERE d.datname <> ALL({own})
 
 def _touched_query(own: Iterable[str], server_version: int = 150000) -> sql.Composed:
     written = []
-    for catalog, source in _OBJECT_CATALOGS.items():
+    for catalog, (source, run) in _OBJECT_CATALOGS.items():
         name = sql.Literal(catalog)
         written.append(
             sql.SQL(
                 "SELECT {name}, CASE WHEN pg_catalog.bool_or({mine}) "
-                "THEN 'touched' ELSE 'objects' END, count(*)::int8 "
+                "THEN 'touched' ELSE 'objects' END, count(*) FILTER (WHERE NOT {run})::int8 "
                 "FROM {source} AND (SELECT written FROM counters WHERE catalog = {name}) > 0 "
                 "HAVING (SELECT written FROM counters WHERE catalog = {name}) > 0"
             ).format(
                 name=name,
                 source=sql.SQL(source),
+                run=sql.SQL(run),
                 mine=sql.SQL(
                     "x.mine"
                     if catalog == "pg_class"
@@ -464,7 +512,7 @@ def _touched_query(own: Iterable[str], server_version: int = 150000) -> sql.Comp
             )
         )
     return sql.SQL(_TOUCHED_SQL).format(
-        own=_names(own),
+        inside=_inside(own),
         catalogs=sql.SQL(", ").join(
             sql.Literal(f"pg_catalog.{n}") for n in (*_DATABASE_WIDE_CATALOGS, *_OBJECT_CATALOGS)
         ),
@@ -475,24 +523,26 @@ def _touched_query(own: Iterable[str], server_version: int = 150000) -> sql.Comp
     )
 
 
+def _inside(own: Iterable[str]) -> sql.Composed:
+    return sql.SQL(_INSIDE).format(own=_names(own), shape=sql.Literal(_RUN_SHAPE))
+
+
 def _objects_query(own: Iterable[str]) -> sql.Composed:
     """How many objects outside each catalog holds, as committed (the cheap test's
     starting point for deletions)."""
     parts = [
-        sql.SQL("SELECT {name}, count(*)::int8 FROM {source}").format(
-            name=sql.Literal(catalog), source=sql.SQL(source)
+        sql.SQL("SELECT {name}, (count(*) FILTER (WHERE NOT {run}))::int8 FROM {source}").format(
+            name=sql.Literal(catalog), source=sql.SQL(source), run=sql.SQL(run)
         )
-        for catalog, source in _OBJECT_CATALOGS.items()
+        for catalog, (source, run) in _OBJECT_CATALOGS.items()
     ]
     return sql.SQL(
-        "WITH inside AS ("
-        "SELECT coalesce(pg_catalog.array_agg(oid), '{{}}') AS o FROM pg_catalog.pg_namespace"
-        " WHERE nspname = ANY({own}) OR nspname IN ('pg_catalog', 'pg_toast', 'information_schema')"
-        " OR nspname LIKE 'pg\\_temp\\_%' OR nspname LIKE 'pg\\_toast\\_temp\\_%'), "
-        "outrels AS MATERIALIZED (SELECT c.oid, c.relkind, true AS mine FROM pg_catalog.pg_class c"
+        "WITH {inside}, "
+        "outrels AS MATERIALIZED (SELECT c.oid, c.relkind, true AS mine,"
+        " c.relnamespace = ANY((SELECT r FROM inside)::oid[]) AS run FROM pg_catalog.pg_class c"
         " WHERE c.relnamespace <> ALL((SELECT o FROM inside)::oid[])) "
         "{parts}"
-    ).format(own=_names(own), parts=sql.SQL(" UNION ALL ").join(parts))
+    ).format(inside=_inside(own), parts=sql.SQL(" UNION ALL ").join(parts))
 
 
 def _names(own: Iterable[str]) -> sql.Composable:
