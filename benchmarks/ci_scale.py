@@ -133,17 +133,27 @@ def changed_only(root: Path, n: int, repeat: int) -> dict[str, Any]:
     return {"revisions": n + 1, "changed_runs": runs, "full_run": full}
 
 
-def sharded(root: Path, n: int, shards: int) -> dict[str, Any]:
+def sharded(root: Path, n: int, shards: int, results: dict[str, Any]) -> None:
     project = root / f"sharded{n}"
     make_history.generate(project, n)
     whole_report = root / "whole.json"
-    whole = timed(project, "--save", str(whole_report))
-    by_count = [timed(project, "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
-    by_time = [
+    found: dict[str, Any] = {"revisions": n}
+    results["sharded"] = found
+    found["whole"] = timed(project, "--save", str(whole_report))
+    save(results)
+    found["by_count"] = [timed(project, "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
+    save(results)
+    found["by_timings"] = [
         timed(project, "--shard", f"{i}/{shards}", "--timings", str(whole_report))
         for i in range(1, shards + 1)
     ]
-    return {"revisions": n, "whole": whole, "by_count": by_count, "by_timings": by_time}
+    save(results)
+
+
+def save(results: dict[str, Any]) -> None:
+    """Written after each stage: a long run stopped early keeps what it measured."""
+    (HERE / "ci_scale.json").write_text(json.dumps(results, indent=2))
+    print(table(results), flush=True)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -159,10 +169,12 @@ def table(results: dict[str, Any]) -> str:
             f"walked {c['changed_runs'][0]['walked']}; the full run of the same: "
             f"{c['full_run']['wall_s']:.2f} s"
         )
-    if "sharded" in results:
+    if "sharded" in results and "whole" in results["sharded"]:
         s = results["sharded"]
         whole = s["whole"]["wall_s"]
         for key in ("by_count", "by_timings"):
+            if key not in s:
+                continue
             walls = [r["wall_s"] for r in s[key]]
             lines.append(
                 f"{len(walls)} shards ({key.replace('_', ' ')}), {s['revisions']} revisions: "
@@ -197,11 +209,11 @@ def main() -> None:
         root = Path(tmp)
         if args.changed:
             results["changed"] = changed_only(root, args.changed, args.repeat)
+            save(results)
         if args.sharded:
-            results["sharded"] = sharded(root, args.sharded, args.shards)
+            sharded(root, args.sharded, args.shards, results)
     results["loadavg_end"] = os.getloadavg()
-    (HERE / "ci_scale.json").write_text(json.dumps(results, indent=2))
-    print(table(results))
+    save(results)
     print(f"load average at start {results['loadavg_start']}, at end {results['loadavg_end']}")
 
 
