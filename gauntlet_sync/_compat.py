@@ -202,11 +202,6 @@ def renew_impl(ctx: MigrationContext) -> None:
         proxy.impl = impl
 
 
-def in_begin_block(conn: Connection) -> bool:
-    """Whether a ``with conn.begin():`` block holds the connection's transaction."""
-    return getattr(conn, "_trans_context_manager", None) is not None
-
-
 # --- SQLAlchemy: constraint names ---------------------------------------------------------
 
 
