@@ -289,6 +289,7 @@ __all__: Sequence[str] = (
     "pool_dialect_name",
     "load_revisions",
     "remove_base_dir_on_cleanup",
+    "renew_impl",
     "server_owner_pid",
     "revision_step",
     "upgrade_steps",

@@ -43,6 +43,18 @@ def connection() -> Iterator[Connection]:
     engine.dispose()
 
 
+def test_every_fenced_use_is_exported_and_held_by_a_test_here() -> None:
+    """A use added to _compat.py without its test here (or left there unused) fails."""
+    defined = {
+        name
+        for name, obj in vars(_compat).items()
+        if not name.startswith("_") and getattr(obj, "__module__", None) == _compat.__name__
+    }
+    assert defined == set(_compat.__all__)
+    source = Path(__file__).read_text()
+    assert [name for name in sorted(defined) if name not in source] == []
+
+
 # --- alembic: the revision graph ----------------------------------------------------------
 
 
