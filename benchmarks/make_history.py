@@ -23,7 +23,10 @@ Every table goes through a block of 12 revisions (revision i works on table i //
   11 widen a column's type (varchar(64) -> varchar(128))
 
 All downgrades are correct and leave no trace; every name is explicit and equals what
-the models' naming convention produces, so all nine gauntlet checks pass.
+the models' naming convention produces, so every gauntlet check passes. ``safety`` still
+observes every step; each revision allows the rules its block breaks on purpose (indexes,
+constraints and NOT NULL on a table an earlier revision made) with ``# gauntlet: allow``,
+so that the command line, which fails on them by default, exits 0 as well.
 
 Several histories can live in one process: the models module is loaded by path under
 a name unique to OUTDIR (see ``models_module_name``), never as a bare ``models``, and
@@ -234,6 +237,7 @@ Revises: {prev or ""}
 Create Date: 2024-01-01 00:00:00
 
 """
+# gauntlet: allow table-rewrite, index-without-concurrently, constraint-validation, set-not-null
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql

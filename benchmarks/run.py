@@ -6,7 +6,7 @@
 For each N it generates an N-revision history (make_history.py) and times, each in a
 fresh process (the whole process wall time, as a user would run it):
 
-* ``run_all()`` with all nine checks on the embedded server (per-check seconds from the
+* ``run_all()`` with every check on the embedded server (per-check seconds from the
   report too), and each check alone;
 * the floor: the same DDL as offline SQL (``floor.py``) through one ``psql`` session on a
   fresh database of an embedded server this script starts;
