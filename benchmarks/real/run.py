@@ -79,15 +79,24 @@ def log(msg: str) -> None:
 class Reference:
     """A private server; each replay gets a fresh database on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, fresh_processes: bool = False) -> None:
+        import tempfile
+
         from gauntlet_sync.server import EmbeddedPostgres
 
+        self.fresh_processes = fresh_processes
+        self.serving: tuple[tuple[str, str], subprocess.Popen[str]] | None = None
+        self.tmp = Path(tempfile.mkdtemp(prefix="corpus-ref-"))
         self.pg = EmbeddedPostgres()
         self.pg.start()
         self.count = 0
 
     def close(self) -> None:
+        import shutil
+
+        self.stop_server()
         self.pg.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def fresh_db(self, project: str | None = None) -> tuple[str, str]:
         """(SQLAlchemy URL, libpq conninfo) of a new empty database."""
@@ -107,18 +116,59 @@ class Reference:
         return url, f"host={host} port={port} user=postgres dbname={name}"
 
     def alembic(self, project: str, url: str, command: str, target: str = "") -> dict[str, Any]:
-        out = subprocess.run(
-            [py(project), str(HERE / "child.py"), "alembic", project, url, command, target],
-            capture_output=True,
-            text=True,
-            cwd=str(VENVS / project),
-        )
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode != 0 or not lines:
-            return {"ok": False, "error": f"child crashed: {out.stderr[-2000:]}", "last_step": ""}
+        """ONE alembic command in a fresh process: forked from the database's server process
+        (``child.py serve``: the project imported, nothing else done) or, with
+        ``--fresh-processes``, a new interpreter (``child.py alembic``)."""
+        if self.fresh_processes:
+            out = subprocess.run(
+                [py(project), str(HERE / "child.py"), "alembic", project, url, command, target],
+                capture_output=True,
+                text=True,
+                cwd=str(VENVS / project),
+            )
+            text, failed, err = out.stdout, out.returncode != 0, out.stderr
+        else:
+            server = self.server(project, url)
+            path = self.tmp / f"cmd{self.count}_{time.monotonic_ns()}.json"
+            assert server.stdin is not None and server.stdout is not None
+            request = {"command": command, "target": target, "out": str(path)}
+            server.stdin.write(json.dumps(request) + "\n")
+            server.stdin.flush()
+            while (line := server.stdout.readline()) and line.strip() != "done":
+                pass
+            text = path.read_text() if path.exists() else ""
+            failed, err = not line, (self.tmp / "serve.err").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+        if failed or not lines:
+            return {"ok": False, "error": f"child crashed: {err[-2000:]}", "last_step": ""}
         result: dict[str, Any] = json.loads(lines[-1])
         result["command"] = f"alembic {command} {target}".strip()
         return result
+
+    def server(self, project: str, url: str) -> subprocess.Popen[str]:
+        """The fork server for ``url`` (one per fresh database: env.py and the project's
+        settings read the URL at import)."""
+        if self.serving is not None and self.serving[0] == (project, url):
+            return self.serving[1]
+        self.stop_server()
+        proc = subprocess.Popen(
+            [py(project), str(HERE / "child.py"), "serve", project, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(self.tmp / "serve.err", "w"),
+            text=True,
+            cwd=str(VENVS / project),
+        )
+        self.serving = ((project, url), proc)
+        return proc
+
+    def stop_server(self) -> None:
+        if self.serving is not None:
+            proc = self.serving[1]
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=60)
+            self.serving = None
 
     def dump(self, conninfo: str) -> list[str]:
         out = subprocess.run(
@@ -431,6 +481,7 @@ def table() -> str:
         "enums",
         "naming",
         "no_trace",
+        "safety",
         "isolation",
     ]
     head = "| project | version | revs | " + " | ".join(checks) + " | wall | cross-check |"
@@ -501,6 +552,12 @@ def main() -> int:
     parser.add_argument("--no-parallel", action="store_true")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
+        "--fresh-processes",
+        action="store_true",
+        help="each reference command in a new interpreter (default: forked from a process"
+        " that only imported the project, one per fresh database)",
+    )
+    parser.add_argument(
         "--reuse-only",
         action="store_true",
         help="no reference server: cross-check only with the replays results/NAME.json holds",
@@ -523,7 +580,11 @@ def main() -> int:
     projects = load_projects().PROJECTS
     names = args.projects or list(projects)
     RESULTS.mkdir(exist_ok=True)
-    ref = None if (args.no_reference or args.reuse_only) else Reference()
+    ref = (
+        None
+        if (args.no_reference or args.reuse_only)
+        else Reference(fresh_processes=args.fresh_processes)
+    )
     try:
         for name in names:
             project = projects[name]
