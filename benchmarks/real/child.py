@@ -233,6 +233,7 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()[-4000:]
     result["last_step"] = steps.last
+    result["process"] = os.environ.get("CORPUS_PROCESS", "new interpreter")
     print(json.dumps(result))
     return 0
 
@@ -287,6 +288,7 @@ def cmd_serve(name: str, url: str) -> int:
         else:
             pid = os.fork()
             if pid == 0:  # the fresh process for this one command
+                os.environ["CORPUS_PROCESS"] = "forked after the project's imports"
                 code = 1
                 try:
                     with open(request["out"], "w") as out:

@@ -162,5 +162,24 @@ PROJECTS: dict[str, Project] = {
                 " needs the psycopg (3) driver')",
             ),
         ),
+        Project(
+            name="gnocchi",
+            pip=("gnocchi[postgresql]", "psycopg2-binary"),
+            package="gnocchi.indexer",
+            ini="alembic/alembic.ini",
+            script_location="alembic",
+            metadata="gnocchi.indexer.sqlalchemy_base:Base.metadata",
+            url_env="OS_INDEXER__URL",
+            url_driver="+psycopg2",
+            needed=(
+                "OS_INDEXER__URL (oslo.config reads `[indexer] url` from the environment):"
+                " env.py ignores config.attributes and sqlalchemy.url, and builds its own"
+                " oslo.db engine from gnocchi's configuration"
+                " (`service.prepare_service([])` when the Config has no `conf` attribute)",
+                "psycopg2 (gnocchi's `postgresql` extra): gnocchi dresses a `postgresql://`"
+                " URL as `postgresql+psycopg2://`",
+                "gauntlet-sync with #12's redirect of env.py's own engines",
+            ),
+        ),
     ]
 }
