@@ -216,9 +216,12 @@ def keep_walking(
 
     After a failure at revision R the walk goes on with the revisions after R, from a
     fresh target upgraded in one transaction to where the walk stood: every revision up
-    to R, R included unless its upgrade was what failed. A revision whose upgrade failed
-    was never applied, so the revisions that need it cannot be walked: they are reported
-    as not reached, and the walk goes on with the others (other branches).
+    to R, R included. When R's own upgrade step failed, that one-transaction upgrade is
+    what ``alembic upgrade R`` on an empty database would do, and it can pass where the
+    step did not (one context remembers the enum types it created: optuna's v2.4.0.a);
+    the revisions after R are then walked as separate commands would walk them. If it
+    fails too, R cannot be applied and the revisions that need it are reported as not
+    reached; the walk goes on with the others (other branches).
     """
     ids = history.ids
     failures: list[StepFailed] = []
@@ -230,21 +233,28 @@ def keep_walking(
         failed = outcome.failure
         failures.append(failed)
         position = ids.index(failed.step.revision)
+        walked: WalkOutcome | None = None
         if failed.step.kind == "upgrade":
-            broken.add(failed.step.revision)
-        for rev in ids[position + 1 :]:
-            if rev not in broken and set(_compat.all_down_revisions(history.get(rev))) & broken:
-                broken.add(rev)
-                not_reached.append(rev)
-        later = {rev for rev in ids[position + 1 :] if rev not in broken}
-        rest = [step for step in steps if step.revision in later]
-        if not rest:
-            break
-        applied = [rev for rev in ids[: position + 1] if rev not in broken]
-        walked = walk_from(applied, rest)
-        if walked is None:  # the state could not be rebuilt: the rest is not reached
-            not_reached.extend(rev for rev in ids if rev in later)
-            break
+            later = {rev for rev in ids[position + 1 :] if rev not in broken}
+            rest = [step for step in steps if step.revision in later]
+            if rest:
+                walked = walk_from([rev for rev in ids[: position + 1] if rev not in broken], rest)
+            if walked is None:
+                broken.add(failed.step.revision)
+        if walked is None:
+            for rev in ids[position + 1 :]:
+                down = set(_compat.all_down_revisions(history.get(rev)))
+                if rev not in broken and down & broken:
+                    broken.add(rev)
+                    not_reached.append(rev)
+            later = {rev for rev in ids[position + 1 :] if rev not in broken}
+            rest = [step for step in steps if step.revision in later]
+            if not rest:
+                break
+            walked = walk_from([rev for rev in ids[: position + 1] if rev not in broken], rest)
+            if walked is None:  # the state could not be rebuilt: the rest is not reached
+                not_reached.extend(rev for rev in ids if rev in later)
+                break
         outcome = walked
         data = merge(data, outcome.data)
         seconds.update(outcome.seconds)
