@@ -465,6 +465,30 @@ def replays_of(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def trace_objects(data: dict[str, Any]) -> tuple[int, list[str]]:
+    """How many objects no_trace names per revision, and those its revision's replay does not
+    name: each object's own name must appear in the ``pg_dump`` diff of the replay (before the
+    upgrade vs after the downgrade), a check on WHAT is left behind, not only on whether."""
+    results = {r["name"]: r for r in data.get("report", {}).get("results", [])}
+    message = results.get("no_trace", {}).get("message", "")
+    replays = replays_of(data)
+    total, unmatched, rev = 0, [], None
+    for line in message.splitlines():
+        head = re.match(r"^revision (\S+) ", line)
+        if head:
+            rev = head.group(1)
+            continue
+        item = re.match(r"^\s+- \S+ (\S+)", line)
+        replay = replays.get(f"stairway:{rev}")
+        if not item or rev is None or not replay:
+            continue
+        total += 1
+        name = item.group(1).split(".")[-1].split("(")[0]
+        if name not in "\n".join(replay.get("trace", [])):
+            unmatched.append(f"{rev}: {line.strip()}")
+    return total, unmatched
+
+
 # -- RESULTS.md's table ----------------------------------------------------------------------
 
 SHORT = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "error": "ERROR"}
@@ -506,6 +530,9 @@ def table() -> str:
         cc_cell = f"{agree} agree, {dis} disagree" if cc else "-"
         if d.get("replays_skipped"):
             cc_cell += f", {len(d['replays_skipped'])} not replayed"
+        named, unmatched = trace_objects(d)
+        if named:
+            cc_cell += f"; no_trace objects in pg_dump's diff: {named - len(unmatched)}/{named}"
         rows.append(
             f"| {name} | {ver} | {d['shape']['revisions']} | "
             + " | ".join(cells)
