@@ -9,6 +9,7 @@ release that changes one fails loudly there instead of silently changing a verdi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -295,3 +296,15 @@ __all__: Sequence[str] = (
     "upgrade_steps",
     "version_locations",
 )
+
+
+def reload_revision_module(script: Script) -> None:
+    """Give ``script`` a newly imported module, as every ``alembic`` command imports each
+    revision file anew (``alembic.util.load_python_file``, the loader alembic's own
+    ``Script`` uses; ``Script.module`` is what its steps call). Module-level state a
+    revision's upgrade changes (gnocchi's 34c517bcc2dd appends to a module-level list)
+    then does not reach the next command's run of it."""
+    from alembic.util import load_python_file
+
+    path = Path(script.path)
+    script.module = load_python_file(path.parent, path.name)

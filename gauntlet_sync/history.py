@@ -12,6 +12,7 @@ import traceback
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
@@ -63,6 +64,20 @@ class History:
         self.revisions: tuple[Script, ...] = tuple(reversed(ordered))
         self.ids: tuple[str, ...] = tuple(rev.revision for rev in self.revisions)
         self._by_id = {rev.revision: rev for rev in self.revisions}
+        self._ran: set[str] = set()
+
+    def before_run(self, revision: str) -> ModuleType:
+        """Called before each step of ``revision`` runs: from its second run on, its
+        revision file is imported anew. The history is loaded once per run, but each
+        separate ``alembic`` command imports every revision file afresh, so a step must
+        not see module-level state an earlier step of the same revision left (each step
+        of a walk is such a command; a one-transaction upgrade runs each revision once).
+        Returns the module to run."""
+        script = self.get(revision)
+        if revision in self._ran:
+            _compat.reload_revision_module(script)
+        self._ran.add(revision)
+        return script.module
 
     @staticmethod
     def _location(config: Config) -> str:

@@ -488,6 +488,7 @@ class MigrationSession:
                     self.guard.where = (f"{step.label} of {step.revision}", step.revision)
                 if hooks is not None:
                     hooks.before(step, conn)
+                self.history.before_run(step.revision)
                 yield _compat.revision_step(
                     revision_map, self.history.get(step.revision), step.is_upgrade
                 )
@@ -530,6 +531,7 @@ class MigrationSession:
                 def failed(exc: BaseException, rev: str = rev) -> None:
                     failures.append((rev, exc))
 
+                self.history.before_run(rev)
                 yield _compat.offline_step(revision_map, self.history.get(rev), failed)
             state["current"] = None
             state["done"] = True

@@ -71,6 +71,21 @@ def test_load_revisions_reads_every_revision_file() -> None:
     assert all(Path(str(s.path)).is_file() for s in scripts)
 
 
+def test_a_revision_module_is_imported_anew_as_a_new_command_would() -> None:
+    history = _history("clean")
+    script = history.get(history.ids[-1])
+    old = script.module
+    old.__dict__["left_by_a_run"] = True
+    _compat.reload_revision_module(script)
+    assert script.module is not old
+    assert script.module.revision == old.revision
+    assert not hasattr(script.module, "left_by_a_run")
+    first = history.before_run(script.revision)  # its first run: the module as loaded
+    assert first is script.module
+    second = history.before_run(script.revision)  # a later run: imported anew
+    assert second is script.module and second is not first
+
+
 def test_version_locations_are_the_resolved_directories() -> None:
     history = _history("clean")
     locations = [Path(p).resolve() for p in _compat.version_locations(history.script)]

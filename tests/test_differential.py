@@ -133,6 +133,9 @@ CORPUS: dict[str, dict[str, tuple[Any, ...]]] = {
         stairway=("failed", "qb000002", "upgrade"),
         no_trace=("error", "qb000002", "upgrade"),
     ),
+    # gnocchi 34c517bcc2dd's shape: an upgrade that appends to a module-level list passes
+    # as separate commands (each imports the file anew), whatever ran it before
+    "module_state": PASS,
 }
 #: histories that make schemas of their own need a whole database
 DATABASE_ISOLATION = {"other_schema", "other_schema_left"}

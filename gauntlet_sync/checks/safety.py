@@ -271,7 +271,7 @@ class SafetyWatch(walks.CheckHooks):
         summary = self.revisions.get(step.revision)
         if summary is None or not summary.locks:
             return  # its first upgrade touched no table that existed before it
-        upgrade = self.session.history.get(step.revision).module.upgrade
+        upgrade = self.session.history.before_run(step.revision).upgrade  # a fresh import
         found = safety_rows.probe(conn, self.schema, list(summary.locks), upgrade, self.session.url)
         self.session.restart_deadline(conn, step)
         findings = summary.findings
