@@ -291,6 +291,7 @@ __all__: Sequence[str] = (
     "load_revisions",
     "remove_base_dir_on_cleanup",
     "renew_impl",
+    "reload_revision_module",
     "server_owner_pid",
     "revision_step",
     "upgrade_steps",
