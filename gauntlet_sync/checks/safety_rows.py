@@ -50,12 +50,23 @@ _NO_PARAMETERS = {"no_parameters": True}  # no driver reads a % in a name as a f
 _PROBE = "gauntlet_safety_probe"
 _FILL = "gauntlet_safety_fill"
 
-# The schema's tables, their columns (type, NOT NULL, default, identity, generated; a
-# domain's base type; an enum's labels) and foreign keys: one round trip.
+# The tables named and the parents of their foreign keys (in the schema): their columns
+# (type, NOT NULL, default, identity, generated; a domain's base type; an enum's labels)
+# and foreign keys, in one round trip.
 _PLAN_SQL = """
+WITH RECURSIVE wanted(oid) AS (
+  SELECT c.oid FROM pg_class c
+  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
+    AND c.relkind IN ('r', 'p') AND c.relname = ANY(%(tables)s)
+  UNION
+  SELECT con.confrelid FROM pg_constraint con
+  JOIN wanted w ON con.conrelid = w.oid
+  JOIN pg_class p ON p.oid = con.confrelid
+  WHERE con.contype = 'f' AND p.relnamespace = con.connamespace
+)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relname)), '[]'::json)
-   FROM pg_class c WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p')) AS tables,
+   FROM pg_class c WHERE c.oid IN (SELECT oid FROM wanted)) AS tables,
   (SELECT coalesce(json_agg(json_build_array(
      a.attrelid::bigint, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
      a.attnotnull, a.attidentity, a.attgenerated,
@@ -64,17 +75,16 @@ SELECT
       FROM pg_enum e WHERE e.enumtypid = b.oid)
    ) ORDER BY a.attrelid, a.attnum), '[]'::json)
    FROM pg_attribute a
-   JOIN pg_class c ON c.oid = a.attrelid
    JOIN pg_type t ON t.oid = a.atttypid
    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
+   WHERE a.attrelid IN (SELECT oid FROM wanted) AND a.attnum > 0
      AND NOT a.attisdropped) AS columns,
   (SELECT coalesce(json_agg(json_build_array(
      con.conrelid::bigint, con.confrelid::bigint, con.conkey, con.confkey)), '[]'::json)
    FROM pg_constraint con
-   WHERE con.connamespace = ns.oid AND con.contype = 'f') AS fkeys
-FROM pg_namespace ns WHERE ns.nspname = %s
+   WHERE con.conrelid IN (SELECT oid FROM wanted) AND con.contype = 'f'
+     AND con.confrelid IN (SELECT oid FROM wanted)) AS fkeys
 """
 
 
@@ -215,10 +225,18 @@ def fill(
     conn: Connection, schema: str, tables: Sequence[str], per_table: int = ROWS_PER_TABLE
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Generated rows in each of ``tables`` that has none, parents first: (rows per table
-    filled, why each other table was left empty)."""
-    plan = conn.exec_driver_sql(
-        _PLAN_SQL.replace("%s", _literal(schema)), execution_options=_NO_PARAMETERS
-    ).one()
+    filled, why each other table was left empty).
+
+    A few round trips: the catalog, which tables are empty, then one INSERT per table
+    (foreign keys take their parents' keys in subqueries) under one savepoint. Only when
+    one of them fails is the fill done again table by table, each under its own savepoint,
+    with fewer rows and then the nullable columns NULL, to say which table cannot be filled
+    and why."""
+    listed = sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(map(sql.Literal, tables)))
+    query = _PLAN_SQL.replace("%(schema)s", _literal(schema)).replace(
+        "%(tables)s", listed.as_string(None)
+    )
+    plan = conn.exec_driver_sql(query, execution_options=_NO_PARAMETERS).one()
     names = {int(oid): name for oid, name in plan[0]}
     oids = {name: oid for oid, name in names.items()}
     columns: dict[int, list[_Column]] = {}
@@ -227,94 +245,92 @@ def fill(
     fkeys: dict[int, list[tuple[int, list[int], list[int]]]] = {}
     for child, parent, keys, refs in plan[2]:
         fkeys.setdefault(int(child), []).append((int(parent), keys, refs))
-    filled: dict[str, int] = {}
-    unfilled: dict[str, str] = {}
-    done: set[int] = set()
+    unfilled = {name: "no longer there" for name in tables if name not in oids}
+    # the tables named and, through NOT NULL foreign keys, their parents: parents first
+    order: list[int] = []
 
     def visit(oid: int, path: tuple[int, ...]) -> None:
-        if oid in done or oid in path:
-            return
-        if _has_rows(conn, schema, names[oid]):
-            done.add(oid)
+        if oid in order or oid in path:
             return
         for parent, keys, _refs in fkeys.get(oid, []):
             required = any(c.notnull for c in columns.get(oid, []) if c.num in keys)
             if required and parent != oid:
                 visit(parent, (*path, oid))
-        done.add(oid)
-        count, why = _fill_table(conn, schema, names, oid, columns, fkeys, per_table)
-        if count:
-            filled[names[oid]] = count
-        else:
-            unfilled[names[oid]] = why
+        order.append(oid)
 
     for name in tables:
         if name in oids:
             visit(oids[name], ())
-        else:
-            unfilled[name] = "no longer there"
-    return filled, unfilled
+    full = _with_rows(conn, schema, [names[oid] for oid in order])
+    order = [oid for oid in order if names[oid] not in full]
+    if not order:
+        return {}, unfilled
 
+    def statement(oid: int, count: int, nullable_null: bool) -> str:
+        return _insert(schema, names, oid, columns, fkeys.get(oid, []), count, nullable_null)
 
-def _has_rows(conn: Connection, schema: str, table: str) -> bool:
-    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(schema, table))
-    return bool(
-        conn.exec_driver_sql(query.as_string(None), execution_options=_NO_PARAMETERS).scalar()
-    )
-
-
-def _fill_table(
-    conn: Connection,
-    schema: str,
-    names: dict[int, str],
-    oid: int,
-    columns: dict[int, list[_Column]],
-    fkeys: dict[int, list[tuple[int, list[int], list[int]]]],
-    per_table: int,
-) -> tuple[int, str]:
-    """(rows inserted, or 0 and why not): the attempts in order, each under a savepoint."""
-    cols = columns.get(oid, [])
-    by_num = {c.num: c for c in cols}
-    # foreign key columns take their parents' keys (as text), row by row
-    fk_values: dict[int, list[str | None]] = {}
-    for parent, keys, refs in fkeys.get(oid, []):
-        parent_cols = {c.num: c.name for c in columns.get(parent, [])}
-        if parent == oid or not all(r in parent_cols for r in refs):
-            tuples: list[tuple[Any, ...]] = []
-        else:
-            query = sql.SQL("SELECT {} FROM {} LIMIT {}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{}::text").format(sql.Identifier(parent_cols[r])) for r in refs
-                ),
-                sql.Identifier(schema, names[parent]),
-                sql.Literal(per_table),
-            )
-            tuples = [
-                tuple(r)
-                for r in conn.exec_driver_sql(
-                    query.as_string(None), execution_options=_NO_PARAMETERS
-                )
-            ]
-        for position, key in enumerate(keys):
-            if not tuples:
-                if by_num.get(key) is not None and by_num[key].notnull:
-                    return 0, f"its parent {names.get(parent, parent)} has no rows"
-                fk_values[key] = [None]
-            else:
-                fk_values[key] = [t[position] for t in tuples]
-    last = "no attempt"
-    for count, nullable_null in ((per_table, False), (1, False), (1, True)):
-        try:
-            statement, count = _insert(schema, names[oid], cols, fk_values, count, nullable_null)
-        except ValueError as exc:
-            return 0, str(exc)
+    try:  # the quick way: every table at once
+        statements = [statement(oid, per_table, False) for oid in order]
         conn.exec_driver_sql(f"SAVEPOINT {_FILL}")
         try:
-            conn.exec_driver_sql(statement, execution_options=_NO_PARAMETERS)
+            for sql_text in statements:
+                conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
         except Exception as exc:
             if connection_lost(exc):
                 raise
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_FILL}")
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+            raise _Retry from exc
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+        return {names[oid]: per_table for oid in order}, unfilled
+    except (_Retry, ValueError):
+        pass
+    filled: dict[str, int] = {}
+    for oid in order:  # table by table, saying why one cannot be filled
+        count, why = _fill_table(conn, statement, oid, per_table)
+        if count:
+            filled[names[oid]] = count
+        else:
+            unfilled[names[oid]] = why
+    return filled, unfilled
+
+
+class _Retry(Exception):
+    """The quick fill failed: table by table it is."""
+
+
+def _with_rows(conn: Connection, schema: str, tables: Sequence[str]) -> set[str]:
+    """Which of ``tables`` hold rows (one round trip)."""
+    if not tables:
+        return set()
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {} WHERE EXISTS (SELECT 1 FROM {})").format(
+            sql.Literal(table), sql.Identifier(schema, table)
+        )
+        for table in tables
+    )
+    found = conn.exec_driver_sql(query.as_string(None), execution_options=_NO_PARAMETERS)
+    return {str(row[0]) for row in found}
+
+
+def _fill_table(
+    conn: Connection, statement: Callable[[int, int, bool], str], oid: int, per_table: int
+) -> tuple[int, str]:
+    """(rows inserted, or 0 and why not): the attempts in order, each under a savepoint."""
+    last = "no attempt"
+    for count, nullable_null in ((per_table, False), (1, False), (1, True)):
+        try:
+            sql_text = statement(oid, count, nullable_null)
+        except ValueError as exc:
+            return 0, str(exc)
+        conn.exec_driver_sql(f"SAVEPOINT {_FILL}")
+        try:
+            conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
+        except Exception as exc:
+            if connection_lost(exc):
+                raise
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_FILL}")
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
             last = _short(exc)
             continue
         conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
@@ -324,57 +340,79 @@ def _fill_table(
 
 def _insert(
     schema: str,
-    table: str,
-    cols: list[_Column],
-    fk_values: dict[int, list[str | None]],
+    names: dict[int, str],
+    oid: int,
+    columns: dict[int, list[_Column]],
+    fkeys: list[tuple[int, list[int], list[int]]],
     count: int,
     nullable_null: bool,
-) -> tuple[str, int]:
-    """The INSERT of ``count`` generated rows, and their number (one when every column
-    takes its default; ``ValueError``: a NOT NULL column no value is generated for)."""
+) -> str:
+    """The INSERT of ``count`` generated rows into table ``oid`` (``ValueError``: a NOT NULL
+    column no value is generated for). A foreign key's columns read row ``i`` of the parent
+    (by its key; round again when it has fewer rows, NULL when it has none); every column
+    of a composite key reads the same row."""
+    cols = columns.get(oid, [])
+    references: dict[int, tuple[int, list[int], int]] = {}  # column -> parent, refs, position
+    for parent, keys, refs in fkeys:
+        for position, key in enumerate(keys):
+            references.setdefault(key, (parent, refs, position))
     chosen: list[_Column] = []
     for col in cols:
         if col.generated:
             continue
         sequence = col.identity or col.default.startswith("nextval(")
-        if col.default and not sequence and col.num not in fk_values:
+        if col.default and not sequence and col.num not in references:
             continue  # its default applies
-        if nullable_null and not col.notnull and col.num not in fk_values:
+        if nullable_null and not col.notnull:
             continue
-        if col.num not in fk_values and _value(col, 0) is None:
+        if col.num not in references and _value(col, 0) is None:
             if col.notnull:
                 raise ValueError(f"no value is generated for {col.name} ({col.sqltype})")
             continue
         chosen.append(col)
+    if not chosen:
+        statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(
+            sql.Identifier(schema, names[oid])
+        )
+        return statement.as_string(None)
     rows = []
     for i in range(count):
-        values = []
+        values: list[sql.Composable] = []
         for col in chosen:
-            if col.num in fk_values:
-                keys = fk_values[col.num]
-                value = keys[i % len(keys)]
+            if col.num in references:
+                parent, refs, position = references[col.num]
+                parent_cols = {c.num: c.name for c in columns.get(parent, [])}
+                if not all(r in parent_cols for r in refs):
+                    values.append(sql.SQL("NULL"))
+                    continue
+                order_by = sql.SQL(", ").join(sql.Identifier(parent_cols[r]) for r in refs)
+                table = sql.Identifier(schema, names[parent])
+                value: sql.Composable = sql.SQL(
+                    "(SELECT {}::text FROM {} ORDER BY {} LIMIT 1 "
+                    "OFFSET {} % greatest((SELECT count(*) FROM {}), 1))"
+                ).format(
+                    sql.Identifier(parent_cols[refs[position]]),
+                    table,
+                    order_by,
+                    sql.Literal(i),
+                    table,
+                )
             else:
-                value = _value(col, i)
-            values.append(
-                sql.SQL("NULL")
-                if value is None
-                else sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(col.sqltype))
-            )
+                text = _value(col, i)
+                value = sql.SQL("NULL") if text is None else sql.Literal(text)
+            values.append(sql.SQL("CAST({} AS {})").format(value, sql.SQL(col.sqltype)))
         rows.append(sql.SQL("({})").format(sql.SQL(", ").join(values)))
     overriding = any(c.identity == "a" for c in chosen)
-    if not chosen:
-        statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier(schema, table))
-        return statement.as_string(None), 1
     return (
         sql.SQL("INSERT INTO {} ({}){} VALUES {}")
         .format(
-            sql.Identifier(schema, table),
+            sql.Identifier(schema, names[oid]),
             sql.SQL(", ").join(sql.Identifier(c.name) for c in chosen),
             sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else ""),
             sql.SQL(", ").join(rows),
         )
         .as_string(None)
-    ), count
+    )
 
 
 _LENGTH = re.compile(r"\((\d+)")
