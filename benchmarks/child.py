@@ -32,7 +32,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _gauntlet_config(project: str, safety_rows: bool = True):  # type: ignore[no-untyped-def]
+def _gauntlet_config(project: str, safety_rows: bool = False):  # type: ignore[no-untyped-def]
     from make_history import load_metadata
 
     from gauntlet_sync import GauntletConfig
@@ -55,7 +55,7 @@ def run_checks(args: argparse.Namespace) -> dict:
     for name in args.patch:
         prototypes.apply(name)
     t_import = time.perf_counter()
-    cfg = _gauntlet_config(args.project, not args.no_safety_rows)
+    cfg = _gauntlet_config(args.project, args.safety_rows)
     out: dict = {"import_s": t_import - T0}
     t = time.perf_counter()
     with Gauntlet(args.dsn, cfg) as g:
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--patch", action="append", default=[])
     parser.add_argument("--profile", default=None)
     parser.add_argument("--checks", default=None, help="run_all(checks=...), comma-separated")
-    parser.add_argument("--no-safety-rows", action="store_true", help="safety_rows=False")
+    parser.add_argument("--safety-rows", action="store_true", help="safety_rows=True")
     args = parser.parse_args()
     result = server_start(args) if args.mode == "server" else run_checks(args)
     sys.stdout.write("\n" + json.dumps(result) + "\n")

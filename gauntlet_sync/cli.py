@@ -143,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a revision's upgrade step slower than this is a safety finding (slow-step)",
     )
     add(
-        "--no-safety-rows",
+        "--safety-rows",
         action="store_true",
-        help="safety does not run each revision once more on its tables filled with "
-        "generated rows (rolled back)",
+        help="safety also runs each revision once more on its tables filled with "
+        "generated rows, rolled back (slower)",
     )
     add(
         "--isolation",
@@ -556,7 +556,7 @@ def _safety_settings(args: argparse.Namespace) -> dict[str, Any]:
         allow.setdefault(revision, []).extend(rules)
     settings["safety_allow"] = allow
     settings["step_budget"] = args.step_budget
-    settings["safety_rows"] = not args.no_safety_rows
+    settings["safety_rows"] = args.safety_rows
     return settings
 
 

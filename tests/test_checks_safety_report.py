@@ -37,7 +37,7 @@ def _timeless(rows: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 
 
 def test_the_per_revision_table_in_text_json_and_junit() -> None:
-    report = _run("safety_unsafe")
+    report = _run("safety_unsafe", safety_rows=True)
     safety = report.get("safety")
     rows = {r["revision"]: r for r in safety.per_revision}
     assert list(rows) == [f"s100000{i}" for i in range(1, 9)]  # walk order, every revision
@@ -118,9 +118,9 @@ def test_safety_results_merge_when_run_all_splits_the_walk(
     splits: list[int] = []
     split = scheduler.split_walk
     monkeypatch.setattr(scheduler, "split_walk", lambda *args: splits.append(1) or split(*args))
-    serial = _run("safety_unsafe", WALK, parallel=False)
+    serial = _run("safety_unsafe", WALK, parallel=False, safety_rows=True)
     assert splits == []
-    parallel = _run("safety_unsafe", WALK)
+    parallel = _run("safety_unsafe", WALK, safety_rows=True)  # the child probes its part
     assert splits == [1]
     mine = round(8 * scheduler.SPLIT_SHARE)
     assert 1 <= mine < 8  # both processes observed revisions
@@ -163,8 +163,8 @@ def test_cli_safety_policy_options(capsys: pytest.CaptureFixture[str], tmp_path:
         "enum-add-value",
     ]
     assert result["per_revision"][0]["revision"] == "s1000004"  # below the floor: left out
-    code, result = run("--no-safety-rows")
-    assert code == 1 and {r["with_rows"] for r in result["per_revision"]} == {"-"}
+    code, result = run("--safety-rows")
+    assert code == 1 and result["per_revision"][2]["rows"] == {"orders": 3}
     code, result = run("--safety-fail-on", "slow-step", "--step-budget", "0")
     assert code == 1 and len(result["problems"]) == 8
     for bad, said in (

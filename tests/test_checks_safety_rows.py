@@ -108,7 +108,8 @@ def test_the_rows_meet_types_constraints_and_foreign_keys() -> None:
 
 def test_a_revision_using_autocommit_block_is_not_probed() -> None:
     """Its statements would commit the rows: the probe stops before the commit."""
-    with Gauntlet(None, GauntletConfig(alembic_ini=catalog.ini("safety_safe"))) as g:
+    cfg = GauntletConfig(alembic_ini=catalog.ini("safety_safe"), safety_rows=True)
+    with Gauntlet(None, cfg) as g:
         report = g.run_all(["stairway", "no_trace", "safety"], raise_on_failure=False)
     rows = {r["revision"]: r for r in report.get("safety").per_revision}
     assert rows["t1000003"]["with_rows"] == "not probed: it uses autocommit_block()"
