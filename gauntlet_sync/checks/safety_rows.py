@@ -48,8 +48,13 @@ from ..session import connection_lost, describe
 #: rows generated per table.
 ROWS_PER_TABLE = 3
 _NO_PARAMETERS = {"no_parameters": True}  # no driver reads a % in a name as a format
-_PROBE = "gauntlet_safety_probe"
-_FILL = "gauntlet_safety_fill"
+# savepoints: the probe's (everything rolled back), and the fill's (one table, or all)
+_SAVE_PROBE = "SAVEPOINT gauntlet_safety_probe"
+_UNDO_PROBE = "ROLLBACK TO SAVEPOINT gauntlet_safety_probe"
+_END_PROBE = "RELEASE SAVEPOINT gauntlet_safety_probe"
+_SAVE_FILL = "SAVEPOINT gauntlet_safety_fill"
+_UNDO_FILL = "ROLLBACK TO SAVEPOINT gauntlet_safety_fill"
+_END_FILL = "RELEASE SAVEPOINT gauntlet_safety_fill"
 
 # The tables named and the parents of their foreign keys (in the schema): their columns
 # (type, NOT NULL, default, identity, generated; a domain's base type; an enum's labels)
@@ -145,7 +150,7 @@ def probe(
         return Probe({}, {}, skipped="its upgrade() takes arguments (multidb env.py)")
     ctx = op.get_context()
     try:
-        conn.exec_driver_sql(f"SAVEPOINT {_PROBE}")
+        conn.exec_driver_sql(_SAVE_PROBE)
     except Exception as exc:
         if connection_lost(exc):
             raise
@@ -178,8 +183,8 @@ def probe(
 
 def _roll_back(conn: Connection) -> None:
     try:
-        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_PROBE}")
-        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_PROBE}")
+        conn.exec_driver_sql(_UNDO_PROBE)
+        conn.exec_driver_sql(_END_PROBE)
     except Exception as exc:
         if connection_lost(exc):
             raise
@@ -272,17 +277,17 @@ def fill(
 
     try:  # the quick way: every table at once
         statements = [statement(oid, per_table, False) for oid in order]
-        conn.exec_driver_sql(f"SAVEPOINT {_FILL}")
+        conn.exec_driver_sql(_SAVE_FILL)
         try:
             for sql_text in statements:
                 conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
         except Exception as exc:
             if connection_lost(exc):
                 raise
-            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_FILL}")
-            conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+            conn.exec_driver_sql(_UNDO_FILL)
+            conn.exec_driver_sql(_END_FILL)
             raise _Retry from exc
-        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+        conn.exec_driver_sql(_END_FILL)
         return {names[oid]: per_table for oid in order}, unfilled
     except (_Retry, ValueError):
         pass
@@ -324,17 +329,17 @@ def _fill_table(
             sql_text = statement(oid, count, nullable_null)
         except ValueError as exc:
             return 0, str(exc)
-        conn.exec_driver_sql(f"SAVEPOINT {_FILL}")
+        conn.exec_driver_sql(_SAVE_FILL)
         try:
             conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
         except Exception as exc:
             if connection_lost(exc):
                 raise
-            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_FILL}")
-            conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+            conn.exec_driver_sql(_UNDO_FILL)
+            conn.exec_driver_sql(_END_FILL)
             last = _short(exc)
             continue
-        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_FILL}")
+        conn.exec_driver_sql(_END_FILL)
         return count, ""
     return 0, last
 
