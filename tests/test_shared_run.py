@@ -23,15 +23,22 @@ def test_each_test_waits_only_for_its_own_check(
     """The shared run holds its stairway until a gate opens; ``test_upgrade`` passes
     meanwhile, so it did not wait for the whole run (its time is its own), and the stairway
     test, run after the gate opens, gets the stairway's result."""
-    from gauntlet_sync import scheduler
+    from gauntlet_sync import forked, scheduler
 
     gate = tmp_path / "gate"
     walk_once = scheduler.walk_once
 
     def gated(*args: Any) -> Any:  # runs in the shared run's forked process
+        # Held before its first step, the walk emits no progress event, and with no event
+        # the results of the head checks' forked child are not passed on (each event
+        # delivers them): the wait delivers them itself, as the walk's steps would.
+        relay = getattr(args[0].progress, "__self__", None)
         deadline = time.monotonic() + 60
         while not gate.exists() and time.monotonic() < deadline:
+            if isinstance(relay, forked.Relay):
+                relay._deliver(relay.child.poll())
             time.sleep(0.05)
+        assert gate.exists(), "the gate was never opened: a test waited for the stairway"
         return walk_once(*args)
 
     monkeypatch.setattr(scheduler, "walk_once", gated)
