@@ -476,6 +476,11 @@ def _signals_end_the_run() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        if fired:
+            # Raised inside code that drops what it meets (SQLAlchemy's pool logs and
+            # swallows an exception raised while it resets a connection), the Terminated
+            # is lost and the run goes on: it still ends as the signal asked, 128+signal.
+            raise Terminated(fired[0])
 
 
 @contextlib.contextmanager
