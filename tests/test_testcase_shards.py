@@ -69,7 +69,8 @@ def test_shard_tests_run_under_pytest_xdist(tmp_path: Path) -> None:
     assert result.returncode == 1
     ran = shard_processes(log)
     assert sorted(ran) == [1, 2, 3]
-    assert len(set(ran.values())) == 2, ran  # the two xdist workers, not this process
+    # in xdist workers, not this process (xdist may give all three to one worker)
+    assert os.getpid() not in ran.values() and 1 <= len(set(ran.values())) <= 2, ran
 
 
 DJANGO_PARALLEL = """
