@@ -277,20 +277,10 @@ def fill(
 
     try:  # the quick way: every table at once
         statements = [statement(oid, per_table, False) for oid in order]
-        conn.exec_driver_sql(_SAVE_FILL)
-        try:
-            for sql_text in statements:
-                conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
-        except Exception as exc:
-            if connection_lost(exc):
-                raise
-            conn.exec_driver_sql(_UNDO_FILL)
-            conn.exec_driver_sql(_END_FILL)
-            raise _Retry from exc
-        conn.exec_driver_sql(_END_FILL)
+    except ValueError:
+        statements = []
+    if statements and _under_savepoint(conn, statements) is None:
         return {names[oid]: per_table for oid in order}, unfilled
-    except (_Retry, ValueError):
-        pass
     filled: dict[str, int] = {}
     for oid in order:  # table by table, saying why one cannot be filled
         count, why = _fill_table(conn, statement, oid, per_table)
@@ -301,8 +291,21 @@ def fill(
     return filled, unfilled
 
 
-class _Retry(Exception):
-    """The quick fill failed: table by table it is."""
+def _under_savepoint(conn: Connection, statements: Sequence[str]) -> Exception | None:
+    """Run ``statements`` under the fill's savepoint: ``None``, or what refused them (and
+    what they did is undone). A lost connection is not a refusal: it is raised."""
+    conn.exec_driver_sql(_SAVE_FILL)
+    try:
+        for sql_text in statements:
+            conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
+    except Exception as exc:
+        if connection_lost(exc):
+            raise
+        conn.exec_driver_sql(_UNDO_FILL)
+        conn.exec_driver_sql(_END_FILL)
+        return exc
+    conn.exec_driver_sql(_END_FILL)
+    return None
 
 
 def _with_rows(conn: Connection, schema: str, tables: Sequence[str]) -> set[str]:
@@ -329,18 +332,10 @@ def _fill_table(
             sql_text = statement(oid, count, nullable_null)
         except ValueError as exc:
             return 0, str(exc)
-        conn.exec_driver_sql(_SAVE_FILL)
-        try:
-            conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
-        except Exception as exc:
-            if connection_lost(exc):
-                raise
-            conn.exec_driver_sql(_UNDO_FILL)
-            conn.exec_driver_sql(_END_FILL)
-            last = _short(exc)
-            continue
-        conn.exec_driver_sql(_END_FILL)
-        return count, ""
+        refused = _under_savepoint(conn, [sql_text])
+        if refused is None:
+            return count, ""
+        last = _short(refused)
     return 0, last
 
 
