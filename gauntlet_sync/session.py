@@ -763,19 +763,52 @@ class MigrationSession:
 # connection would not have: settings made with SET (not SET LOCAL), temporary tables,
 # session advisory locks. Settings given at connection start (search_path, timeouts) are
 # source "client", not "session".
-_SESSION_STATE_SQL = text(
-    """
-SELECT name, setting FROM pg_settings WHERE source = 'session'
-UNION ALL SELECT '#temp', '' WHERE EXISTS (
-    SELECT 1 FROM pg_class WHERE relnamespace = pg_my_temp_schema())
-UNION ALL SELECT '#advisory', '' WHERE EXISTS (
-    SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())
-"""
-)
+_SETTINGS_SQL = "SELECT name, setting FROM pg_settings WHERE source = 'session'"
+# pg_my_temp_schema() is 0 until the session's first temporary object: only then is
+# pg_class (no index on relnamespace alone) scanned. CASE, not AND: the planner may
+# order an AND's operands, and the EXISTS (an InitPlan) runs only when CASE reaches it.
+_TEMP_SQL = """
+SELECT '#temp', '' WHERE CASE WHEN pg_my_temp_schema() = 0 THEN false ELSE EXISTS (
+    SELECT 1 FROM pg_class WHERE relnamespace = pg_my_temp_schema()) END"""
+_ADVISORY_SQL = """
+SELECT '#advisory', '' WHERE EXISTS (
+    SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())"""
+_SESSION_STATE_SQL = text(_SETTINGS_SQL + "\nUNION ALL" + _TEMP_SQL + "\nUNION ALL" + _ADVISORY_SQL)
+
+# Between walk steps (_restore_session). Reading pg_locks walks the server's whole lock
+# table (sized max_locks_per_transaction x max_connections): half the probe's cost. The
+# step probe does not read it: when the walk began without session advisory locks it
+# releases any a step took (pg_advisory_unlock_all(), this backend's own lock table only),
+# as the full probe's difference would; when env.py held one from the start it leaves
+# them alone, as the full probe's equal '#advisory' entries did. The void function is
+# volatile: the Result's qual calls it exactly once, and it returns no row.
+_STEP_STATE_SQL = {
+    False: text(
+        "SELECT '#unlocked', '' WHERE pg_advisory_unlock_all() IS NULL\nUNION ALL\n"
+        + _SETTINGS_SQL
+        + "\nUNION ALL"
+        + _TEMP_SQL
+    ),
+    True: text(_SETTINGS_SQL + "\nUNION ALL" + _TEMP_SQL),
+}
 
 
 def session_state(conn: Connection) -> dict[str, str]:
     return {str(name): str(value) for name, value in conn.execute(_SESSION_STATE_SQL)}
+
+
+def _step_state(conn: Connection, baseline: dict[str, str]) -> dict[str, str]:
+    """``session_state(conn)`` as ``_restore_session`` needs it, without reading pg_locks
+    (see ``_STEP_STATE_SQL``): its '#advisory' entry is the baseline's. When env.py left a
+    temporary table before the walk, the full probe: any difference there drops it
+    (DISCARD TEMP), a lock a step took included, and only pg_locks shows that one."""
+    if "#temp" in baseline:
+        return session_state(conn)
+    held = "#advisory" in baseline
+    now = {str(name): str(value) for name, value in conn.execute(_STEP_STATE_SQL[held])}
+    if held:
+        now["#advisory"] = baseline["#advisory"]
+    return now
 
 
 def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
@@ -790,8 +823,8 @@ def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
     """
     conn = ctx.connection
     assert conn is not None
-    now = session_state(conn)
     baseline: dict[str, str] = state["session"]
+    now = _step_state(conn, baseline)
     if now == baseline:
         return
     for name in sorted(now.keys() | baseline.keys()):
