@@ -14,6 +14,11 @@ For each size N (make_history.py's generated history) it times, each in a fresh 
 -C DIR``): every measurement is made for it too, interleaved run by run with this one, so
 that drifting load hits both alike. The machine is shared: the minimum of ``--repeat`` runs
 is reported (and every run is printed, with the load average at its start).
+
+Wall time on a shared machine says little: each run also reports the CPU seconds its
+``run_all`` cost, this process's own (``RUSAGE_SELF``), its forked walk children's
+(``RUSAGE_CHILDREN``) and the embedded server's (the postmaster's ``/proc/<pid>/stat``
+utime+stime+cutime+cstime: its exited backends and autovacuum workers included).
 """
 
 from __future__ import annotations
@@ -48,19 +53,41 @@ cfg = GauntletConfig(
     safety_fail_on=(),
     parallel=(mode == "run_all"),
 )
+import os, resource
+from gauntlet_sync.server import EmbeddedPostgres
+def cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+def server_cpu():
+    # the postmaster's own CPU and that of its backends that have exited (reaped)
+    fields = open(f"/proc/{{EmbeddedPostgres.shared().pid}}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+profile = {profile!r}
 with Gauntlet(None, cfg) as g:
+    pg0, py0, kids0 = server_cpu(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    report = g.run_all(checks, raise_on_failure=False)
+    if profile:
+        import cProfile
+        prof = cProfile.Profile(time.process_time)
+        report = prof.runcall(g.run_all, checks, raise_on_failure=False)
+        prof.dump_stats(profile)
+    else:
+        report = g.run_all(checks, raise_on_failure=False)
     run_s = time.perf_counter() - t
+    py_cpu = cpu(resource.RUSAGE_SELF) - py0
+    kids_cpu = cpu(resource.RUSAGE_CHILDREN) - kids0
+time.sleep(0.3)  # the run's backends exit and are reaped by the postmaster
+pg_cpu = server_cpu() - pg0
 bad = {{r.name: r.status for r in report.results if r.status != "passed"}}
 print(json.dumps({{"run_s": run_s, "in_process_s": time.perf_counter() - t0, "bad": bad,
+                  "py_cpu": py_cpu, "fork_cpu": kids_cpu, "pg_cpu": pg_cpu,
                   "where": gauntlet_sync.__file__}}))
 """
 
 
-def run(code_dir: Path, project: Path, mode: str) -> dict[str, Any]:
+def run(code_dir: Path, project: Path, mode: str, profile: str = "") -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
-    code = CHILD.format(bench=str(HERE), project=str(project), mode=mode)
+    code = CHILD.format(bench=str(HERE), project=str(project), mode=mode, profile=profile)
     load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run(
@@ -78,11 +105,16 @@ def run(code_dir: Path, project: Path, mode: str) -> dict[str, Any]:
     return out
 
 
+def cpu_total(out: dict[str, Any]) -> float:
+    """CPU seconds of the run: this process, its forked walk children, the server."""
+    return float(out["py_cpu"] + out["fork_cpu"] + out["pg_cpu"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=Path, default=None)
     parser.add_argument("--sizes", default="150,300,1200")
-    parser.add_argument("--walk-size", type=int, default=1000)
+    parser.add_argument("--walk-size", type=int, default=1000, help="0: no walk-only runs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-growth"))
     args = parser.parse_args()
@@ -106,7 +138,9 @@ def main() -> None:
                 results.setdefault(key, {}).setdefault(name, []).append(out)
                 print(
                     f"run {attempt + 1} N={n} {mode} [{name}]: in-process run {out['run_s']:.2f} s,"
-                    f" whole process {out['wall_s']:.2f} s, load {out['load']:.1f}",
+                    f" whole process {out['wall_s']:.2f} s, load {out['load']:.1f}; CPU s of the"
+                    f" run: python {out['py_cpu']:.1f} + forked children {out['fork_cpu']:.1f}"
+                    f" + server {out['pg_cpu']:.1f} = {cpu_total(out):.1f}",
                     flush=True,
                 )
     print("\nminimum of", args.repeat, "runs (seconds):")
@@ -114,7 +148,8 @@ def main() -> None:
         for name, runs in by_code.items():
             print(
                 f"  N={key} [{name}]: run {min(r['run_s'] for r in runs):.2f},"
-                f" whole process {min(r['wall_s'] for r in runs):.2f}"
+                f" whole process {min(r['wall_s'] for r in runs):.2f},"
+                f" CPU {min(cpu_total(r) for r in runs):.1f}"
             )
     (args.work / "growth.json").write_text(json.dumps(results, indent=1))
 
