@@ -32,18 +32,20 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _gauntlet_config(project: str, safety_rows: bool = False):  # type: ignore[no-untyped-def]
+def _gauntlet_config(project: str, safety_rows: bool | None = None):  # type: ignore[no-untyped-def]
     from make_history import load_metadata
 
     from gauntlet_sync import GauntletConfig
 
     # The generated history indexes, validates and retypes tables created earlier in it:
     # safety observes all of it (same work); each revision allows those rules (make_history).
+    # safety_rows: None keeps the library's default (on).
+    rows = {} if safety_rows is None else {"safety_rows": safety_rows}
     return GauntletConfig(
         alembic_ini=f"{project}/alembic.ini",
         metadata=load_metadata(project),
         safety_fail_on=(),
-        safety_rows=safety_rows,
+        **rows,
     )
 
 
@@ -124,7 +126,12 @@ def main() -> None:
     parser.add_argument("--patch", action="append", default=[])
     parser.add_argument("--profile", default=None)
     parser.add_argument("--checks", default=None, help="run_all(checks=...), comma-separated")
-    parser.add_argument("--safety-rows", action="store_true", help="safety_rows=True")
+    parser.add_argument(
+        "--safety-rows",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="safety_rows=True / False (default: the library's, on)",
+    )
     args = parser.parse_args()
     result = server_start(args) if args.mode == "server" else run_checks(args)
     sys.stdout.write("\n" + json.dumps(result) + "\n")

@@ -144,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--safety-rows",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="safety also runs each revision once more on its tables filled with "
-        "generated rows, rolled back (slower)",
+        "generated rows, rolled back (default: on; --no-safety-rows switches it off)",
     )
     add(
         "--isolation",
@@ -561,7 +562,8 @@ def _safety_settings(args: argparse.Namespace) -> dict[str, Any]:
         allow.setdefault(revision, []).extend(rules)
     settings["safety_allow"] = allow
     settings["step_budget"] = args.step_budget
-    settings["safety_rows"] = args.safety_rows
+    if args.safety_rows is not None:  # neither flag: GauntletConfig's default (on)
+        settings["safety_rows"] = args.safety_rows
     return settings
 
 

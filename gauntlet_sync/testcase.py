@@ -93,8 +93,10 @@ class GauntletMixin:
     * ``gauntlet_progress``: ``True`` prints each check's start and end and each walk's
       progress to stderr, as the command line does off a terminal; ``None`` (default)
       reads ``GAUNTLET_PROGRESS`` (``1``/``true``/``yes``/``on``).
-    * ``gauntlet_keep_going``, ``gauntlet_changed_since``: ``GauntletConfig.keep_going``
-      and ``changed_since`` for this class (``None`` keeps the config's).
+    * ``gauntlet_keep_going``, ``gauntlet_changed_since``, ``gauntlet_safety_rows``:
+      ``GauntletConfig.keep_going``, ``changed_since`` and ``safety_rows`` for this class
+      (``None`` keeps the config's; ``gauntlet_safety_rows = False`` switches safety's
+      generated rows off).
     * ``gauntlet_shards``: ``n`` > 1 walks the history in ``n`` shard test methods
       (``test_stairway_shard_<k>_of_<n>``) that parallel runners spread over processes.
 
@@ -124,6 +126,8 @@ class GauntletMixin:
     gauntlet_keep_going: ClassVar[bool | None] = None
     #: GauntletConfig.changed_since: walk only what changed since this git ref.
     gauntlet_changed_since: ClassVar[str | None] = None
+    #: GauntletConfig.safety_rows: False switches safety's generated rows off.
+    gauntlet_safety_rows: ClassVar[bool | None] = None
     #: n > 1: the walk checks run as n shard test methods (one walk range each).
     gauntlet_shards: ClassVar[int] = 1
     #: GauntletConfig.extra_checks: checks off by default to run too (e.g. ["offline"]).
@@ -216,6 +220,8 @@ class GauntletMixin:
             changes["changed_since"] = cls.gauntlet_changed_since
         if cls.gauntlet_extra_checks is not None:
             changes["extra_checks"] = tuple(cls.gauntlet_extra_checks)
+        if cls.gauntlet_safety_rows is not None:
+            changes["safety_rows"] = cls.gauntlet_safety_rows
         changes.update(cls.gauntlet_config_overrides)
         try:
             return base.replace(**changes)

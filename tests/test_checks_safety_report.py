@@ -145,6 +145,7 @@ def test_cli_safety_policy_options(capsys: pytest.CaptureFixture[str], tmp_path:
 
     code, result = run()
     assert code == 1 and len(result["problems"]) == 5
+    assert result["per_revision"][2]["rows"] == {"orders": 3}  # generated rows: on by default
     code, result = run("--safety-fail-on", "none")
     assert code == 0 and len(result["warnings"]) == 6
     code, result = run(
@@ -163,7 +164,11 @@ def test_cli_safety_policy_options(capsys: pytest.CaptureFixture[str], tmp_path:
         "enum-add-value",
     ]
     assert result["per_revision"][0]["revision"] == "s1000004"  # below the floor: left out
-    code, result = run("--safety-rows")
+    code, result = run("--no-safety-rows")  # the switch off
+    assert code == 1 and len(result["problems"]) == 5
+    assert {r["with_rows"] for r in result["per_revision"]} == {"-"}
+    assert result["per_revision"][2]["rows"] == {}
+    code, result = run("--safety-rows")  # still accepted: the explicit on
     assert code == 1 and result["per_revision"][2]["rows"] == {"orders": 3}
     code, result = run("--safety-fail-on", "slow-step", "--step-budget", "0")
     assert code == 1 and len(result["problems"]) == 8

@@ -6,19 +6,31 @@ row meets; r1000003's downgrade makes a column NOT NULL again)."""
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import unittest
+import warnings
+from typing import Any, ClassVar
 
 import pytest
 
-from gauntlet_sync import Gauntlet, GauntletConfig, Report
+from gauntlet_sync import (
+    Gauntlet,
+    GauntletConfig,
+    GauntletMixin,
+    GauntletWarning,
+    Report,
+)
 from gauntlet_sync.checks import safety_rows
 from tests.histories import catalog
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 
-def _run(rows: bool, **config: Any) -> Report:
-    cfg = GauntletConfig(alembic_ini=catalog.ini("safety_rows"), safety_rows=rows, **config)
+def _run(rows: bool | None, **config: Any) -> Report:
+    """run_all on the safety_rows history (``rows=None``: safety_rows as by default)."""
+    if rows is not None:
+        config["safety_rows"] = rows
+    cfg = GauntletConfig(alembic_ini=catalog.ini("safety_rows"), **config)
     with Gauntlet(None, cfg) as g:
         return g.run_all(raise_on_failure=False)
 
@@ -29,7 +41,10 @@ def _verdicts(report: Report) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize("parallel", [True, False])
 def test_generated_rows_never_change_another_checks_verdict(parallel: bool) -> None:
-    with_rows, without = _run(True, parallel=parallel), _run(False, parallel=parallel)
+    """Rows are on by default (issue 17: "off with a switch"): the default run finds
+    r1000002's fails-with-rows, the switched-off one does not, every verdict is the same."""
+    assert GauntletConfig().safety_rows is True
+    with_rows, without = _run(None, parallel=parallel), _run(False, parallel=parallel)
     assert _verdicts(with_rows) == _verdicts(without)
     statuses = {r.name: r.status for r in with_rows.results}
     assert statuses["stairway"] == statuses["no_trace"] == "passed"  # as on empty tables
@@ -117,3 +132,35 @@ def test_a_revision_using_autocommit_block_is_not_probed() -> None:
         " s"
     )
     assert report.get("safety").warnings == ()
+
+
+def test_the_mixin_switches_generated_rows_off() -> None:
+    """``gauntlet_safety_rows = False`` (or ``safety_rows`` in gauntlet_config_overrides)
+    switches them off for the class; by default its safety test sees r1000002's
+    fails-with-rows warning."""
+
+    class Default(GauntletMixin, unittest.TestCase):
+        gauntlet_config = GauntletConfig(alembic_ini=catalog.ini("safety_rows"))
+        gauntlet_share_run = False
+
+    class Off(Default):
+        gauntlet_safety_rows = False
+
+    class Overridden(Default):
+        gauntlet_config_overrides: ClassVar[dict[str, Any]] = {"safety_rows": False}
+
+    assert Default.gauntlet_effective_config().safety_rows is True
+    assert Off.gauntlet_effective_config().safety_rows is False
+    assert Overridden.gauntlet_effective_config().safety_rows is False
+
+    def warned(case: type[unittest.TestCase]) -> list[str]:
+        suite = unittest.TestSuite([case("test_migrations_are_safe")])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = unittest.TextTestRunner(stream=io.StringIO()).run(suite)
+        assert result.wasSuccessful()
+        return [str(w.message) for w in caught if issubclass(w.category, GauntletWarning)]
+
+    found = warned(Default)
+    assert len(found) == 1 and found[0].startswith("safety: fails-with-rows: revision r1000002")
+    assert warned(Off) == []

@@ -1,5 +1,6 @@
-"""Generated rows for ``safety`` (``safety_rows=True``, off by default): a revision's
-upgrade run once more, on tables that hold rows.
+"""Generated rows for ``safety`` (``safety_rows``, on by default; ``safety_rows=False`` or
+CLI ``--no-safety-rows`` switches them off): a revision's upgrade run once more, on tables
+that hold rows.
 
 The walk's tables are empty; production's are not. Before the stairway re-applies a
 revision R (its downgrade has just put the schema back as it was before R), ``safety``
@@ -192,7 +193,7 @@ def _roll_back(conn: Connection) -> None:
             "safety's probe with generated rows could not roll back to its savepoint: the "
             "revision ended the transaction itself (a COMMIT of its own?), so the rows may "
             f"have been committed ({describe(exc)}). Turn generated rows off: "
-            "GauntletConfig(safety_rows=False), without --safety-rows."
+            "GauntletConfig(safety_rows=False), CLI --no-safety-rows."
         ) from exc
 
 

@@ -97,7 +97,7 @@ ready = GauntletConfig(alembic_config=Config("alembic.ini"), attributes={"tenant
 sharded = GauntletConfig(changed_since="origin/main", shard=(2, 4), shard_timings="report.json")
 names: tuple[str, ...] = CHECK_NAMES
 default_names: tuple[str, ...] = DEFAULT_CHECKS
-with_offline = GauntletConfig(extra_checks=["offline"], safety_rows=True)
+with_offline = GauntletConfig(extra_checks=["offline"], safety_rows=False)
 
 
 def run(dsn: str | None) -> bool:
