@@ -27,10 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import errors
 from .checks import CHECK_NAMES, CHECKS, HeadCheck
 from .errors import CheckFailed, ConfigError, GauntletError
-from .report import CheckResult, Report, Status
+from .report import CheckResult, Report
 from .scope import WalkScope
 
 __all__ = ["ShardReport", "main", "merge", "read_report"]
@@ -71,49 +70,11 @@ def read_report(path: Path) -> ShardReport:
         ) from None
 
 
-def _error(kind: str, status: str, message: str, data: dict[str, Any]) -> GauntletError | None:
-    """The typed error behind a result, rebuilt from its name and fields."""
-    if status not in ("failed", "error"):
-        return None
-    found = getattr(errors, kind, None)
-    cls: type[GauntletError] = (
-        found
-        if isinstance(found, type) and issubclass(found, GauntletError)
-        else (CheckFailed if status == "failed" else GauntletError)
-    )
-    if issubclass(cls, CheckFailed):
-        failed: type[CheckFailed] = cls
-        return failed(
-            message,
-            revision=data.get("revision"),
-            step=data.get("step"),
-            problems=tuple(data.get("problems") or ()),
-            warnings=tuple(data.get("warnings") or ()),
-        )
-    return cls(message)
-
-
-def _result(data: dict[str, Any]) -> CheckResult:
-    status: Status = data["status"]
-    if status not in _RANK:
-        raise ValueError(f"unknown status {status!r}")
-    message = str(data.get("message", ""))
-    error = _error(str(data.get("error_type", "")), status, message, data)
-    return CheckResult(
-        name=str(data["name"]),
-        status=status,
-        seconds=float(data.get("seconds", 0.0)),
-        error=error,
-        reason=message if status in ("skipped", "error") else "",
-        warnings=tuple(data.get("warnings") or ()),
-    )
-
-
 def _from_json(source: str, data: dict[str, Any]) -> ShardReport:
     scope = data.get("scope")
     return ShardReport(
         source,
-        [_result(r) for r in data["results"]],
+        [CheckResult.from_dict(r) for r in data["results"]],
         WalkScope.from_dict(scope) if scope else None,
         float(data.get("seconds", 0.0)),
         str(data.get("target", "")),
@@ -147,7 +108,7 @@ def _from_junit(source: str, root: ET.Element) -> ShardReport:
         data["warnings"] = [
             line.removeprefix("warning: ") for line in out.splitlines() if line.strip()
         ]
-        results.append(_result(data))
+        results.append(CheckResult.from_dict(data))
     return ShardReport(
         source,
         results,

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from . import errors
 from .errors import CheckFailed, GauntletError
 from .scope import WalkScope
 
@@ -40,6 +41,7 @@ def xml_text(text: str) -> str:
 
 #: how many of the slowest steps a report lists.
 SLOWEST = 5
+_STATUSES: tuple[str, ...] = ("passed", "failed", "skipped", "error")
 
 
 def _cell(value: Any) -> str:
@@ -182,6 +184,49 @@ class CheckResult:
             data["per_revision"] = [dict(r) for r in self.per_revision]
             data["slowest"] = [{"revision": rev, "seconds": sec} for rev, sec in self.slowest]
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        """The result :meth:`to_dict` wrote, read back (``merge-reports`` reads the shards'
+        JSON reports so). The typed error is rebuilt from ``error_type`` with the message,
+        revision, step, problems and warnings: a name gauntlet-sync does not know gives
+        :class:`~gauntlet_sync.CheckFailed` for ``failed``, :class:`GauntletError` for
+        ``error``. What is not such a dict raises ``ValueError``, ``KeyError`` or
+        ``TypeError``."""
+        status = data["status"]
+        if status not in _STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        message = str(data.get("message", ""))
+        return cls(
+            name=str(data["name"]),
+            status=status,
+            seconds=float(data.get("seconds", 0.0)),
+            error=_error_from_dict(status, message, data),
+            reason=message if status in ("skipped", "error") else "",
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
+            per_revision=tuple(dict(r) for r in data.get("per_revision") or ()),
+        )
+
+
+def _error_from_dict(status: str, message: str, data: Mapping[str, Any]) -> GauntletError | None:
+    """The typed error behind a ``failed`` or ``error`` result, by its class name."""
+    if status not in ("failed", "error"):
+        return None
+    found = getattr(errors, str(data.get("error_type", "")), None)
+    cls: type[GauntletError] = (
+        found
+        if isinstance(found, type) and issubclass(found, GauntletError)
+        else (CheckFailed if status == "failed" else GauntletError)
+    )
+    if issubclass(cls, CheckFailed):
+        return cls(
+            message,
+            revision=data.get("revision"),
+            step=data.get("step"),
+            problems=tuple(data.get("problems") or ()),
+            warnings=tuple(data.get("warnings") or ()),
+        )
+    return cls(message)
 
 
 @dataclasses.dataclass

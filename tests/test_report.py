@@ -4,15 +4,19 @@ in every walk."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from gauntlet_sync import (
+    CheckFailed,
     CheckResult,
     DowngradeLeftTraceError,
     Gauntlet,
     GauntletConfig,
+    GauntletError,
     Report,
     StairwayError,
     UpgradeError,
@@ -107,3 +111,32 @@ def test_a_real_no_trace_failure_reaches_junit_with_its_finding() -> None:
     failure = ET.fromstring(report.to_junit_xml()).find(".//testcase[@name='no_trace']/failure")
     assert failure is not None
     assert result.problems[0] in failure.get("message", "")
+
+
+def test_a_result_reads_back_from_its_dict() -> None:
+    """CheckResult.from_dict is to_dict's inverse (merge-reports reads shard reports so):
+    the typed error with where it failed, its problems and warnings, the per-revision table."""
+    failed = dataclasses.replace(
+        _trace_result(),
+        warnings=("enum-add-value: revision abc123 ...",),
+        per_revision=({"revision": "abc123", "seconds": 0.25, "rules": ["table-rewrite"]},),
+    )
+    back = CheckResult.from_dict(json.loads(json.dumps(failed.to_dict())))
+    assert type(back.error) is DowngradeLeftTraceError
+    assert (back.revision, back.step, back.problems) == (
+        failed.revision,
+        failed.step,
+        failed.problems,
+    )
+    assert back.to_dict() == failed.to_dict()
+    skipped = CheckResult("models_match", "skipped", 0.1, reason="no models")
+    assert CheckResult.from_dict(skipped.to_dict()) == skipped
+    unknown = {"name": "x", "status": "error", "message": "could not run", "error_type": "Gone"}
+    error = CheckResult.from_dict(unknown)
+    assert type(error.error) is GauntletError and error.message == "could not run"
+    failing = {"name": "x", "status": "failed", "message": "m", "error_type": "TypeVar"}
+    assert type(CheckResult.from_dict(failing).error) is CheckFailed  # never a non-error class
+    with pytest.raises(ValueError, match="unknown status 'fine'"):
+        CheckResult.from_dict({"name": "x", "status": "fine"})
+    with pytest.raises(KeyError):
+        CheckResult.from_dict({"status": "passed"})
