@@ -105,6 +105,13 @@ class ReservedWordSchemaNameError(SchemaValidationError):
     """Schema name is a PostgreSQL reserved word."""
 
 
+class MissingDowngradeError(GauntletError):
+    """A revision file has no ``downgrade()`` function, so ``alembic downgrade`` through
+    it fails (alembic's own error is an ``AttributeError`` on the module). The cause of
+    the failing downgrade step (in the stairway's and ``downgrade_to_base``'s failures);
+    the message names the revision, its file and the two fixes."""
+
+
 # --- check failures -----------------------------------------------------------------------
 
 

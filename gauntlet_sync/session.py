@@ -24,6 +24,7 @@ import pickle
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -41,7 +42,12 @@ from sqlalchemy.pool import NullPool
 from . import _compat, outside
 from .database import with_connect_timeout
 from .dsn import mask, redact
-from .errors import DatabaseUnavailableError, GauntletError, MigrationEnvironmentError
+from .errors import (
+    DatabaseUnavailableError,
+    GauntletError,
+    MigrationEnvironmentError,
+    MissingDowngradeError,
+)
 from .handover import Driver, HandOver, Redirect, own, url_for
 from .history import History
 from .janitor import Target
@@ -635,6 +641,9 @@ class MigrationSession:
                 f"{redact(' '.join(unavailable.split()), self.url)}. Is the server running?"
             ) from exc
         if step is not None:
+            missing = missing_downgrade(exc, step)
+            if missing is not None:
+                raise StepFailed(step, missing, describe(missing)) from exc
             raise StepFailed(step, exc, describe(exc, self.url) + self._timeout_hint(exc)) from exc
         if not started:
             raise MigrationEnvironmentError(
@@ -868,6 +877,26 @@ def connection_lost(exc: BaseException) -> str | None:
             return str(current)
         current = current.__cause__ or current.__context__
     return None
+
+
+def missing_downgrade(exc: BaseException, step: Step) -> MissingDowngradeError | None:
+    """alembic's ``AttributeError`` for a revision file without ``downgrade()``, as a typed
+    error naming the revision, its file and the fixes (``None``: ``exc`` is something else,
+    e.g. an AttributeError raised inside a downgrade that exists)."""
+    if step.is_upgrade or not isinstance(exc, AttributeError) or exc.name != "downgrade":
+        return None
+    module = getattr(exc, "obj", None)
+    if not isinstance(module, types.ModuleType) or callable(getattr(module, "downgrade", None)):
+        return None
+    revision = str(getattr(module, "revision", None) or step.revision)
+    where = getattr(module, "__file__", None)
+    return MissingDowngradeError(
+        f"revision {revision} has no downgrade() function"
+        f"{f' ({where})' if where else ''}, so `alembic downgrade` fails there too. Add a "
+        "downgrade() to that file or, if the revision is irreversible on purpose, set "
+        f"minimum_downgrade_revision={revision!r} (CLI: --minimum-downgrade-revision): the "
+        "walks then stop there"
+    )
 
 
 def describe(exc: BaseException, url: URL | None = None) -> str:

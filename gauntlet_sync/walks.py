@@ -309,7 +309,7 @@ def stairway_error(history: History, outcome: WalkOutcome) -> StairwayError:
         )
         return StairwayError(
             f"Stairway failed at revision {describe_revision(history, rev)} in step "
-            f"'{failed.step.label}': {failed}{'.' + hint if hint else ''}{unreached}",
+            f"'{failed.step.label}': {failed}{'.' if hint or unreached else ''}{hint}{unreached}",
             revision=rev,
             step=failed.step.label,
             problems=[str(failed)],
