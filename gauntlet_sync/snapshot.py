@@ -23,16 +23,29 @@ from . import _compat
 
 # {schema} and {skip} (the tables left out, e.g. the version table) are composed in as
 # literals: a statement without parameters keeps one generic plan (see Snapshotter).
+# An extension's member objects (pg_depend deptype 'e': its functions, types, tables...)
+# are left out: the extension's own row stands for them, with its version and how many
+# members it has, so a leftover extension is one line of the diff, not one per function.
 _SNAPSHOT_SQL = r"""
 WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = {schema}),
+members AS (  -- of the schema's extensions (an index lookup; none: nothing to read)
+    SELECT d.classid, d.objid FROM pg_depend d
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+      AND d.refobjid = ANY(ARRAY(
+          SELECT e.oid FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)))
+),
 rels AS (
     SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions, c.reltype
     FROM pg_class c
     WHERE c.relnamespace = (SELECT oid FROM ns)
       AND c.relname <> ALL({skip})
-      AND NOT EXISTS (  -- indexes of skipped tables
+      AND c.oid <> ALL(ARRAY(
+          SELECT objid FROM members WHERE classid = 'pg_class'::regclass))
+      AND NOT EXISTS (  -- indexes of skipped tables and of extension members
           SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
-          WHERE i.indexrelid = c.oid AND t.relname = ANY({skip}))
+          WHERE i.indexrelid = c.oid
+            AND (t.relname = ANY({skip}) OR t.oid = ANY(ARRAY(
+                SELECT objid FROM members WHERE classid = 'pg_class'::regclass))))
 )
 SELECT kind, name, definition FROM (
     SELECT 'relation' AS kind, r.relname AS name,
@@ -76,6 +89,10 @@ SELECT kind, name, definition FROM (
       AND con.conrelid NOT IN (
           SELECT oid FROM pg_class
           WHERE relnamespace = (SELECT oid FROM ns) AND relname = ANY({skip}))
+      AND con.conrelid <> ALL(ARRAY(
+          SELECT objid FROM members WHERE classid = 'pg_class'::regclass))
+      AND con.contypid <> ALL(ARRAY(
+          SELECT objid FROM members WHERE classid = 'pg_type'::regclass))
   UNION ALL
     SELECT 'sequence', r.relname,
            format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
@@ -98,8 +115,9 @@ SELECT kind, name, definition FROM (
                    || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
                    || coalesce(' default=' || t.typdefault, '') ELSE '' END
     FROM pg_type t
-    WHERE (t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm'))
-       OR t.oid = ANY(ARRAY(SELECT reltype FROM rels WHERE relkind = 'c'))  -- composite
+    WHERE ((t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm'))
+           OR t.oid = ANY(ARRAY(SELECT reltype FROM rels WHERE relkind = 'c')))  -- composite
+      AND t.oid <> ALL(ARRAY(SELECT objid FROM members WHERE classid = 'pg_type'::regclass))
   UNION ALL
     SELECT 'view', r.relname, regexp_replace(btrim(pg_get_viewdef(r.oid)), '\s+', ' ', 'g')
     FROM rels r WHERE r.relkind IN ('v', 'm')
@@ -117,6 +135,7 @@ SELECT kind, name, definition FROM (
             WHERE refclassid = 'pg_namespace'::regclass AND refobjid = (SELECT oid FROM ns)
               AND classid = 'pg_proc'::regclass))
       AND p.pronamespace = (SELECT oid FROM ns)
+      AND p.oid <> ALL(ARRAY(SELECT objid FROM members WHERE classid = 'pg_proc'::regclass))
   UNION ALL
     SELECT 'trigger', c.relname || '.' || tg.tgname,
            replace(pg_get_triggerdef(tg.oid), ' ON ' || quote_ident({schema}) || '.', ' ON ')
@@ -137,7 +156,11 @@ SELECT kind, name, definition FROM (
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
     WHERE d.objoid = ANY(ARRAY(SELECT oid FROM rels)) AND d.classoid = 'pg_class'::regclass
   UNION ALL
-    SELECT 'extension', e.extname, e.extversion
+    SELECT 'extension', e.extname,
+           e.extversion || ', ' || (
+               SELECT count(*) FROM pg_depend d
+               WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
+                 AND d.deptype = 'e') || ' member objects'
     FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)
 ) AS objects
 """

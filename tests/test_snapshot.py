@@ -192,3 +192,36 @@ def test_escapes_outside_the_schema_are_created_changed_or_dropped() -> None:
         "view public.new created outside the isolated schema",
         "table public.gone dropped outside the isolated schema",
     ]
+
+
+def test_a_leftover_extension_is_one_line_not_one_per_member(
+    conn: tuple[Connection, str],
+) -> None:
+    """An extension's members (pg_depend deptype 'e': citext's functions, operators'
+    functions, casts' functions...) are not listed: its own row, with its version and its
+    member count, stands for them; objects of the schema that only use it stay listed, and
+    a member added or dropped by hand changes the extension's row."""
+    connection, schema = conn
+    before = snapshot.take(connection, schema)
+    try:
+        connection.execute(text("CREATE EXTENSION citext"))
+        connection.execute(text("CREATE TABLE people (name citext)"))
+        connection.commit()
+        lines = before.diff(snapshot.take(connection, schema))
+        assert len(lines) == 3, lines  # the extension, the table, its column
+        extension = next(line for line in lines if line.startswith("extension "))
+        assert extension.startswith("extension citext left behind (")
+        assert extension.endswith(" member objects)")
+        assert "column people.name left behind (citext null)" in lines
+        with_extension = snapshot.take(connection, schema)
+        connection.execute(
+            text("CREATE FUNCTION shout(citext) RETURNS text LANGUAGE sql AS 'SELECT 1::text'")
+        )
+        connection.execute(text("ALTER EXTENSION citext ADD FUNCTION shout(citext)"))
+        connection.commit()
+        (changed,) = with_extension.diff(snapshot.take(connection, schema))
+        assert changed.startswith("extension citext changed: ") and "member objects" in changed
+    finally:
+        connection.rollback()
+        connection.execute(text("DROP EXTENSION IF EXISTS citext CASCADE"))
+        connection.commit()
