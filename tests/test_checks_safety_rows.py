@@ -121,6 +121,29 @@ def test_the_rows_meet_types_constraints_and_foreign_keys() -> None:
         conn.rollback()
 
 
+def test_a_nullable_key_reads_its_parent_without_filling_it() -> None:
+    """Only a NOT NULL foreign key makes its parent part of the fill; a nullable one
+    still takes the parent's keys when the parent holds rows (NULL when it has none)."""
+    cfg = GauntletConfig(alembic_ini=catalog.ini("safety_rows"))
+    with Gauntlet(None, cfg) as g, g.isolated() as db:
+        db.upgrade("r1000001")
+        conn = db.connection
+        db.execute("CREATE TABLE tags (id int PRIMARY KEY, account_id int REFERENCES accounts)")
+        conn.commit()
+        filled, _ = safety_rows.fill(conn, db.schema, ["tags"])
+        assert filled == {"tags": 3}  # accounts is not filled for it
+        keys = conn.exec_driver_sql("SELECT account_id FROM tags").scalars().all()
+        assert keys == [None, None, None]
+        conn.rollback()
+        db.execute("INSERT INTO accounts (id, email, plan) VALUES (7, 'a@b', 'pro')")
+        filled, _ = safety_rows.fill(conn, db.schema, ["tags"])
+        assert filled == {"tags": 3}
+        keys = conn.exec_driver_sql("SELECT account_id FROM tags").scalars().all()
+        assert keys == [7, 7, 7]
+        assert conn.exec_driver_sql("SELECT count(*) FROM accounts").scalar() == 1
+        conn.rollback()
+
+
 def test_a_revision_using_autocommit_block_is_not_probed() -> None:
     """Its statements would commit the rows: the probe stops before the commit."""
     cfg = GauntletConfig(alembic_ini=catalog.ini("safety_safe"), safety_rows=True)

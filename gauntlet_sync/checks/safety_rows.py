@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import psycopg
 from alembic import op
 from alembic.runtime.migration import MigrationContext
 from psycopg import sql
@@ -57,9 +59,13 @@ _SAVE_FILL = "SAVEPOINT gauntlet_safety_fill"
 _UNDO_FILL = "ROLLBACK TO SAVEPOINT gauntlet_safety_fill"
 _END_FILL = "RELEASE SAVEPOINT gauntlet_safety_fill"
 
-# The tables named and the parents of their foreign keys (in the schema): their columns
-# (type, NOT NULL, default, identity, generated; a domain's base type; an enum's labels)
-# and foreign keys, in one round trip.
+# One round trip: the tables named and, through foreign keys with a NOT NULL column, the
+# parents their rows need (in the schema), each with whether it holds rows (read by
+# query_to_xml, which runs a query built from the name, in this transaction); their columns
+# (type, NOT NULL, default, identity, generated; a domain's base type; an enum's labels);
+# and their foreign keys to tables of the schema, each with its parent's name and the
+# referenced columns' names (a nullable key reads the parent's rows by them, whether or
+# not the parent is filled too).
 _PLAN_SQL = """
 WITH RECURSIVE wanted(oid) AS (
   SELECT c.oid FROM pg_class c
@@ -70,16 +76,21 @@ WITH RECURSIVE wanted(oid) AS (
   JOIN wanted w ON con.conrelid = w.oid
   JOIN pg_class p ON p.oid = con.confrelid
   WHERE con.contype = 'f' AND p.relnamespace = con.connamespace
+    AND EXISTS (SELECT 1 FROM pg_attribute k WHERE k.attrelid = con.conrelid
+                AND k.attnum = ANY(con.conkey) AND k.attnotnull)
 )
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relname)), '[]'::json)
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relname,
+     query_to_xml(format('SELECT 1 FROM %I.%I LIMIT 1', %(schema)s, c.relname),
+                  false, true, '')::text <> '')), '[]'::json)
    FROM pg_class c WHERE c.oid IN (SELECT oid FROM wanted)) AS tables,
   (SELECT coalesce(json_agg(json_build_array(
      a.attrelid::bigint, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
      a.attnotnull, a.attidentity, a.attgenerated,
      coalesce(pg_get_expr(d.adbin, d.adrelid), ''), b.typname, b.typcategory,
-     (SELECT coalesce(json_agg(e.enumlabel ORDER BY e.enumsortorder), '[]'::json)
-      FROM pg_enum e WHERE e.enumtypid = b.oid)
+     CASE WHEN b.typtype = 'e' THEN (
+       SELECT coalesce(json_agg(e.enumlabel ORDER BY e.enumsortorder), '[]'::json)
+       FROM pg_enum e WHERE e.enumtypid = b.oid) ELSE '[]'::json END
    ) ORDER BY a.attrelid, a.attnum), '[]'::json)
    FROM pg_attribute a
    JOIN pg_type t ON t.oid = a.atttypid
@@ -88,10 +99,14 @@ SELECT
    WHERE a.attrelid IN (SELECT oid FROM wanted) AND a.attnum > 0
      AND NOT a.attisdropped) AS columns,
   (SELECT coalesce(json_agg(json_build_array(
-     con.conrelid::bigint, con.confrelid::bigint, con.conkey, con.confkey)), '[]'::json)
-   FROM pg_constraint con
+     con.conrelid::bigint, con.confrelid::bigint, con.conkey, p.relname,
+     (SELECT json_agg(pa.attname ORDER BY r.i)
+      FROM unnest(con.confkey) WITH ORDINALITY AS r(attnum, i)
+      JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = r.attnum)
+   )), '[]'::json)
+   FROM pg_constraint con JOIN pg_class p ON p.oid = con.confrelid
    WHERE con.conrelid IN (SELECT oid FROM wanted) AND con.contype = 'f'
-     AND con.confrelid IN (SELECT oid FROM wanted)) AS fkeys
+     AND p.relnamespace = con.connamespace) AS fkeys
 """
 
 
@@ -119,7 +134,7 @@ class Probe:
         return "failed" if self.error else f"{self.seconds:.3f} s"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _Column:
     num: int
     name: str
@@ -130,7 +145,24 @@ class _Column:
     default: str
     typname: str
     category: str
-    labels: list[str]
+    labels: tuple[str, ...]
+
+
+def _column(row: Sequence[Any]) -> _Column:
+    """A plan row's column (hashable: the INSERT statements are cached by their columns)."""
+    num, name, sqltype, notnull, identity, generated, default, typname, category, labels = row
+    return _Column(
+        int(num),
+        str(name),
+        str(sqltype),
+        bool(notnull),
+        str(identity),
+        str(generated),
+        str(default),
+        str(typname),
+        str(category),
+        tuple(str(label) for label in labels),
+    )
 
 
 class _Refused(Exception):
@@ -184,8 +216,7 @@ def probe(
 
 def _roll_back(conn: Connection) -> None:
     try:
-        conn.exec_driver_sql(_UNDO_PROBE)
-        conn.exec_driver_sql(_END_PROBE)
+        _run(conn, [_UNDO_PROBE, _END_PROBE])
     except Exception as exc:
         if connection_lost(exc):
             raise
@@ -234,24 +265,26 @@ def fill(
     """Generated rows in each of ``tables`` that has none, parents first: (rows per table
     filled, why each other table was left empty).
 
-    A few round trips: the catalog, which tables are empty, then one INSERT per table
-    (foreign keys take their parents' keys in subqueries) under one savepoint. Only when
-    one of them fails is the fill done again table by table, each under its own savepoint,
-    with fewer rows and then the nullable columns NULL, to say which table cannot be filled
-    and why."""
+    Two round trips on psycopg (3): the catalog (which tables hold rows included), then
+    every INSERT (one per table; foreign keys take their parents' keys in subqueries)
+    under one savepoint, sent together. Only when one of them fails is the fill done
+    again table by table, each under its own savepoint, with fewer rows and then the
+    nullable columns NULL, to say which table cannot be filled and why."""
     listed = sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(map(sql.Literal, tables)))
     query = _PLAN_SQL.replace("%(schema)s", _literal(schema)).replace(
         "%(tables)s", listed.as_string(None)
     )
     plan = conn.exec_driver_sql(query, execution_options=_NO_PARAMETERS).one()
-    names = {int(oid): name for oid, name in plan[0]}
+    names = {int(oid): str(name) for oid, name, _full in plan[0]}
+    full = {int(oid) for oid, _name, held in plan[0] if held}
     oids = {name: oid for oid, name in names.items()}
-    columns: dict[int, list[_Column]] = {}
+    columns: dict[int, tuple[_Column, ...]] = {}
     for row in plan[1]:
-        columns.setdefault(int(row[0]), []).append(_Column(*row[1:]))
-    fkeys: dict[int, list[tuple[int, list[int], list[int]]]] = {}
-    for child, parent, keys, refs in plan[2]:
-        fkeys.setdefault(int(child), []).append((int(parent), keys, refs))
+        columns[int(row[0])] = (*columns.get(int(row[0]), ()), _column(row[1:]))
+    fkeys: dict[int, list[_ForeignKey]] = {}
+    for child, parent, keys, parent_name, refs in plan[2]:
+        key = _ForeignKey(int(parent), str(parent_name), tuple(keys), tuple(refs or ()))
+        fkeys.setdefault(int(child), []).append(key)
     unfilled = {name: "no longer there" for name in tables if name not in oids}
     # the tables named and, through NOT NULL foreign keys, their parents: parents first
     order: list[int] = []
@@ -259,22 +292,28 @@ def fill(
     def visit(oid: int, path: tuple[int, ...]) -> None:
         if oid in order or oid in path:
             return
-        for parent, keys, _refs in fkeys.get(oid, []):
-            required = any(c.notnull for c in columns.get(oid, []) if c.num in keys)
-            if required and parent != oid:
-                visit(parent, (*path, oid))
+        for key in fkeys.get(oid, []):
+            required = any(c.notnull for c in columns.get(oid, ()) if c.num in key.columns)
+            if required and key.parent != oid:
+                visit(key.parent, (*path, oid))
         order.append(oid)
 
     for name in tables:
         if name in oids:
             visit(oids[name], ())
-    full = _with_rows(conn, schema, [names[oid] for oid in order])
-    order = [oid for oid in order if names[oid] not in full]
+    order = [oid for oid in order if oid not in full]
     if not order:
         return {}, unfilled
 
     def statement(oid: int, count: int, nullable_null: bool) -> str:
-        return _insert(schema, names, oid, columns, fkeys.get(oid, []), count, nullable_null)
+        return _insert(
+            schema,
+            names[oid],
+            columns.get(oid, ()),
+            tuple(fkeys.get(oid, ())),
+            count,
+            nullable_null,
+        )
 
     try:  # the quick way: every table at once
         statements = [statement(oid, per_table, False) for oid in order]
@@ -292,35 +331,33 @@ def fill(
     return filled, unfilled
 
 
+def _batched(conn: Connection) -> bool:
+    """Whether several statements may go in one round trip: psycopg (3) sends a query
+    without parameters with the simple query protocol, which runs them in order and
+    stops at the first that fails; other drivers get one statement at a time."""
+    return isinstance(conn.connection.driver_connection, psycopg.Connection)
+
+
+def _run(conn: Connection, statements: Sequence[str]) -> None:
+    """``statements`` in order: in one round trip where the driver allows it."""
+    if _batched(conn):
+        conn.exec_driver_sql(";\n".join(statements), execution_options=_NO_PARAMETERS)
+        return
+    for sql_text in statements:
+        conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
+
+
 def _under_savepoint(conn: Connection, statements: Sequence[str]) -> Exception | None:
     """Run ``statements`` under the fill's savepoint: ``None``, or what refused them (and
     what they did is undone). A lost connection is not a refusal: it is raised."""
-    conn.exec_driver_sql(_SAVE_FILL)
     try:
-        for sql_text in statements:
-            conn.exec_driver_sql(sql_text, execution_options=_NO_PARAMETERS)
+        _run(conn, [_SAVE_FILL, *statements, _END_FILL])
     except Exception as exc:
         if connection_lost(exc):
             raise
-        conn.exec_driver_sql(_UNDO_FILL)
-        conn.exec_driver_sql(_END_FILL)
+        _run(conn, [_UNDO_FILL, _END_FILL])
         return exc
-    conn.exec_driver_sql(_END_FILL)
     return None
-
-
-def _with_rows(conn: Connection, schema: str, tables: Sequence[str]) -> set[str]:
-    """Which of ``tables`` hold rows (one round trip)."""
-    if not tables:
-        return set()
-    query = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {} WHERE EXISTS (SELECT 1 FROM {})").format(
-            sql.Literal(table), sql.Identifier(schema, table)
-        )
-        for table in tables
-    )
-    found = conn.exec_driver_sql(query.as_string(None), execution_options=_NO_PARAMETERS)
-    return {str(row[0]) for row in found}
 
 
 def _fill_table(
@@ -340,24 +377,34 @@ def _fill_table(
     return 0, last
 
 
+@dataclasses.dataclass(frozen=True)
+class _ForeignKey:
+    """A foreign key of a table to a table of the schema."""
+
+    parent: int  # its oid
+    parent_name: str
+    columns: tuple[int, ...]  # the child's attnums, in key order
+    references: tuple[str, ...]  # the parent's column names, in key order
+
+
+@functools.lru_cache(maxsize=256)
 def _insert(
     schema: str,
-    names: dict[int, str],
-    oid: int,
-    columns: dict[int, list[_Column]],
-    fkeys: list[tuple[int, list[int], list[int]]],
+    table: str,
+    cols: tuple[_Column, ...],
+    fkeys: tuple[_ForeignKey, ...],
     count: int,
     nullable_null: bool,
 ) -> str:
-    """The INSERT of ``count`` generated rows into table ``oid`` (``ValueError``: a NOT NULL
+    """The INSERT of ``count`` generated rows into ``table`` (``ValueError``: a NOT NULL
     column no value is generated for). A foreign key's columns read row ``i`` of the parent
     (by its key; round again when it has fewer rows, NULL when it has none); every column
-    of a composite key reads the same row."""
-    cols = columns.get(oid, [])
-    references: dict[int, tuple[int, list[int], int]] = {}  # column -> parent, refs, position
-    for parent, keys, refs in fkeys:
-        for position, key in enumerate(keys):
-            references.setdefault(key, (parent, refs, position))
+    of a composite key reads the same row. Cached: the stairway probes a table again and
+    again with the same columns, and composing the statement costs more than sending it."""
+    references: dict[int, tuple[_ForeignKey, int]] = {}  # column -> its key, position
+    for key in fkeys:
+        for position, num in enumerate(key.columns):
+            references.setdefault(num, (key, position))
     chosen: list[_Column] = []
     for col in cols:
         if col.generated:
@@ -373,31 +420,28 @@ def _insert(
             continue
         chosen.append(col)
     if not chosen:
-        statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(
-            sql.Identifier(schema, names[oid])
-        )
+        statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier(schema, table))
         return statement.as_string(None)
     rows = []
     for i in range(count):
         values: list[sql.Composable] = []
         for col in chosen:
             if col.num in references:
-                parent, refs, position = references[col.num]
-                parent_cols = {c.num: c.name for c in columns.get(parent, [])}
-                if not all(r in parent_cols for r in refs):
+                key, position = references[col.num]
+                if not key.references:
                     values.append(sql.SQL("NULL"))
                     continue
-                order_by = sql.SQL(", ").join(sql.Identifier(parent_cols[r]) for r in refs)
-                table = sql.Identifier(schema, names[parent])
+                order_by = sql.SQL(", ").join(sql.Identifier(r) for r in key.references)
+                parent = sql.Identifier(schema, key.parent_name)
                 value: sql.Composable = sql.SQL(
                     "(SELECT {}::text FROM {} ORDER BY {} LIMIT 1 "
                     "OFFSET {} % greatest((SELECT count(*) FROM {}), 1))"
                 ).format(
-                    sql.Identifier(parent_cols[refs[position]]),
-                    table,
+                    sql.Identifier(key.references[position]),
+                    parent,
                     order_by,
                     sql.Literal(i),
-                    table,
+                    parent,
                 )
             else:
                 text = _value(col, i)
@@ -408,7 +452,7 @@ def _insert(
     return (
         sql.SQL("INSERT INTO {} ({}){} VALUES {}")
         .format(
-            sql.Identifier(schema, names[oid]),
+            sql.Identifier(schema, table),
             sql.SQL(", ").join(sql.Identifier(c.name) for c in chosen),
             sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else ""),
             sql.SQL(", ").join(rows),
