@@ -77,6 +77,24 @@ def test_generated_rows_never_change_another_checks_verdict(parallel: bool) -> N
     assert {r["with_rows"] for r in off.values()} == {"-"} and off["r1000002"]["rows"] == {}
 
 
+def test_no_probe_runs_when_safety_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are safety's: a run_all without it (tests/test_differential.py's walks) or
+    with safety=False sends no probe, though safety_rows is on by default."""
+    probes: list[object] = []
+    real = safety_rows.probe
+    monkeypatch.setattr(safety_rows, "probe", lambda *a, **k: probes.append(1) or real(*a, **k))
+    walks = ["stairway", "downgrade_to_base", "no_trace"]
+    cfg = GauntletConfig(alembic_ini=catalog.ini("safety_rows"), parallel=False)
+    for config, checks in ((cfg, walks), (cfg.replace(safety=False), None)):
+        with Gauntlet(None, config) as g:
+            report = g.run_all(checks, raise_on_failure=False)
+        assert report.get("stairway").status == "passed"
+    assert probes == []
+    with Gauntlet(None, cfg) as g:  # ... and with safety, the probes do run
+        g.run_all([*walks, "safety"], raise_on_failure=False)
+    assert len(probes) == 2  # r1000002 and r1000003 touch tables made before them
+
+
 def test_fails_with_rows_can_fail_the_check_or_be_allowed() -> None:
     report = _run(True, safety_fail_on=["fails-with-rows"])
     safety = report.get("safety")
