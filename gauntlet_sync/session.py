@@ -782,7 +782,9 @@ SELECT '#temp', '' WHERE CASE WHEN pg_my_temp_schema() = 0 THEN false ELSE EXIST
 _ADVISORY_SQL = """
 SELECT '#advisory', '' WHERE EXISTS (
     SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())"""
-_SESSION_STATE_SQL = text(_SETTINGS_SQL + "\nUNION ALL" + _TEMP_SQL + "\nUNION ALL" + _ADVISORY_SQL)
+_UNLOCK_SQL = "SELECT '#unlocked', '' WHERE pg_advisory_unlock_all() IS NULL"
+# Constant SQL only (no identifier or value is pasted in): joined once, at import.
+_SESSION_STATE_SQL = text("\nUNION ALL\n".join((_SETTINGS_SQL, _TEMP_SQL, _ADVISORY_SQL)))
 
 # Between walk steps (_restore_session). Reading pg_locks walks the server's whole lock
 # table (sized max_locks_per_transaction x max_connections): half the probe's cost. The
@@ -792,13 +794,8 @@ _SESSION_STATE_SQL = text(_SETTINGS_SQL + "\nUNION ALL" + _TEMP_SQL + "\nUNION A
 # them alone, as the full probe's equal '#advisory' entries did. The void function is
 # volatile: the Result's qual calls it exactly once, and it returns no row.
 _STEP_STATE_SQL = {
-    False: text(
-        "SELECT '#unlocked', '' WHERE pg_advisory_unlock_all() IS NULL\nUNION ALL\n"
-        + _SETTINGS_SQL
-        + "\nUNION ALL"
-        + _TEMP_SQL
-    ),
-    True: text(_SETTINGS_SQL + "\nUNION ALL" + _TEMP_SQL),
+    False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _TEMP_SQL))),
+    True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _TEMP_SQL))),
 }
 
 
