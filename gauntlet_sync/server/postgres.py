@@ -176,7 +176,7 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
     def pid(self) -> int | None:
         """The postmaster's pid while it runs."""
         process = self.child_process
-        return process.pid if process is not None and process.poll() is None else None
+        return process.pid if process is not None and self.is_running() else None
 
     @property
     def version(self) -> str:
@@ -184,9 +184,18 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         return server_version(self.bin_dir)
 
     def is_running(self) -> bool:
-        """Whether the server process is alive."""
+        """Whether the server process is alive.
+
+        In a process forked from the owner the postmaster is not a child: ``poll()`` would
+        get ECHILD from ``waitpid``, which ``Popen`` takes for "exited" (and remembers), so
+        ``shared()`` would start a second server in every forked worker. There the pid is
+        looked up instead."""
         process = self.child_process
-        return process is not None and process.poll() is None
+        if process is None:
+            return False
+        if os.getpid() != _compat.server_owner_pid(self):
+            return process.returncode is None and _alive(process.pid)
+        return process.poll() is None
 
     def start(self) -> None:
         """Start the server (no-op when running); on failure leave nothing behind.
@@ -456,6 +465,23 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         if tail:
             message += f"\nlast lines of the server log:\n{tail}"
         return message
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (dead, not yet reaped by its
+    parent). Linux ``/proc``; elsewhere a zombie counts as alive."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the server account's process, seen by another account
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            state = stat_file.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _children(pid: int) -> set[int]:
