@@ -64,10 +64,13 @@ def server() -> Iterator[EmbeddedPostgres]:
 
 # --- case 10: server binaries that fail or hang ------------------------------------------------
 
+#: the hanging binary's child, named for this process (pgrep must not find another test
+#: run's on this machine: pytest-xdist's other worker, another checkout's suite)
+HANGING = f"sleep {3600 + os.getpid()}"
 BROKEN_POSTGRES = {
     "exits-non-zero": ('echo "postgres: cannot run" >&2\nexit 3\n', "exited with status 3"),
     # not `exec sleep`: a wrapper's child holds the pipes too, and must die with it
-    "hangs": ("sleep 3600\n", "did not answer within 5 s"),
+    "hangs": (f"{HANGING}\n", "did not answer within 5 s"),
 }
 
 
@@ -91,7 +94,7 @@ def test_a_broken_postgres_binary_is_a_typed_error_within_seconds(
     assert seconds < 30, f"{seconds:.1f} s"  # was 60.5 s for a hanging one (issue 13)
     assert words in str(info.value) and "pass a DSN" in str(info.value)
     assert wait_gone(child_pids() - before) == set()
-    found = subprocess.run(["pgrep", "-f", "sleep 3600"], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-x", "-f", HANGING], capture_output=True, text=True)
     assert found.stdout.strip() == "", "the hanging binary's child was left running"
 
 
