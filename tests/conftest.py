@@ -43,27 +43,33 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def no_python_child_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_python_child_outlives_its_test() -> Iterator[None]:
     """A command a test started (the CLI, a project's suite) is killed when the test ends,
     also when the test failed before waiting for it: left running, it would hold a schema
-    and its locks and fail the tests after it. Not in the projects' suites under
-    ``tests/suites/`` (run by pytest in a subprocess, this conftest applies there too):
-    there the mixin's shared run is a forked child that outlives the first test on
-    purpose (the class's other tests read its results)."""
-    if SUITES in Path(str(request.node.path)).parents:
-        yield
-        return
+    and its locks and fail the tests after it.
+
+    A command is a child that ran another program: a forked child (same command line as
+    this process) is left to the code that forked it, which joins or stops it (``run_all``'s
+    walk beside its own; the mixin's shared run outlives a class's first test on purpose:
+    the class's other tests read its results, and its teardown stops it)."""
     before = child_pids()
     yield
+    ours = _command_line(os.getpid())
     for pid in child_pids() - before:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                program = f.read().split(b"\0")[0].decode(errors="replace")
-        except OSError:
+        command = _command_line(pid)
+        if command is None or command == ours:
             continue
-        if program == sys.executable:
+        if command.split(b"\0")[0].decode(errors="replace") == sys.executable:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _command_line(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 @pytest.fixture
