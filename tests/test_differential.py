@@ -26,6 +26,7 @@ commands, across the walks.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import shutil
@@ -251,12 +252,17 @@ def test_an_extension_made_by_the_upgrade_keeps_run_all_serial(
 
 # -- generated histories -----------------------------------------------------------------
 #
-# The plans are drawn by hypothesis (a fixed seed: the same histories on every run); the
-# histories are written and judged by a pool of two forked workers, each with a scratch
-# schema of its own for autogenerate, so that the client's and the server's work share the
-# two CPUs. A disagreement reports the history's files.
+# The plans are drawn by hypothesis (a fixed seed: the same histories on every run) and
+# judged in PARTS tests of every PARTS-th plan, which pytest-xdist's workers share; each
+# part's histories are written and judged by a pool of forked workers, each with a scratch
+# schema of its own for autogenerate: two, so that the client's and the server's work share
+# the two CPUs, or one under pytest-xdist, whose other worker keeps the second CPU busy.
+# A disagreement reports the history's files.
+
+PARTS = 8
 
 
+@functools.lru_cache(maxsize=1)
 def drawn_plans(count: int) -> list[generated.Plan]:
     plans: list[generated.Plan] = []
 
@@ -314,12 +320,15 @@ def _judge(plan: generated.Plan) -> str | None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_generated_histories_agree_with_separate_alembic_commands() -> None:
-    plans = drawn_plans(EXAMPLES)
-    assert len(plans) == EXAMPLES
+@pytest.mark.parametrize("part", range(PARTS), ids=lambda part: f"part{part + 1}of{PARTS}")
+def test_generated_histories_agree_with_separate_alembic_commands(part: int) -> None:
+    all_plans = drawn_plans(EXAMPLES)
+    assert len(all_plans) == EXAMPLES
+    plans = all_plans[part::PARTS]
     context = multiprocessing.get_context("fork" if forked.possible() else "spawn")
+    processes = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
     try:
-        with context.Pool(2) as pool:
+        with context.Pool(processes) as pool:
             found = pool.map(_judge, plans, chunksize=4)
     finally:
         with psycopg.connect(EmbeddedPostgres.shared().dsn, autocommit=True) as conn:
@@ -329,6 +338,7 @@ def test_generated_histories_agree_with_separate_alembic_commands() -> None:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
     disagreements = [text for text in found if text is not None]
     assert not disagreements, (
-        f"{len(disagreements)} of {len(plans)} generated histories disagree; the first:\n"
+        f"{len(disagreements)} of {len(plans)} generated histories (part {part + 1} of "
+        f"{PARTS}) disagree; the first:\n"
         + disagreements[0]
     )

@@ -20,6 +20,9 @@ import pytest
 
 from tests.reliability import ROOT, child_env
 
+#: one pytest-xdist worker builds the sdist once for them all (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("test_packaging_sdist")
+
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
