@@ -64,22 +64,23 @@ def leftover_schemas() -> list[str]:
 pytestmark = pytest.mark.usefixtures("no_leftovers")  # tests/conftest.py
 
 
-#: the tests that read ``reports``: one pytest-xdist worker runs them all (`--dist
-#: loadgroup`, README.rst's test command), or each worker would run every run_all again
-SHARES_REPORTS = pytest.mark.xdist_group("test_checks_reports")
+class _Reports(dict[str, gauntlet_sync.Report]):
+    """One run_all per expectation, made when a test first reads it: a pytest-xdist worker
+    runs only those of the expectations its tests read."""
+
+    def __missing__(self, key: str) -> gauntlet_sync.Report:
+        (exp,) = (e for e in EXPECTATIONS if _id(e) == key)
+        with Gauntlet(None, _config(exp)) as gauntlet:
+            report = self[key] = gauntlet.run_all(raise_on_failure=False)
+        return report
 
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, gauntlet_sync.Report]:
     """One run_all per expectation, shared by the tests that read it."""
-    found = {}
-    for exp in EXPECTATIONS:
-        with Gauntlet(None, _config(exp)) as gauntlet:
-            found[_id(exp)] = gauntlet.run_all(raise_on_failure=False)
-    return found
+    return _Reports()
 
 
-@SHARES_REPORTS
 @pytest.mark.parametrize("exp", EXPECTATIONS, ids=_id)
 def test_run_all_gives_each_check_its_expected_status(
     exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]
@@ -91,7 +92,6 @@ def test_run_all_gives_each_check_its_expected_status(
     assert report.ok == all(s in ("passed", "skipped") for s in got.values())
 
 
-@SHARES_REPORTS
 @pytest.mark.parametrize("exp", [e for e in EXPECTATIONS if e.failing_check], ids=_id)
 def test_the_broken_check_names_revision_and_objects(
     exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]
@@ -109,7 +109,6 @@ def test_the_broken_check_names_revision_and_objects(
     assert result.error.problems, "problems lists each finding"
 
 
-@SHARES_REPORTS
 @pytest.mark.parametrize("exp", EXPECTATIONS, ids=_id)
 def test_each_check_alone_gives_the_run_all_verdict(
     exp: catalog.Expectation, reports: dict[str, gauntlet_sync.Report]

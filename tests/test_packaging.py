@@ -10,6 +10,8 @@ Named for what it holds, not for one module: the package as published.
 from __future__ import annotations
 
 import email.parser
+import fcntl
+import os
 import re
 import subprocess
 import sys
@@ -20,26 +22,35 @@ import pytest
 
 from tests.reliability import ROOT, child_env
 
-#: one pytest-xdist worker builds the sdist once for them all (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group("test_packaging_sdist")
-
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The unpacked sdist of this checkout."""
-    out = tmp_path_factory.mktemp("sdist")
-    subprocess.run(
+    """The unpacked sdist of this checkout, built once per test run: pytest-xdist's workers
+    share it (two builds at once would collide in the checkout's staging directory)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above each worker's own
+    out = shared / "sdist"
+    with open(shared / "sdist.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "unpacked").is_dir():
+            _build_sdist(out)
+    (tree,) = (out / "unpacked").iterdir()
+    return tree
+
+
+def _build_sdist(out: Path) -> None:
+    built = subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(out), "."],
         cwd=ROOT,
-        check=True,
         capture_output=True,
         text=True,
     )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (archive,) = out.glob("gauntlet?sync-*.tar.gz")
     with tarfile.open(archive) as tar:
-        tar.extractall(out, filter="data")
-    (tree,) = (p for p in out.iterdir() if p.is_dir())
-    return tree
+        tar.extractall(out / "staging", filter="data")
+    (out / "staging").rename(out / "unpacked")
 
 
 def tracked(*paths: str) -> list[str]:
