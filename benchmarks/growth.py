@@ -2,7 +2,8 @@
 """Issue 18, "linear cost": how run_all and the no_trace walk grow with the history.
 
     python benchmarks/growth.py [--base DIR] [--sizes 150,300,1200] [--walk-size 1000]
-                                [--repeat 3] [--work /tmp/gauntlet-growth]
+                                [--repeat 3] [--work /tmp/gauntlet-growth] [--no-safety-rows]
+                                [--profile-dir DIR]
 
 For each size N (make_history.py's generated history) it times, each in a fresh process:
 
@@ -51,6 +52,7 @@ cfg = GauntletConfig(
     alembic_ini=project + "/alembic.ini",
     metadata=load_metadata(project),
     safety_fail_on=(),
+    **({extra_config}),
     parallel=(mode == "run_all"),
 )
 import os, resource
@@ -85,9 +87,13 @@ print(json.dumps({{"run_s": run_s, "in_process_s": time.perf_counter() - t0, "ba
 """
 
 
-def run(code_dir: Path, project: Path, mode: str, profile: str = "") -> dict[str, Any]:
+def run(
+    code_dir: Path, project: Path, mode: str, profile: str = "", extra_config: str = "{}"
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
-    code = CHILD.format(bench=str(HERE), project=str(project), mode=mode, profile=profile)
+    code = CHILD.format(
+        bench=str(HERE), project=str(project), mode=mode, profile=profile, extra_config=extra_config
+    )
     load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run(
@@ -117,6 +123,17 @@ def main() -> None:
     parser.add_argument("--walk-size", type=int, default=1000, help="0: no walk-only runs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-growth"))
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        default=None,
+        help="cProfile each run_all with a CPU clock into DIR/<N>-<mode>-<code>-<run>.prof",
+    )
+    parser.add_argument(
+        "--no-safety-rows",
+        action="store_true",
+        help="safety_rows=False (compare with a checkout whose default was off)",
+    )
     args = parser.parse_args()
     codes = {"this": ROOT}
     if args.base is not None:
@@ -134,7 +151,13 @@ def main() -> None:
         for n, mode in jobs:
             for name, code_dir in codes.items():
                 key = f"{n} {mode}"
-                out = run(code_dir, projects[n], mode)
+                extra = "{'safety_rows': False}" if args.no_safety_rows else "{}"
+                profile = ""
+                if args.profile_dir is not None:
+                    args.profile_dir.mkdir(parents=True, exist_ok=True)
+                    tag = f"{n}-{mode.replace(',', '+')}-{name}-{attempt + 1}.prof"
+                    profile = str(args.profile_dir.resolve() / tag)
+                out = run(code_dir, projects[n], mode, profile, extra_config=extra)
                 results.setdefault(key, {}).setdefault(name, []).append(out)
                 print(
                     f"run {attempt + 1} N={n} {mode} [{name}]: in-process run {out['run_s']:.2f} s,"

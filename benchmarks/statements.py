@@ -2,7 +2,7 @@
 """Issue 18, "linear cost": which statements the server spends run_all's time on.
 
     python benchmarks/statements.py N [--checks a,b] [--top 15] [--postgres-args "-c ..."]
-                                      [--work /tmp/gauntlet-growth]
+                                      [--vacuum-every SECONDS] [--work /tmp/gauntlet-growth]
 
 Runs ``run_all()`` (as ``growth.py``: ``child.py``'s config, every default check) on
 make_history.py's N-revision history, in this process, on an embedded server started with
@@ -11,8 +11,10 @@ planning; wall time inside the server, so it includes waiting for a CPU on a loa
 machine) with their calls, and the CPU seconds of the run: this process, its forked walk
 children, the server (postmaster utime+stime+cutime+cstime: backends and autovacuum
 workers included). ``--postgres-args`` adds server settings (e.g. autovacuum's) to try
-them. Comparing two sizes shows which statements grow faster than the history: a
-statement run once per step whose cost grows with the schema grows as N x schema.
+them; ``--vacuum-every`` VACUUMs the catalogs the walk bloats from a side process
+during the run (its backend's CPU counts in the server's). Comparing two sizes shows
+which statements grow faster than the history: a statement run once per step whose cost
+grows with the schema grows as N x schema.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +38,26 @@ SELECT calls, round((total_exec_time + total_plan_time)::numeric) AS ms,
        round(((total_exec_time + total_plan_time) / nullif(calls, 0))::numeric, 3) AS per_call,
        regexp_replace(left(query, 100), '\\s+', ' ', 'g')
 FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT %s
+"""
+
+
+CATALOGS = (
+    "pg_class",
+    "pg_attribute",
+    "pg_type",
+    "pg_depend",
+    "pg_constraint",
+    "pg_index",
+    "pg_attrdef",
+    "pg_enum",
+)
+VACUUM = """
+import time, psycopg
+with psycopg.connect({dsn!r}, autocommit=True) as conn:
+    while True:
+        time.sleep({period})
+        for catalog in {catalogs!r}:
+            conn.execute("VACUUM " + catalog)
 """
 
 
@@ -54,6 +77,7 @@ def main() -> None:
     parser.add_argument("--checks", default=None)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--postgres-args", default="")
+    parser.add_argument("--vacuum-every", type=float, default=0.0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/gauntlet-growth"))
     args = parser.parse_args()
     project = args.work / f"history_{args.n}"
@@ -87,9 +111,18 @@ def main() -> None:
         _cpu(resource.RUSAGE_SELF),
         _cpu(resource.RUSAGE_CHILDREN),
     )
+    vacuum = None
+    if args.vacuum_every:
+        code = VACUUM.format(dsn=server.dsn, period=args.vacuum_every, catalogs=CATALOGS)
+        vacuum = subprocess.Popen([sys.executable, "-c", code])
     started = time.perf_counter()
-    with Gauntlet(None, cfg) as gauntlet:
-        report = gauntlet.run_all(checks, raise_on_failure=False)
+    try:
+        with Gauntlet(None, cfg) as gauntlet:
+            report = gauntlet.run_all(checks, raise_on_failure=False)
+    finally:
+        if vacuum is not None:
+            vacuum.terminate()
+            vacuum.wait()
     wall = time.perf_counter() - started
     time.sleep(0.3)  # the run's backends exit and are reaped by the postmaster
     bad = {r.name: r.status for r in report.results if r.status != "passed"}
