@@ -7,13 +7,21 @@
   then one new revision added (untracked, as in a pull request's checkout); the whole
   process of a ``changed_since="main"`` run (every default check: the head-state checks on
   all N+1 revisions, the walks on the new one) on its own embedded server.
+* ``--floor``: what no changed-only run can go below, on the same N+1-revision history:
+  a fresh process that only imports alembic and runs ``alembic upgrade head``
+  (``alembic.command``) on an already running server (the head-state checks need exactly
+  that upgrade), the same imports alone, a bare interpreter, and the embedded server's
+  start from its initdb cache (in a fresh process, imports not counted).
 * ``--sharded N``: an N-revision history run whole, then in ``--shards`` shards one after
   the other (each as its own process with its own embedded server, as a CI matrix job
   would), cut by revision count and then by the whole run's measured ``revision_seconds``.
   The figure: the slowest shard's wall time over the whole run's.
 
 Each timed process is ``ci_scale.py child ...`` (imports, Gauntlet, run_all, exit), timed
-from outside. Before each, we wait (up to 3 s) for a quiet machine; the mean runnable-task
+from outside. It also reports CPU seconds, which a loaded machine disturbs far less than
+wall time: the process's own (with its forked children) and its embedded server's
+(the postmaster and its exited backends, ``/proc/<pid>/stat``).
+Before each, we wait (up to 3 s) for a quiet machine; the mean runnable-task
 count during each run is recorded next to its time. Results: benchmarks/ci_scale.json and
 a Markdown table on stdout (for RESULTS.md).
 """
@@ -76,6 +84,10 @@ def child(args: argparse.Namespace) -> None:
     )
     with Gauntlet(None, config) as gauntlet:
         report = gauntlet.run_all(raise_on_failure=False)
+    from gauntlet_sync import EmbeddedPostgres
+
+    server_cpu = process_cpu(EmbeddedPostgres.shared().pid)
+    own_cpu = own_process_cpu()
     if args.save:
         Path(args.save).write_text(report.to_json())
     walked = len(report.scope.walked) if report.scope else len(gauntlet.history.ids)
@@ -84,9 +96,33 @@ def child(args: argparse.Namespace) -> None:
         "report_s": report.seconds,
         "ok": report.ok,
         "walked": walked,
+        "cpu_s": own_cpu,
+        "server_cpu_s": server_cpu,
         "statuses": {r.name: r.status for r in report.results},
     }
     sys.stdout.write("\n" + json.dumps(out) + "\n")
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds of process ``pid`` and its waited-for children (a postmaster: the
+    backends that ended), from /proc/<pid>/stat; NaN where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_process_cpu() -> float:
+    """This process's CPU seconds plus its waited-for children's (forked checks, git)."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def timed(project: Path, *extra: str) -> dict[str, Any]:
@@ -106,6 +142,94 @@ def timed(project: Path, *extra: str) -> dict[str, Any]:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(wall_s=wall, runnable_before=quiet, runnable_during=sampler.mean)
     return result
+
+
+FLOOR_UPGRADE = """
+import json, sys, time
+started = time.perf_counter()
+from alembic import command
+from alembic.config import Config
+imported = time.perf_counter()
+config = Config(sys.argv[1])
+config.set_main_option("sqlalchemy.url", sys.argv[2].replace("%", "%%"))
+command.upgrade(config, "head")
+print(json.dumps({"imports_s": imported - started, "upgrade_s": time.perf_counter() - imported}))
+"""
+FLOOR_IMPORTS = "import alembic.command, alembic.config, sqlalchemy, psycopg"
+FLOOR_SERVER = """
+import json, time
+from gauntlet_sync.server.postgres import EmbeddedPostgres
+started = time.perf_counter()
+server = EmbeddedPostgres()
+up = time.perf_counter() - started
+server.stop()
+print(json.dumps({"server_start_s": up}))
+"""
+
+
+def timed_command(cmd: list[str], server_pid: int | None = None) -> dict[str, Any]:
+    """Wall and CPU seconds of one fresh process (and of ``server_pid``'s server meanwhile)."""
+    import resource
+
+    quiet = wait_quiet()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = process_cpu(server_pid) if server_pid else 0.0
+    with Sampler() as sampler:
+        started = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result: dict[str, Any] = {}
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if lines:
+        result = json.loads(lines[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.update(wall_s=wall, cpu_s=cpu, runnable_before=quiet, runnable_during=sampler.mean)
+    if server_pid:
+        result["server_cpu_s"] = process_cpu(server_pid) - server_before
+    return result
+
+
+def floor(root: Path, n: int, repeat: int) -> dict[str, Any]:
+    """The floor of a changed-only run: see the module's docstring (``--floor``)."""
+    import psycopg
+
+    from gauntlet_sync.server.postgres import EmbeddedPostgres
+
+    project = root / f"floor{n}"
+    make_history.generate(project, n + 1)  # the changed-only run's N + 1 revisions
+    found: dict[str, list[dict[str, Any]]] = {
+        "python": [],
+        "imports": [],
+        "alembic_upgrade_head": [],
+        "server_start": [],
+    }
+    with EmbeddedPostgres() as server:
+        admin = psycopg.connect(server.dsn.replace("/test?", "/postgres?"), autocommit=True)
+        for i in range(repeat):  # interleaved, so that drifting load hits all alike
+            found["python"].append(timed_command([sys.executable, "-c", "pass"]))
+            found["imports"].append(timed_command([sys.executable, "-c", FLOOR_IMPORTS]))
+            database = f"floor_{i}"
+            admin.execute(f"DROP DATABASE IF EXISTS {database}")
+            admin.execute(f"CREATE DATABASE {database}")
+            url = str(server.url.set(database=database).render_as_string(hide_password=False))
+            found["alembic_upgrade_head"].append(
+                timed_command(
+                    [sys.executable, "-c", FLOOR_UPGRADE, str(project / "alembic.ini"), url],
+                    server.pid,
+                )
+            )
+            admin.execute(f"DROP DATABASE {database}")
+            found["server_start"].append(
+                timed_command(
+                    [sys.executable, "-c", FLOOR_SERVER],
+                    None,
+                )
+            )
+        admin.close()
+    return {"revisions": n + 1, **found}
 
 
 def git(repo: Path, *args: str) -> None:
@@ -152,7 +276,7 @@ def sharded(root: Path, n: int, shards: int, results: dict[str, Any]) -> None:
 
 def save(results: dict[str, Any]) -> None:
     """Written after each stage: a long run stopped early keeps what it measured."""
-    (HERE / "ci_scale.json").write_text(json.dumps(results, indent=2))
+    Path(results.get("out", HERE / "ci_scale.json")).write_text(json.dumps(results, indent=2))
     print(table(results), flush=True)
 
 
@@ -169,6 +293,22 @@ def table(results: dict[str, Any]) -> str:
             f"walked {c['changed_runs'][0]['walked']}; the full run of the same: "
             f"{c['full_run']['wall_s']:.2f} s"
         )
+    if "floor" in results:
+        f = results["floor"]
+        for key in ("python", "imports", "alembic_upgrade_head", "server_start"):
+            runs = f[key]
+            walls = sorted(r["wall_s"] for r in runs)
+            cpus = sorted(r["cpu_s"] + r.get("server_cpu_s", 0.0) for r in runs)
+            extra = ""
+            if key == "server_start":
+                starts = sorted(r["server_start_s"] for r in runs)
+                extra = f"; start itself (imports not counted) {starts[len(starts) // 2]:.2f} s"
+            lines.append(
+                f"floor {key} ({f['revisions']} revisions): wall {walls[len(walls) // 2]:.2f} s "
+                f"median of {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)}), CPU "
+                f"(process + server) {cpus[len(cpus) // 2]:.2f} s{extra}; runnable during: "
+                + ", ".join(f"{r['runnable_during']:.1f}" for r in runs)
+            )
     if "sharded" in results and "whole" in results["sharded"]:
         s = results["sharded"]
         whole = s["whole"]["wall_s"]
@@ -203,10 +343,15 @@ def main() -> None:
     parser.add_argument("--sharded", type=int, default=1200)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--floor", action="store_true", help="measure the floor (see above)")
+    parser.add_argument("--out", default=str(HERE / "ci_scale.json"), help="the JSON results")
     args = parser.parse_args()
-    results: dict[str, Any] = {"loadavg_start": os.getloadavg()}
+    results: dict[str, Any] = {"loadavg_start": os.getloadavg(), "out": args.out}
     with tempfile.TemporaryDirectory(prefix="gs-ci-scale-") as tmp:
         root = Path(tmp)
+        if args.floor:
+            results["floor"] = floor(root, args.changed or 300, args.repeat)
+            save(results)
         if args.changed:
             results["changed"] = changed_only(root, args.changed, args.repeat)
             save(results)

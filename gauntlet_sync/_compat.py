@@ -8,8 +8,11 @@ release that changes one fails loudly there instead of silently changing a verdi
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import psycopg
@@ -304,8 +307,35 @@ def reload_revision_module(script: Script) -> None:
     revision file anew (``alembic.util.load_python_file``, the loader alembic's own
     ``Script`` uses; ``Script.module`` is what its steps call). Module-level state a
     revision's upgrade changes (gnocchi's 34c517bcc2dd appends to a module-level list)
-    then does not reach the next command's run of it."""
-    from alembic.util import load_python_file
+    then does not reach the next command's run of it.
 
+    What that loader does for a ``.py`` file (``spec_from_file_location``,
+    ``module_from_spec``, and the loader's ``exec_module``: ``get_code``, then ``exec`` in
+    the new module), except that the code object is compiled once per file and version
+    (its mtime and size, what Python's own bytecode cache checks): with
+    ``PYTHONDONTWRITEBYTECODE`` set, as in many CI images, every reload would compile the
+    file again. A stairway runs each revision three times."""
     path = Path(script.path)
-    script.module = load_python_file(path.parent, path.name)
+    if path.suffix != ".py" or not path.is_file():
+        from alembic.util import load_python_file
+
+        script.module = load_python_file(path.parent, path.name)
+        return
+    module_id = re.sub(r"\W", "_", path.name)  # as alembic names it
+    spec = importlib.util.spec_from_file_location(module_id, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _REVISION_CODE.get(str(path))
+    if cached is not None and cached[0] == version:
+        code = cached[1]
+    else:
+        code = spec.loader.get_code(module_id)  # type: ignore[attr-defined]
+        _REVISION_CODE[str(path)] = (version, code)
+    exec(code, module.__dict__)  # noqa: S102 - the revision file, as its import runs it
+    script.module = module
+
+
+#: revision file -> ((mtime_ns, size), code object): see reload_revision_module.
+_REVISION_CODE: dict[str, tuple[tuple[int, int], CodeType]] = {}

@@ -7,6 +7,7 @@ migration history (``cleanup_stale``) opens it the same way.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine, create_engine, text
@@ -27,13 +28,46 @@ def dsn_or_environment(dsn: str | None) -> str | None:
     return dsn or os.environ.get(DSN_ENV) or None
 
 
-def resolve(dsn: str | URL | None, connect_timeout: int = 10) -> URL:
-    """The URL to use: the given DSN, else the process-wide embedded server's."""
+def resolve(
+    dsn: str | URL | None, connect_timeout: int = 10, early: EarlyServer | None = None
+) -> URL:
+    """The URL to use: the given DSN, else the process-wide embedded server's (``early``:
+    the start already under way, see :class:`EarlyServer`)."""
     if dsn is None:
+        if early is not None:
+            early.join()
         from .server import EmbeddedPostgres
 
         dsn = EmbeddedPostgres.shared().dsn
     return with_connect_timeout(to_url(dsn), connect_timeout)
+
+
+class EarlyServer:
+    """Starts the process-wide embedded server in a thread, so that its start (copying the
+    cached cluster, booting: mostly the server process's own work) overlaps the loading of
+    the history, the models and git, instead of following them. ``join()`` waits for it
+    and raises what the start raised; :func:`resolve` calls it. Join it on every path
+    (``join(quiet=True)`` where an error of the caller's own is on its way): a thread still
+    running when ``run_all`` begins would stop it from forking."""
+
+    def __init__(self) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="gauntlet-server-start")
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            from .server import EmbeddedPostgres
+
+            EmbeddedPostgres.shared()
+        except BaseException as exc:  # noqa: BLE001 - raised again by join()
+            self._error = exc
+
+    def join(self, *, quiet: bool = False) -> None:
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None and not quiet:
+            raise error
 
 
 def with_connect_timeout(url: URL, seconds: int) -> URL:

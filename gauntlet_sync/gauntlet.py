@@ -47,6 +47,24 @@ class Gauntlet:
         self.config = config if config is not None else GauntletConfig()
         self.progress = progress
         self.alembic_config = load_alembic_config(self.config)
+        # The embedded server starts while the history, models and git are read.
+        early = database.EarlyServer() if dsn is None else None
+        try:
+            self._load(dsn)
+            self.url = database.resolve(dsn, self.config.connect_timeout, early)
+        finally:
+            if early is not None:
+                early.join(quiet=True)  # after an error of ours: that error is the one to see
+        self.engine: Engine = database.open_engine(self.url)
+        self.workspace = Workspace(
+            self.engine, self.url, self.config, self.history, self.alembic_config, self.driver
+        )
+        # A database the user gave holds the user's data: every commit is checked for
+        # changes outside the run's own schemas (outside.py). The embedded server is ours.
+        self.workspace.guarded = dsn is not None
+
+    def _load(self, dsn: str | URL | None) -> None:
+        """The history, the models, the part to walk and the driver (no database yet)."""
         self.history = History(self.alembic_config)
         self._metadata: MetaData | None = resolve_metadata(self.config.metadata)
         # Revisions the walks never step down (a typed error if the floor is unknown).
@@ -68,14 +86,6 @@ class Gauntlet:
             self._irreversible |= self.scope.unchanged
         #: the driver migrations run on: the DSN's or sqlalchemy.url's +driver, else psycopg
         self.driver = handover.resolve_driver(dsn, self.alembic_config)
-        self.url = database.resolve(dsn, self.config.connect_timeout)
-        self.engine: Engine = database.open_engine(self.url)
-        self.workspace = Workspace(
-            self.engine, self.url, self.config, self.history, self.alembic_config, self.driver
-        )
-        # A database the user gave holds the user's data: every commit is checked for
-        # changes outside the run's own schemas (outside.py). The embedded server is ours.
-        self.workspace.guarded = dsn is not None
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -16,8 +16,10 @@ hooks. Verdicts, messages and progress events are those of the serial run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -126,11 +128,12 @@ def build_start(ctx: RunContext, session: MigrationSession) -> None:
     """Upgrade ``session`` to the state before the part walked, in one transaction (as
     ``alembic upgrade <rev>`` on a fresh database); a failure is no verdict on the part
     (the run that walks the failing revision reports it), so it is this walk's error."""
+    if session.memo.get(START_BUILT):  # built beside the head upgrade (_StartBeside)
+        return
     start = ctx.start_revisions()
     if not start:
         return
-    steps = [Step(rev, "upgrade", "upgrade (the state before the part walked)") for rev in start]
-    built = ctx.walk(session, steps, "start state", one_transaction=True)
+    built = ctx.walk(session, start_steps(start), "start state", one_transaction=True)
     if built.failure is not None:
         raise GauntletError(
             f"Could not build the state the walk starts from (every revision before "
@@ -138,6 +141,15 @@ def build_start(ctx: RunContext, session: MigrationSession) -> None:
             f"{built.failure.step.revision}: {built.failure}. The run that walks "
             f"{built.failure.step.revision} reports it."
         )
+
+
+def start_steps(revisions: Sequence[str]) -> list[Step]:
+    """The one-transaction upgrade that builds a part's start state."""
+    return [Step(rev, "upgrade", "upgrade (the state before the part walked)") for rev in revisions]
+
+
+#: ``session.memo`` key: the session holds the walk's start state already.
+START_BUILT = "start state built"
 
 
 def nothing_walked(ctx: RunContext) -> str:
@@ -311,19 +323,65 @@ def _run_head_group(
 ) -> None:
     """The upgrade, then the guards, reads and consumers: one schema; then the walk group.
     Once the upgrade is in and reached nowhere outside the schema, the reads and consumers
-    run in a forked child while this process walks."""
+    run in a forked child while this process walks.
+
+    A walk over a part of the history (changed_since, shard) starts from a state built by
+    a one-transaction upgrade of its own: a forked child builds it while this process
+    upgrades the head state (:class:`_StartBeside`). Should either upgrade have reached
+    outside its schema, or changed an object that lives in no schema, the two may have met
+    there: both are thrown away and the group runs again, one upgrade after the other (the
+    upgrade's progress is then reported twice); verdicts are those of the serial run."""
+    with contextlib.ExitStack() as later:
+        if _head_group_once(ctx, run, checks, walk, later, early=True):
+            return
+    with contextlib.ExitStack() as later:
+        _head_group_once(ctx, run, checks, walk, later, early=False)
+
+
+def _head_group_once(
+    ctx: RunContext,
+    run: Recorder,
+    checks: Sequence[HeadCheck],
+    walk: Sequence[WalkCheck],
+    later: contextlib.ExitStack,
+    *,
+    early: bool,
+) -> bool:
+    """:func:`_run_head_group`, once; ``False`` when the start state built beside the
+    head upgrade met it (nothing recorded since needs keeping: run it again serially).
+    ``later`` holds that start state's session until the walk is done."""
     ordered = sorted(checks, key=lambda c: _STAGES.index(c.stage))
     prepare = [c for c in ordered if c.stage == "prepare"]
     guards = [c for c in ordered if c.stage == "guard"]
     rest = [c for c in ordered if c.stage in ("read", "consume")]
+    start: MigrationSession | None = None
     with ctx.session() as session:
         may_fork = bool(walk) and _may_fork(ctx)
         database_wide = _database_wide(ctx) if may_fork else None
-        upgrade_failed = run.one(
-            prepare[0].name if prepare else "upgrade",
-            lambda: ctx.upgrade(session),
-            record=bool(prepare),
-        )
+        beside = _StartBeside.begin(ctx, later) if early and may_fork else None
+        upgrading = ctx if beside is None else ctx.with_progress(beside.relay.progress)
+        with beside.stopped_on_error() if beside is not None else contextlib.nullcontext():
+            upgrade_failed = run.one(
+                prepare[0].name if prepare else "upgrade",
+                lambda: upgrading.upgrade(session),
+                record=bool(prepare),
+            )
+        if beside is not None:
+            beside.finish()
+            if (
+                isinstance(upgrade_failed, IsolationEscapeError)
+                or ctx.escapes(session)
+                or beside.escaped()
+                or _database_wide(ctx) != database_wide
+            ):
+                # The start state's escapes are undone first, quietly: its snapshot of the
+                # outside predates the head upgrade's objects, which it cannot undo. The
+                # head session's own look, which predates both, then warns of what is left.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    later.close()
+                return False
+            start = beside.session if beside.built else None
         if upgrade_failed is not None:
             escaped = isinstance(upgrade_failed, IsolationEscapeError)
             for check in ordered:
@@ -334,7 +392,7 @@ def _run_head_group(
             if escaped:  # every walk would reach outside again (and be stopped again)
                 for walk_check in walk:
                     run.blocked(walk_check.name, upgrade_failed)
-                return
+                return True
         else:
             for check in guards:
                 run.one(check.name, functools.partial(check.run, ctx, session))
@@ -342,12 +400,64 @@ def _run_head_group(
             # reach outside the schema, or make objects that live in no schema
             # (extensions), would meet their own objects there.
             if may_fork and not ctx.escapes(session) and _database_wide(ctx) == database_wide:
-                _walk_beside_child(ctx, run, session, rest, walk)
-                return
+                _walk_beside_child(ctx, run, session, rest, walk, start)
+                return True
             for check in rest:
                 run.one(check.name, functools.partial(check.run, ctx, session))
     if walk:
-        _run_walk_group(ctx, run, walk, may_split=False)
+        _run_walk_group(ctx, run, walk, may_split=False, start=start)
+    return True
+
+
+class _StartBeside:
+    """The walk's start state (a one-transaction upgrade of every revision before the part
+    walked, as ``alembic upgrade <rev>`` on a fresh database), built in a forked child on
+    a session of its own while this process upgrades the head state: two upgrades of up
+    to the whole history, on two CPUs. The child's progress events come through
+    :attr:`relay`; once :meth:`finish` returns, :attr:`built` says whether the state is
+    there, committed, for this process to walk from on :attr:`session`."""
+
+    def __init__(self, ctx: RunContext, session: MigrationSession, child: forked.Child) -> None:
+        self.ctx = ctx
+        self.session = session
+        self.child = child
+        self.relay = forked.Relay(child, ctx.progress)
+        self.built = False
+
+    @classmethod
+    def begin(cls, ctx: RunContext, later: contextlib.ExitStack) -> _StartBeside | None:
+        """The child at work, or ``None`` when there is no start state to build (a full
+        walk, or a part that starts at base) or no fork to be had."""
+        revisions = ctx.start_revisions()
+        if not revisions:
+            return None
+        session = later.enter_context(ctx.session())  # made here: the run's own schema
+
+        def child_body(send: forked.Send) -> None:
+            child_ctx = become_child(ctx, send, session)
+            built = child_ctx.walk(
+                session, start_steps(revisions), "start state", one_transaction=True
+            )
+            session.close()
+            send(forked.WalkDone(built))
+
+        child = forked.start(child_body)
+        return None if child is None else cls(ctx, session, child)
+
+    def stopped_on_error(self) -> contextlib.AbstractContextManager[forked.Child]:
+        return forked.stopped_on_error(self.child)
+
+    def finish(self) -> None:
+        """Wait for the child; its errors are the start state's (built again serially)."""
+        self.relay.finish()
+        outcome = self.relay.walk.outcome if self.relay.walk is not None else None
+        self.built = not self.relay.raised and outcome is not None and outcome.failure is None
+        if self.built:
+            self.session.memo[START_BUILT] = True
+
+    def escaped(self) -> bool:
+        """Whether building the start state changed anything outside its schema."""
+        return bool(self.ctx.workspace.escapes(self.session))
 
 
 def _may_fork(ctx: RunContext) -> bool:
@@ -388,9 +498,11 @@ def _walk_beside_child(
     session: MigrationSession,
     checks: Sequence[HeadCheck],
     walk: Sequence[WalkCheck],
+    start: MigrationSession | None = None,
 ) -> None:
-    """The walk group here, ``checks`` in a forked child on ``session``'s schema (which
-    this process keeps, and drops once the child is done)."""
+    """The walk group here (from ``start``, a session holding the walk's start state, if
+    given), ``checks`` in a forked child on ``session``'s schema (which this process
+    keeps, and drops once the child is done)."""
 
     def child_body(send: forked.Send) -> None:
         child_ctx = become_child(ctx, send, session)
@@ -405,22 +517,30 @@ def _walk_beside_child(
     if child is None:  # no fork to be had: one after the other
         for check in checks:
             run.one(check.name, functools.partial(check.run, ctx, session))
-        _run_walk_group(ctx, run, walk, may_split=True)
+        _run_walk_group(ctx, run, walk, may_split=True, start=start)
         return
     relay = forked.Relay(child, ctx.progress, on_results=run.results.update)
     relayed = ctx.with_progress(relay.progress)
     with forked.stopped_on_error(child):
-        _run_walk_group(relayed, Recorder(relayed, run.results), walk, may_split=True)
+        _run_walk_group(
+            relayed, Recorder(relayed, run.results), walk, may_split=True, start=start
+        )
         relay.finish()
     if relay.raised:
         raise relay.raised[0]
 
 
 def _run_walk_group(
-    ctx: RunContext, run: Recorder, checks: Sequence[WalkCheck], *, may_split: bool
+    ctx: RunContext,
+    run: Recorder,
+    checks: Sequence[WalkCheck],
+    *,
+    may_split: bool,
+    start: MigrationSession | None = None,
 ) -> None:
     """The walk checks ride one walk (split between two processes when ``may_split``:
-    run_all saw the upgrade stay inside its schema)."""
+    run_all saw the upgrade stay inside its schema), on ``start`` when given (a session
+    holding the start state already)."""
     if not ctx.history.ids:
         for check in checks:
             run.skip(check.name, walks.NOTHING_TO_WALK)
@@ -434,15 +554,22 @@ def _run_walk_group(
         ctx.emit(CheckStarted(check.name))
     # An error the walk cannot turn into a verdict is these checks' own: the checks
     # running beside it in a forked child still finish and report.
-    run.group([c.name for c in checks], lambda: _walk_and_judge(ctx, run, checks, may_split))
+    run.group(
+        [c.name for c in checks], lambda: _walk_and_judge(ctx, run, checks, may_split, start)
+    )
 
 
 def _walk_and_judge(
-    ctx: RunContext, run: Recorder, checks: Sequence[WalkCheck], may_split: bool
+    ctx: RunContext,
+    run: Recorder,
+    checks: Sequence[WalkCheck],
+    may_split: bool,
+    start: MigrationSession | None = None,
 ) -> None:
     started = time.perf_counter()
     try:
-        with ctx.session() as session:
+        given = contextlib.nullcontext(start) if start is not None else None
+        with given or ctx.session() as session:
             split = (
                 may_split
                 and not ctx.config.keep_going  # a failure ends a split walk

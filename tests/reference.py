@@ -261,15 +261,23 @@ class Reference:
 
     # -- the walks ---------------------------------------------------------------------
 
-    def stairway(self, *, trace: bool = False) -> tuple[Verdict, Verdict]:
+    def stairway(self, *, trace: bool = False, start: str | None = None) -> tuple[Verdict, Verdict]:
         """Every revision: upgrade, downgrade, upgrade again. Returns the stairway's
         verdict and no_trace's (catalog before each upgrade = catalog after its downgrade;
-        the first revision with a difference is the one named)."""
+        the first revision with a difference is the one named). ``start``: first one
+        ``alembic upgrade <start>`` (a part's start state, changed_since), then the
+        revisions after it (``None`` when that command fails: no verdict on them)."""
         failure: Verdict | None = None
         traces: list[tuple[str, list[str]]] = []
         compared: set[str] = set()
+        order = self.order
         with self._target() as target:
-            for rev in self.order:
+            if start is not None:
+                error = self._up(target, start)
+                if error is not None:
+                    return Verdict("error", start, "start", error), Verdict("error", start)
+                order = order[order.index(start) + 1 :]
+            for rev in order:
                 reversible = rev not in self.irreversible
                 before = self._catalog(target) if trace and reversible else None
                 steps = [("upgrade", self._up)]
@@ -293,7 +301,7 @@ class Reference:
         if traces:
             rev, lines = traces[0]
             no_trace = Verdict("failed", rev, "downgrade", "\n".join(lines))
-        elif failure is not None and not (set(self.order) - self.irreversible) <= compared:
+        elif failure is not None and not (set(order) - self.irreversible) <= compared:
             no_trace = Verdict("error", failure.revision, failure.step, failure.message)
         else:
             no_trace = Verdict("passed")

@@ -7,6 +7,8 @@ Also ``compare_server_default=True``, which goes through alembic's public API.""
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,36 @@ def test_a_revision_module_is_imported_anew_as_a_new_command_would() -> None:
     assert first is script.module
     second = history.before_run(script.revision)  # a later run: imported anew
     assert second is script.module and second is not first
+
+
+def test_a_reloaded_revision_module_is_alembics_own_load_with_its_code_compiled_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic.util import load_python_file
+
+    revision = tmp_path / "a1_state.py"
+    revision.write_text("revision = 'a1'\nSEEN = []\n")
+    script = types.SimpleNamespace(path=str(revision), module=None)
+    compiled: list[str] = []
+    real_compile = compile
+
+    def counting(source: object, filename: str, *args: object, **kwargs: object) -> object:
+        compiled.append(filename)
+        return real_compile(source, filename, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.compile", counting)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ to read from
+    _compat.reload_revision_module(script)  # type: ignore[arg-type]
+    first = script.module
+    _compat.reload_revision_module(script)  # type: ignore[arg-type]
+    assert script.module is not first and script.module.SEEN is not first.SEEN
+    assert compiled.count(str(revision)) == 1  # the second reload ran the same code
+    alembics = load_python_file(tmp_path, revision.name)
+    for name in ("__name__", "__file__", "revision", "SEEN"):
+        assert getattr(script.module, name) == getattr(alembics, name)
+    revision.write_text("revision = 'a1'\nSEEN = ['changed on disk']\n")
+    _compat.reload_revision_module(script)  # type: ignore[arg-type]
+    assert script.module.SEEN == ["changed on disk"]
 
 
 def test_version_locations_are_the_resolved_directories() -> None:
