@@ -128,12 +128,13 @@ def build_start(ctx: RunContext, session: MigrationSession) -> None:
     """Upgrade ``session`` to the state before the part walked, in one transaction (as
     ``alembic upgrade <rev>`` on a fresh database); a failure is no verdict on the part
     (the run that walks the failing revision reports it), so it is this walk's error."""
-    if session.memo.get(START_BUILT):  # built beside the head upgrade (_StartBeside)
+    if session.memo.get(START_BUILT):  # built already (beside the head upgrade, say)
         return
     start = ctx.start_revisions()
     if not start:
         return
     built = ctx.walk(session, start_steps(start), "start state", one_transaction=True)
+    session.memo[START_BUILT] = built.failure is None
     if built.failure is not None:
         raise GauntletError(
             f"Could not build the state the walk starts from (every revision before "
@@ -570,15 +571,21 @@ def _walk_and_judge(
     try:
         given = contextlib.nullcontext(start) if start is not None else None
         with given or ctx.session() as session:
+            part = ctx.scope.walked if ctx.scope is not None else ctx.history.ids
             split = (
-                may_split
+                # a part of the history is split too, verified afterwards when no head
+                # upgrade showed the migrations staying in their schema (see split_walk)
+                (may_split or ctx.scope is not None)
                 and not ctx.config.keep_going  # a failure ends a split walk
                 and any(c.heavy_hooks for c in checks)
-                and len(ctx.history.ids) >= SPLIT_WALK_FROM
-                and not ctx.not_walked()  # a part of the history: walked here, whole
+                and len(part) >= SPLIT_WALK_FROM
                 and _may_fork(ctx)
             )
-            outcome = split_walk(ctx, session, checks) if split else walk_once(ctx, session, checks)
+            outcome = (
+                split_walk(ctx, session, checks, verify=not may_split)
+                if split
+                else walk_once(ctx, session, checks)
+            )
         ctx.walk_seconds.update(outcome.seconds)
     except IsolationEscapeError as escape:  # stopped before a commit: nothing to judge
         for check in checks:
@@ -596,25 +603,38 @@ def _walk_and_judge(
 
 
 def split_walk(
-    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck]
+    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck], *, verify: bool = False
 ) -> walks.WalkOutcome:
     """The stairway, its first revisions walked here and the rest in a forked child, which
     first catches up through the same steps (without hooks, about half their cost) so
     that it goes on from the very state this walk reaches. A failure here ends the walk,
     as unsplit; a child that cannot finish leaves the rest to this process. Either way
     the outcome is the one walk's. Progress comes from both processes as it happens (the
-    revisions the child reached are reported again if this process walks them itself)."""
+    revisions the child reached are reported again if this process walks them itself).
+
+    A part of the history (changed_since, shard) is split alike: both processes start
+    from its start state, each built by its own one-transaction upgrade. ``verify``: no
+    head upgrade has shown that the migrations stay in their schema (a shard that leaves
+    the head-state checks to shard 1): should either process's walk reach outside its
+    schema or change a database-wide object, the two may have met there, and the walk
+    is made again unsplit on a fresh schema (its progress reported again)."""
     steps = ctx.stairway_plan()
-    ids = ctx.history.ids
-    split = max(1, min(len(ids) - 1, round(len(ids) * SPLIT_SHARE)))
-    mine = set(ids[:split])
-    first = [s for s in steps if s.revision in mine]
-    rest = [s for s in steps if s.revision not in mine]
+    part = list(ctx.scope.walked) if ctx.scope is not None else list(ctx.history.ids)
+    split = max(1, min(len(part) - 1, round(len(part) * SPLIT_SHARE)))
+    cut_at = next(i for i, step in enumerate(steps) if step.revision == part[split])
+    first, rest = steps[:cut_at], steps[cut_at:]
+    first_index = len({step.revision for step in first})
+    total = len({step.revision for step in steps})
+    database_wide = _database_wide(ctx) if verify else None
+    build_start(ctx, session)
     hooks = _hooks(ctx, session, checks)
-    with ctx.session() as other:
+    head: walks.WalkOutcome | None = None
+    with contextlib.ExitStack() as beside:
+        other = beside.enter_context(ctx.session())
 
         def child_body(send: forked.Send) -> None:
             child_ctx = become_child(ctx, send, other)
+            build_start(child_ctx.with_progress(None), other)  # this process reported it
             caught_up = walks.walk(
                 other, first, name="catch up", revision_data=ctx.config.revision_data
             )
@@ -626,8 +646,8 @@ def split_walk(
                 rest,
                 "stairway",
                 _hooks(child_ctx, other, checks),
-                first_index=split,
-                total=len(ids),
+                first_index=first_index,
+                total=total,
             )
             other.close()
             send(forked.WalkDone(tail))
@@ -640,17 +660,45 @@ def split_walk(
         relay = forked.Relay(child, ctx.progress)
         relayed = ctx.with_progress(relay.progress)
         with forked.stopped_on_error(child):
-            head = relayed.walk(session, first, "stairway", hooks, total=len(ids))
+            head = relayed.walk(session, first, "stairway", hooks, total=total)
             if head.failure is not None:
                 child.stop()
-                return head
-            relay.finish()
+            else:
+                relay.finish()
+        if verify and (
+            ctx.workspace.escapes(session)
+            or ctx.workspace.escapes(other)
+            or _database_wide(ctx) != database_wide
+        ):
+            # Both undone before the walk is made again (the child's schema dropped): each
+            # one's look at the outside sees the other's objects too, so quietly; the
+            # session's own teardown looks again and warns of what is left.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                beside.close()
+                ctx.workspace.undo_escapes(session)
+            with ctx.session() as fresh:
+                return walk_once(ctx, fresh, checks)
+    assert head is not None
+    if head.failure is not None:
+        return _in_part(ctx, head)
     tail: walks.WalkOutcome | None = relay.walk.outcome if relay.walk else None
     if tail is None:  # the child failed to catch up or raised: walk the rest here
-        return ctx.walk(session, rest, "stairway", hooks, first_index=split, total=len(ids))
+        return _in_part(
+            ctx, ctx.walk(session, rest, "stairway", hooks, first_index=first_index, total=total)
+        )
     merged = {
         check.name: check.merge(head.data[check.name], tail.data[check.name])
         for check in checks
         if check.name in head.data
     }
-    return walks.WalkOutcome(tail.failure, merged, seconds={**head.seconds, **tail.seconds})
+    return _in_part(
+        ctx, walks.WalkOutcome(tail.failure, merged, seconds={**head.seconds, **tail.seconds})
+    )
+
+
+def _in_part(ctx: RunContext, outcome: walks.WalkOutcome) -> walks.WalkOutcome:
+    """``outcome`` (of a walk over the history or a part of it) saying which part."""
+    if ctx.scope is not None:
+        outcome.part = ctx.scope.walked
+    return outcome

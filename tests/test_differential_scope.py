@@ -281,3 +281,81 @@ def _clean(case: Case) -> None:
     if case.cleanup:
         with psycopg.connect(EmbeddedPostgres.shared().dsn, autocommit=True) as conn:
             conn.execute(case.cleanup)
+
+
+def _table(number: int) -> tuple[str, str]:
+    return (
+        f'    op.execute("CREATE TABLE scope_t{number} (id integer PRIMARY KEY)")',
+        f'    op.execute("DROP TABLE scope_t{number}")',
+    )
+
+
+ESCAPE = (
+    '    op.execute("CREATE TABLE public.scope_escape (id integer)")',
+    '    op.execute("DROP TABLE public.scope_escape")',
+)
+SHARD_CASES = {
+    "tables": (_table(1), _table(2), _table(3), _table(4), _table(5), _table(6)),
+    # a revision of shard 2 reaches outside the schema: the split walk is made again
+    "a_table_outside_the_schema": (
+        _table(1), _table(2), _table(3), _table(4), ESCAPE, _table(6)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARD_CASES))
+def test_a_shard_splits_its_walk_between_two_processes_as_a_whole_run_does(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shard 2 of 2 (no head-state checks, so no head upgrade showed the migrations
+    staying in their schema) splits its walk as a whole run does, and checks afterwards
+    that neither process reached outside its schema; its verdicts equal the unsplit
+    walk's and those of separate commands from ``alembic upgrade <start>``."""
+    ini, _ = make_repo(tmp_path, Case(None, committed=SHARD_CASES[name], new=()))
+    monkeypatch.setattr(scheduler, "SPLIT_WALK_FROM", 2)  # the histories here are short
+    splits: list[bool] = []
+    fresh_walks: list[object] = []
+    real_split, real_walk_once = scheduler.split_walk, scheduler.walk_once
+
+    def watched_split(*args: Any, verify: bool = False) -> Any:
+        splits.append(verify)
+        return real_split(*args, verify=verify)
+
+    def watched_walk_once(*args: Any) -> Any:
+        fresh_walks.append(args[1])
+        return real_walk_once(*args)
+
+    monkeypatch.setattr(scheduler, "split_walk", watched_split)
+    monkeypatch.setattr(scheduler, "walk_once", watched_walk_once)
+
+    def run(parallel: bool) -> tuple[Outcome, list[str], tuple[str, ...]]:
+        cfg = GauntletConfig(alembic_ini=str(ini), shard=(2, 2), parallel=parallel)
+        with Gauntlet(None, cfg) as gauntlet:
+            report = gauntlet.run_all(raise_on_failure=False)
+            assert gauntlet.scope is not None
+            walked = gauntlet.scope.walked
+            order = gauntlet.revisions()
+        assert set(report.revision_seconds) == set(walked)
+        return (
+            {r.name: (r.status, getattr(r.error, "revision", None)) for r in report.results},
+            order,
+            walked,
+        )
+
+    try:
+        split, order, walked = run(parallel=True)
+        assert len(walked) >= 2
+        if forked.possible():
+            assert splits == [True]
+            assert len(fresh_walks) == (1 if name == "a_table_outside_the_schema" else 0)
+        unsplit, _, _ = run(parallel=False)
+        assert split == unsplit
+        assert {w: split[w][0] for w in ("stairway", "no_trace")} == dict.fromkeys(
+            ("stairway", "no_trace"), "passed"
+        )
+        start = order[order.index(walked[0]) - 1]
+        reference = Reference(lambda: Config(str(ini)), EmbeddedPostgres.shared().url, order)
+        stairway, no_trace = reference.stairway(trace=True, start=start)
+        assert (stairway.status, no_trace.status) == ("passed", "passed")
+    finally:
+        _clean(Case(None, cleanup="DROP TABLE IF EXISTS public.scope_escape"))
