@@ -2,6 +2,7 @@
 """CI at scale (issue 18): a changed-only run and shards, timed as whole processes.
 
     python benchmarks/ci_scale.py [--changed 300] [--sharded 1200] [--shards 4] [--repeat 3]
+        [--floor] [--variants NAME=DIR,...] [--out FILE.json]
 
 * ``--changed N``: an N-revision history (make_history.py) committed in a git repository,
   then one new revision added (untracked, as in a pull request's checkout); the whole
@@ -16,6 +17,14 @@
   the other (each as its own process with its own embedded server, as a CI matrix job
   would), cut by revision count and then by the whole run's measured ``revision_seconds``.
   The figure: the slowest shard's wall time over the whole run's.
+
+``--variants before=DIR,after=DIR``: the same changed-only runs (and whole run plus
+shards by count) with each library checkout, one process after the other, so that a
+drifting load hits them alike.
+
+The library's own modules are compiled once beforehand into a bytecode cache of the run's
+own (as pip installs a wheel); revision files are compiled by every run, as in a CI job's
+fresh checkout (``PYTHONDONTWRITEBYTECODE=1``).
 
 Each timed process is ``ci_scale.py child ...`` (imports, Gauntlet, run_all, exit), timed
 from outside. It also reports CPU seconds, which a loaded machine disturbs far less than
@@ -40,7 +49,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+#: the library a timed child imports (``--variants``): given by the parent, else this checkout
+LIBRARY = os.environ.get("GAUNTLET_BENCH_LIBRARY") or str(HERE.parent)
+sys.path.insert(0, LIBRARY)
 
 import make_history  # noqa: E402
 from run import Sampler, wait_quiet  # noqa: E402
@@ -125,7 +136,26 @@ def own_process_cpu() -> float:
     return total
 
 
-def timed(project: Path, *extra: str) -> dict[str, Any]:
+#: set by main(): the children's environment (see compiled_library)
+CHILD_ENV: dict[str, str] = {}
+
+
+def compiled_library(root: Path, libraries: list[str]) -> dict[str, str]:
+    """The children's environment: each library's modules compiled once into a bytecode
+    cache of their own (``PYTHONPYCACHEPREFIX``), as a wheel installed by pip has them,
+    and nothing written meanwhile (``PYTHONDONTWRITEBYTECODE``), so that the revision
+    files are compiled by every run, as in a CI job's fresh checkout."""
+    prefix = root / "pycache"
+    for library in libraries:
+        subprocess.run(
+            [sys.executable, "-X", f"pycache_prefix={prefix}", "-m", "compileall", "-q",
+             str(Path(library) / "gauntlet_sync")],
+            check=True,
+        )
+    return {"PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def timed(project: Path, *extra: str, library: str | None = None) -> dict[str, Any]:
     quiet = wait_quiet()
     with Sampler() as sampler:
         started = time.perf_counter()
@@ -134,7 +164,12 @@ def timed(project: Path, *extra: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+            env={
+                **os.environ,
+                **CHILD_ENV,
+                "PYTHONPATH": library or LIBRARY,
+                "GAUNTLET_BENCH_LIBRARY": library or LIBRARY,
+            },
         )
         wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -176,7 +211,13 @@ def timed_command(cmd: list[str], server_pid: int | None = None) -> dict[str, An
     server_before = process_cpu(server_pid) if server_pid else 0.0
     with Sampler() as sampler:
         started = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **CHILD_ENV, "PYTHONPATH": LIBRARY},
+        )
         wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -241,7 +282,9 @@ def git(repo: Path, *args: str) -> None:
     )
 
 
-def changed_only(root: Path, n: int, repeat: int) -> dict[str, Any]:
+def changed_only(
+    root: Path, n: int, repeat: int, variants: dict[str, str] | None = None
+) -> dict[str, Any]:
     project = root / f"changed{n}"
     make_history.generate(project, n)
     (project / ".gitignore").write_text("__pycache__/\n")
@@ -252,17 +295,42 @@ def changed_only(root: Path, n: int, repeat: int) -> dict[str, Any]:
     new = make_history.revision_id(n)
     prev = make_history.revision_id(n - 1)
     (versions / f"zz_{new}.py").write_text(NEW_REVISION.format(rev=new, prev=prev))
+    if variants:  # the same runs with each library, interleaved: load drifts alike
+        by_variant: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+        for _ in range(repeat):
+            for name, library in variants.items():
+                by_variant[name].append(
+                    timed(project, "--changed-since", "main", library=library)
+                )
+        return {"revisions": n + 1, "variants": by_variant}
     runs = [timed(project, "--changed-since", "main") for _ in range(repeat)]
     full = timed(project)
     return {"revisions": n + 1, "changed_runs": runs, "full_run": full}
 
 
-def sharded(root: Path, n: int, shards: int, results: dict[str, Any]) -> None:
+def sharded(
+    root: Path,
+    n: int,
+    shards: int,
+    results: dict[str, Any],
+    variants: dict[str, str] | None = None,
+) -> None:
     project = root / f"sharded{n}"
     make_history.generate(project, n)
     whole_report = root / "whole.json"
     found: dict[str, Any] = {"revisions": n}
     results["sharded"] = found
+    if variants:  # whole run and shards by count per library, one process after the other
+        found["variants"] = by_variant = {name: {"by_count": []} for name in variants}
+        for name, library in variants.items():
+            by_variant[name]["whole"] = timed(project, library=library)
+        for i in range(1, shards + 1):
+            for name, library in variants.items():
+                by_variant[name]["by_count"].append(
+                    timed(project, "--shard", f"{i}/{shards}", library=library)
+                )
+            save(results)
+        return
     found["whole"] = timed(project, "--save", str(whole_report))
     save(results)
     found["by_count"] = [timed(project, "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
@@ -282,7 +350,17 @@ def save(results: dict[str, Any]) -> None:
 
 def table(results: dict[str, Any]) -> str:
     lines = []
-    if "changed" in results:
+    for name, runs in results.get("changed", {}).get("variants", {}).items():
+        walls = sorted(r["wall_s"] for r in runs)
+        cpus = sorted(r["cpu_s"] + r["server_cpu_s"] for r in runs)
+        lines.append(
+            f"changed-only, {results['changed']['revisions']} revisions, variant {name}: "
+            f"wall median {walls[len(walls) // 2]:.2f} s ({', '.join(f'{w:.2f}' for w in walls)})"
+            f", CPU (process + server) median {cpus[len(cpus) // 2]:.2f} s "
+            f"({', '.join(f'{c:.2f}' for c in cpus)}); runnable during: "
+            + ", ".join(f"{r['runnable_during']:.1f}" for r in runs)
+        )
+    if "changed" in results and "changed_runs" in results["changed"]:
         c = results["changed"]
         walls = sorted(r["wall_s"] for r in c["changed_runs"])
         lines.append(
@@ -309,6 +387,23 @@ def table(results: dict[str, Any]) -> str:
                 f"(process + server) {cpus[len(cpus) // 2]:.2f} s{extra}; runnable during: "
                 + ", ".join(f"{r['runnable_during']:.1f}" for r in runs)
             )
+    for name, runs in results.get("sharded", {}).get("variants", {}).items():
+        if "whole" not in runs or not runs["by_count"]:
+            continue
+        whole = runs["whole"]
+        walls = [r["wall_s"] for r in runs["by_count"]]
+        cpus = [r["cpu_s"] + r["server_cpu_s"] for r in runs["by_count"]]
+        whole_cpu = whole["cpu_s"] + whole["server_cpu_s"]
+        lines.append(
+            f"{len(walls)} shards by count, {results['sharded']['revisions']} revisions, variant "
+            f"{name}: wall {', '.join(f'{w:.2f}' for w in walls)} s, slowest "
+            f"{100 * max(walls) / whole['wall_s']:.0f} % of the whole run's "
+            f"{whole['wall_s']:.2f} s; CPU {', '.join(f'{c:.2f}' for c in cpus)} s, whole "
+            f"{whole_cpu:.2f} s (walked {', '.join(str(r['walked']) for r in runs['by_count'])}"
+            f"; runnable during the whole {whole['runnable_during']:.1f}, shards "
+            + ", ".join(f"{r['runnable_during']:.1f}" for r in runs["by_count"])
+            + ")"
+        )
     if "sharded" in results and "whole" in results["sharded"]:
         s = results["sharded"]
         whole = s["whole"]["wall_s"]
@@ -345,18 +440,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--floor", action="store_true", help="measure the floor (see above)")
     parser.add_argument("--out", default=str(HERE / "ci_scale.json"), help="the JSON results")
+    parser.add_argument(
+        "--variants",
+        help="compare libraries, run by run: NAME=LIBRARY_DIR,... (e.g. "
+        "before=/path/to/old/checkout,after=.)",
+    )
     args = parser.parse_args()
+    variants = (
+        dict(item.split("=", 1) for item in args.variants.split(",")) if args.variants else None
+    )
     results: dict[str, Any] = {"loadavg_start": os.getloadavg(), "out": args.out}
     with tempfile.TemporaryDirectory(prefix="gs-ci-scale-") as tmp:
         root = Path(tmp)
+        CHILD_ENV.update(compiled_library(root, [LIBRARY, *(variants or {}).values()]))
+        results["child_env"] = dict(CHILD_ENV)
         if args.floor:
             results["floor"] = floor(root, args.changed or 300, args.repeat)
             save(results)
         if args.changed:
-            results["changed"] = changed_only(root, args.changed, args.repeat)
+            results["changed"] = changed_only(root, args.changed, args.repeat, variants)
             save(results)
         if args.sharded:
-            sharded(root, args.sharded, args.shards, results)
+            sharded(root, args.sharded, args.shards, results, variants)
     results["loadavg_end"] = os.getloadavg()
     save(results)
     print(f"load average at start {results['loadavg_start']}, at end {results['loadavg_end']}")
