@@ -54,7 +54,6 @@ LIBRARY = os.environ.get("GAUNTLET_BENCH_LIBRARY") or str(HERE.parent)
 sys.path.insert(0, LIBRARY)
 
 import make_history  # noqa: E402
-from run import Sampler, wait_quiet  # noqa: E402
 
 NEW_REVISION = '''"""a data-only revision added by the pull request
 
@@ -156,6 +155,9 @@ def compiled_library(root: Path, libraries: list[str]) -> dict[str, str]:
 
 
 def timed(project: Path, *extra: str, library: str | None = None) -> dict[str, Any]:
+    # imported here: run.py puts this checkout first on sys.path and imports its library,
+    # which a child timing another library (--variants) must not do
+    from run import Sampler, wait_quiet
     quiet = wait_quiet()
     with Sampler() as sampler:
         started = time.perf_counter()
@@ -205,6 +207,8 @@ print(json.dumps({"server_start_s": up}))
 def timed_command(cmd: list[str], server_pid: int | None = None) -> dict[str, Any]:
     """Wall and CPU seconds of one fresh process (and of ``server_pid``'s server meanwhile)."""
     import resource
+
+    from run import Sampler, wait_quiet
 
     quiet = wait_quiet()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

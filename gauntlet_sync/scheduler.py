@@ -368,7 +368,8 @@ def _head_group_once(
                 record=bool(prepare),
             )
         if beside is not None:
-            beside.finish()
+            with beside.stopped_on_error():  # an interrupt while waiting ends the child too
+                beside.finish()
             if (
                 isinstance(upgrade_failed, IsolationEscapeError)
                 or ctx.escapes(session)
@@ -582,7 +583,7 @@ def _walk_and_judge(
                 and _may_fork(ctx)
             )
             outcome = (
-                split_walk(ctx, session, checks, verify=not may_split)
+                split_walk(ctx, session, checks, not may_split)
                 if split
                 else walk_once(ctx, session, checks)
             )
@@ -603,7 +604,7 @@ def _walk_and_judge(
 
 
 def split_walk(
-    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck], *, verify: bool = False
+    ctx: RunContext, session: MigrationSession, checks: Sequence[WalkCheck], verify: bool = False
 ) -> walks.WalkOutcome:
     """The stairway, its first revisions walked here and the rest in a forked child, which
     first catches up through the same steps (without hooks, about half their cost) so
