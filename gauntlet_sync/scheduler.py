@@ -627,8 +627,6 @@ def split_walk(
     first_index = len({step.revision for step in first})
     total = len({step.revision for step in steps})
     database_wide = _database_wide(ctx) if verify else None
-    build_start(ctx, session)
-    hooks = _hooks(ctx, session, checks)
     head: walks.WalkOutcome | None = None
     with contextlib.ExitStack() as beside:
         other = beside.enter_context(ctx.session())
@@ -661,6 +659,8 @@ def split_walk(
         relay = forked.Relay(child, ctx.progress)
         relayed = ctx.with_progress(relay.progress)
         with forked.stopped_on_error(child):
+            build_start(relayed, session)  # while the child builds its own
+            hooks = _hooks(ctx, session, checks)
             head = relayed.walk(session, first, "stairway", hooks, total=total)
             if head.failure is not None:
                 child.stop()
