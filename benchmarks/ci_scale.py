@@ -22,9 +22,9 @@
 shards by count) with each library checkout, one process after the other, so that a
 drifting load hits them alike.
 
-The library's own modules are compiled once beforehand into a bytecode cache of the run's
-own (as pip installs a wheel); revision files are compiled by every run, as in a CI job's
-fresh checkout (``PYTHONDONTWRITEBYTECODE=1``).
+The library's package is copied and compiled once beforehand (as pip installs a wheel; the
+checkout is left alone); revision files are compiled by every run, as in a CI job's fresh
+checkout (``PYTHONDONTWRITEBYTECODE=1``).
 
 Each timed process is ``ci_scale.py child ...`` (imports, Gauntlet, run_all, exit), timed
 from outside. It also reports CPU seconds, which a loaded machine disturbs far less than
@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,23 +136,28 @@ def own_process_cpu() -> float:
     return total
 
 
-#: set by main(): the children's environment (see compiled_library)
+#: set by main(): the children's environment, and each library's compiled copy (see
+#: compiled_library)
 CHILD_ENV: dict[str, str] = {}
+COPIES: dict[str, str] = {}
 
 
 def compiled_library(root: Path, libraries: list[str]) -> dict[str, str]:
-    """The children's environment: each library's modules compiled once into a bytecode
-    cache of their own (``PYTHONPYCACHEPREFIX``), as a wheel installed by pip has them,
-    and nothing written meanwhile (``PYTHONDONTWRITEBYTECODE``), so that the revision
-    files are compiled by every run, as in a CI job's fresh checkout."""
-    prefix = root / "pycache"
-    for library in libraries:
-        subprocess.run(
-            [sys.executable, "-X", f"pycache_prefix={prefix}", "-m", "compileall", "-q",
-             str(Path(library) / "gauntlet_sync")],
-            check=True,
+    """Each library's package copied under ``root`` and compiled there once, as a wheel
+    installed by pip has it (the checkout itself is left alone); the children then write
+    no bytecode (``PYTHONDONTWRITEBYTECODE``), so that the revision files are compiled by
+    every run, as in a CI job's fresh checkout. Returns library -> its copy's directory."""
+    copies: dict[str, str] = {}
+    for number, library in enumerate(dict.fromkeys(libraries)):
+        copy = root / f"library{number}"
+        shutil.copytree(
+            Path(library) / "gauntlet_sync",
+            copy / "gauntlet_sync",
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
-    return {"PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy)], check=True)
+        copies[library] = str(copy)
+    return copies
 
 
 def timed(project: Path, *extra: str, library: str | None = None) -> dict[str, Any]:
@@ -169,8 +175,8 @@ def timed(project: Path, *extra: str, library: str | None = None) -> dict[str, A
             env={
                 **os.environ,
                 **CHILD_ENV,
-                "PYTHONPATH": library or LIBRARY,
-                "GAUNTLET_BENCH_LIBRARY": library or LIBRARY,
+                "PYTHONPATH": COPIES.get(library or LIBRARY, library or LIBRARY),
+                "GAUNTLET_BENCH_LIBRARY": COPIES.get(library or LIBRARY, library or LIBRARY),
             },
         )
         wall = time.perf_counter() - started
@@ -220,7 +226,7 @@ def timed_command(cmd: list[str], server_pid: int | None = None) -> dict[str, An
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, **CHILD_ENV, "PYTHONPATH": LIBRARY},
+            env={**os.environ, **CHILD_ENV, "PYTHONPATH": COPIES.get(LIBRARY, LIBRARY)},
         )
         wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -456,7 +462,8 @@ def main() -> None:
     results: dict[str, Any] = {"loadavg_start": os.getloadavg(), "out": args.out}
     with tempfile.TemporaryDirectory(prefix="gs-ci-scale-") as tmp:
         root = Path(tmp)
-        CHILD_ENV.update(compiled_library(root, [LIBRARY, *(variants or {}).values()]))
+        COPIES.update(compiled_library(root, [LIBRARY, *(variants or {}).values()]))
+        CHILD_ENV["PYTHONDONTWRITEBYTECODE"] = "1"
         results["child_env"] = dict(CHILD_ENV)
         if args.floor:
             results["floor"] = floor(root, args.changed or 300, args.repeat)
