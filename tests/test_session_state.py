@@ -136,7 +136,10 @@ def test_the_step_probe_reads_neither_pg_locks_nor_pg_class_on_a_plain_session(
                 )
             )
         assert "pg_lock_status" not in plan
-        assert "Seq Scan on pg_class" in plan and "(never executed)" in plan, plan
+        # the scan type depends on the server's pg_class statistics (each xdist worker
+        # has its own server): whatever it is, it must never run
+        on_pg_class = [line for line in plan.splitlines() if " on pg_class" in line]
+        assert on_pg_class and all("(never executed)" in line for line in on_pg_class), plan
 
 
 _WHO = text(
