@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from gauntlet_sync import (
     forked,
     scheduler,
 )
+from tests.git_repo import run_git
 from tests.histories import catalog
 from tests.reference import Reference
 
@@ -144,14 +144,6 @@ CASES = {
 }
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
 
 def _add(versions: Path, down: str | None, number: int, bodies: tuple[str, str]) -> str:
     rev = f"sc{number:06d}"
@@ -184,9 +176,9 @@ def make_repo(tmp_path: Path, case: Case) -> tuple[Path, str]:
         number += 1
         head = _add(versions, head, number, bodies)
     (repo / ".gitignore").write_text("__pycache__/\n")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "history")
+    run_git(repo, "init", "-q", "-b", "main")
+    run_git(repo, "add", "-A")
+    run_git(repo, "commit", "-q", "-m", "history")
     start = head
     for bodies in case.new:
         number += 1

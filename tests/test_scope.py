@@ -8,13 +8,13 @@ commits it on ``main``, then changes the working tree as a pull request would.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gauntlet_sync import ChangedSinceError, Gauntlet, GauntletConfig, Progress
 from gauntlet_sync.cli import main
+from tests.git_repo import run_git
 from tests.histories import catalog
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -46,14 +46,6 @@ def downgrade() -> None:
 '''
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
 
 def project(tmp_path: Path, *, git: bool = True) -> Path:
     """A copy of the clean history (its own env directory), committed on ``main``."""
@@ -64,10 +56,10 @@ def project(tmp_path: Path, *, git: bool = True) -> Path:
     ini = ini.replace("%(here)s/../_envs/cookbook", "%(here)s/env")
     (repo / "alembic.ini").write_text(ini)
     if git:
-        _git(repo, "init", "-q", "-b", "main")
+        run_git(repo, "init", "-q", "-b", "main")
         (repo / ".gitignore").write_text("__pycache__/\n")
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-q", "-m", "history")
+        run_git(repo, "add", "-A")
+        run_git(repo, "commit", "-q", "-m", "history")
     return repo
 
 
@@ -92,7 +84,7 @@ def change_a3_and_add_a5(repo: Path) -> None:
 
 def test_walks_exactly_the_changed_revisions_and_their_descendants(tmp_path: Path) -> None:
     repo = project(tmp_path)
-    _git(repo, "checkout", "-q", "-b", "feature")
+    run_git(repo, "checkout", "-q", "-b", "feature")
     change_a3_and_add_a5(repo)
     events: list[object] = []
     with Gauntlet(None, config(repo, changed_since="main"), progress=events.append) as g:
@@ -120,16 +112,16 @@ def test_walks_exactly_the_changed_revisions_and_their_descendants(tmp_path: Pat
 
 def test_committed_changes_count_from_where_the_branch_left_the_ref(tmp_path: Path) -> None:
     repo = project(tmp_path)
-    _git(repo, "checkout", "-q", "-b", "feature")
+    run_git(repo, "checkout", "-q", "-b", "feature")
     (repo / "versions" / "a5_notes.py").write_text(NEW_REVISION)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "a5")
+    run_git(repo, "add", "-A")
+    run_git(repo, "commit", "-q", "-m", "a5")
     # main moves on after the branch left it: its own change is not the branch's
-    _git(repo, "checkout", "-q", "main")
+    run_git(repo, "checkout", "-q", "main")
     a1 = repo / "versions" / "a1_create_customers.py"
     a1.write_text(a1.read_text() + "\n# main moved on\n")
-    _git(repo, "commit", "-q", "-am", "main moves")
-    _git(repo, "checkout", "-q", "feature")
+    run_git(repo, "commit", "-q", "-am", "main moves")
+    run_git(repo, "checkout", "-q", "feature")
     events: list[object] = []
     with Gauntlet(None, config(repo, changed_since="main"), progress=events.append) as g:
         report = g.run_all(["stairway"], raise_on_failure=False)
