@@ -36,8 +36,9 @@ ignore_missing_imports = True
 def mypy_cache() -> Path:
     """Where mypy keeps what it learnt of the packages the script imports (SQLAlchemy,
     alembic, psycopg: ~12 CPU seconds to analyse cold, under 1 s from the cache): the
-    user's cache dir, so that a fresh clone (CI's) finds it too; the checkout's (gitignored)
-    when the cache is turned off. mypy's cache hides no error: each module's entry is used
+    gauntlet-sync's cache dir (beside its initdb cache), so that another clone on the same
+    machine finds it; a fresh CI machine pays the cold analysis once. The checkout's
+    (gitignored) when that cache is turned off. mypy's cache hides no error: each module's entry is used
     only while its source hash, mypy's version and the options are the same, and a changed
     module has its dependents checked again."""
     import mypy.version
