@@ -38,9 +38,9 @@ def mypy_cache() -> Path:
     alembic, psycopg: ~12 CPU seconds to analyse cold, under 1 s from the cache): the
     gauntlet-sync's cache dir (beside its initdb cache), so that another clone on the same
     machine finds it; a fresh CI machine pays the cold analysis once. The checkout's
-    (gitignored) when that cache is turned off. mypy's cache hides no error: each module's entry is used
-    only while its source hash, mypy's version and the options are the same, and a changed
-    module has its dependents checked again."""
+    (gitignored) when that cache is turned off. mypy's cache hides no error: each module's
+    entry is used only while its source hash, mypy's version and the options are the same,
+    and a changed module has its dependents checked again."""
     import mypy.version
 
     root = cache_root()
