@@ -472,9 +472,14 @@ def _signals_end_the_run() -> Iterator[None]:
             raise Terminated(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    pool_loggers = _pool_loggers()
+    for logger in pool_loggers:
+        logger.addFilter(_no_interrupt_tracebacks)
     try:
         yield
     finally:
+        for logger in pool_loggers:
+            logger.removeFilter(_no_interrupt_tracebacks)
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         if fired:
@@ -482,6 +487,23 @@ def _signals_end_the_run() -> Iterator[None]:
             # swallows an exception raised while it resets a connection), the Terminated
             # is lost and the run goes on: it still ends as the signal asked, 128+signal.
             raise Terminated(fired[0])
+
+
+def _no_interrupt_tracebacks(record: logging.LogRecord) -> bool:
+    """Drop a log record whose exception is an interruption (Ctrl-C, :class:`Terminated`).
+
+    SQLAlchemy's pool logs "Exception during reset or similar" with the traceback of an
+    exception raised while it resets a connection, then re-raises it: for a signal that
+    ends the run, that traceback is noise before the run's one line."""
+    exc_type = record.exc_info[0] if record.exc_info else None
+    return not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
+
+
+def _pool_loggers() -> list[logging.Logger]:
+    """SQLAlchemy's pool loggers (one per pool class, made when the class is defined):
+    a filter holds only on the logger a record is made on, not on its parents."""
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("sqlalchemy.pool")]
+    return [logging.getLogger(name) for name in names]
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -421,3 +422,35 @@ def test_cleanup_stale_drops_what_a_killed_run_left(
     assert out.splitlines() == [f"dropped {left[0]}"]
     assert "1 stale object(s) dropped" in err
     assert to_url(EmbeddedPostgres.shared().dsn)  # (the fixture checks nothing is left)
+
+
+def test_an_interruption_the_pool_logs_leaves_no_traceback() -> None:
+    """SQLAlchemy's pool logs the traceback of a Ctrl-C or SIGTERM/SIGHUP raised while it
+    resets a connection before it re-raises it (seen in a CI run: 'Exception during reset
+    or similar' before 'ended by SIGHUP'): inside a run, that record is dropped; another
+    error's is not, and nothing is dropped after the run."""
+    from gauntlet_sync.cli import Terminated, _signals_end_the_run
+
+    logger = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        with _signals_end_the_run():
+            for exc in (Terminated(signal.SIGHUP), KeyboardInterrupt(), RuntimeError("real")):
+                try:
+                    raise exc
+                except BaseException:
+                    logger.error("reset failed: %s", type(exc).__name__, exc_info=True)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            logger.error("after the run", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["reset failed: RuntimeError", "after the run"]
