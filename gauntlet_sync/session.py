@@ -783,8 +783,18 @@ _ADVISORY_SQL = """
 SELECT '#advisory', '' WHERE EXISTS (
     SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())"""
 _UNLOCK_SQL = "SELECT '#unlocked', '' WHERE pg_advisory_unlock_all() IS NULL"
+# SET ROLE and SET SESSION AUTHORIZATION are settings pg_settings never lists (and RESET
+# ALL leaves the role alone): read apart, each only when it differs from a new
+# connection's (no role; the user that logged in, which pg_stat_activity keeps).
+_ROLE_SQL = """
+SELECT '#role', current_setting('role') WHERE current_setting('role') <> 'none'
+UNION ALL
+SELECT '#session_authorization', session_user::text WHERE session_user::text <> (
+    SELECT usename::text FROM pg_stat_activity WHERE pid = pg_backend_pid())"""
 # Constant SQL only (no identifier or value is pasted in): joined once, at import.
-_SESSION_STATE_SQL = text("\nUNION ALL\n".join((_SETTINGS_SQL, _TEMP_SQL, _ADVISORY_SQL)))
+_SESSION_STATE_SQL = text(
+    "\nUNION ALL\n".join((_SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL, _ADVISORY_SQL))
+)
 
 # Between walk steps (_restore_session). Reading pg_locks walks the server's whole lock
 # table (sized max_locks_per_transaction x max_connections): half the probe's cost. The
@@ -794,8 +804,8 @@ _SESSION_STATE_SQL = text("\nUNION ALL\n".join((_SETTINGS_SQL, _TEMP_SQL, _ADVIS
 # them alone, as the full probe's equal '#advisory' entries did. The void function is
 # volatile: the Result's qual calls it exactly once, and it returns no row.
 _STEP_STATE_SQL = {
-    False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _TEMP_SQL))),
-    True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _TEMP_SQL))),
+    False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
+    True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
 }
 
 
@@ -833,7 +843,10 @@ def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
     now = _step_state(conn, baseline)
     if now == baseline:
         return
+    _restore_role(conn, now, baseline)
     for name in sorted(now.keys() | baseline.keys()):
+        if name in _ROLE_ENTRIES:
+            continue
         if name == "#temp":
             conn.execute(text("DISCARD TEMP"))
         elif name == "#advisory":
@@ -847,6 +860,24 @@ def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
             conn.execute(text("SELECT set_config(:n, :v, false)"), {"n": name, "v": baseline[name]})
     # the transaction these ran in began under the changed settings (read-only, say)
     _compat.commit_between_steps(ctx, before_commit=outside.before_commit)
+
+
+_ROLE_ENTRIES = frozenset({"#role", "#session_authorization"})
+
+
+def _restore_role(conn: Connection, now: dict[str, str], baseline: dict[str, str]) -> None:
+    """A migration's ``SET SESSION AUTHORIZATION`` / ``SET ROLE`` set back: the next
+    command's connection would run as the user that logged in (or as env.py made it).
+    The session user first: setting it also drops the role."""
+    if all(now.get(name) == baseline.get(name) for name in _ROLE_ENTRIES):
+        return
+    user = baseline.get("#session_authorization")
+    if now.get("#session_authorization") != user:
+        if user is None:
+            conn.execute(text("SET SESSION AUTHORIZATION DEFAULT"))
+        else:
+            conn.execute(text("SELECT set_config('session_authorization', :v, false)"), {"v": user})
+    conn.execute(text("SELECT set_config('role', :v, false)"), {"v": baseline.get("#role", "none")})
 
 
 def connection_lost(exc: BaseException) -> str | None:

@@ -141,3 +141,56 @@ def test_the_step_probe_reads_neither_pg_locks_nor_pg_class_on_a_plain_session(
         on_pg_class = [line for line in plan.splitlines() if " on pg_class" in line]
         assert on_pg_class and all("(never executed)" in line for line in on_pg_class), plan
 
+
+_WHO = text(
+    "SELECT current_setting('role'), session_user::text, current_user::text,"
+    " current_setting('work_mem')"
+)
+
+
+@pytest.mark.parametrize(
+    ("setup", "step", "expected"),
+    [
+        ([], ["SET ROLE pg_write_all_data"], ("none", "postgres", "postgres")),
+        ([], ["SET SESSION AUTHORIZATION pg_write_all_data"], ("none", "postgres", "postgres")),
+        (
+            [],
+            ["SET SESSION AUTHORIZATION pg_write_all_data", "SET ROLE pg_write_all_data"],
+            ("none", "postgres", "postgres"),
+        ),
+        (
+            ["SET ROLE pg_write_all_data"],
+            ["RESET ROLE"],
+            ("pg_write_all_data", "postgres", "pg_write_all_data"),
+        ),
+        (
+            ["SET ROLE pg_write_all_data"],
+            ["SET SESSION AUTHORIZATION pg_read_all_data"],
+            ("pg_write_all_data", "postgres", "pg_write_all_data"),
+        ),
+    ],
+)
+def test_a_role_a_step_set_is_set_back(
+    engine: Engine, setup: list[str], step: list[str], expected: tuple[str, str, str]
+) -> None:
+    """pg_settings never lists ``role`` or ``session_authorization`` (and RESET ALL keeps
+    the role): a migration's SET ROLE would make the next step run as that role, where a
+    new alembic command runs as the user that logged in (or as env.py set it)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT current_user")).scalar() != "postgres":
+            pytest.skip("needs the embedded server's superuser")
+        for statement in setup:
+            conn.execute(text(statement))
+        conn.commit()
+        ctx = MigrationContext.configure(connection=conn)
+        state: dict[str, Any] = {"session": session_module.session_state(conn)}
+        for statement in [*step, "SET work_mem = '5MB'"]:
+            conn.execute(text(statement))
+        _compat.commit_between_steps(ctx)
+        session_module._restore_session(ctx, state)
+        role, session_user, current_user, work_mem = conn.execute(_WHO).one()
+        conn.rollback()
+        assert (role, session_user, current_user) == expected
+        assert work_mem != "5MB"  # the other settings are still set back after the role
+        conn.execute(text("SET SESSION AUTHORIZATION DEFAULT"))
+        conn.commit()
