@@ -12,7 +12,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from . import errors
 from .errors import CheckFailed, GauntletError
@@ -21,6 +21,7 @@ from .scope import WalkScope
 #: A check's outcome: ``passed``; ``failed`` (it found a problem in the history);
 #: ``skipped`` (nothing to examine, ``reason`` says why); ``error`` (it could not run).
 Status = Literal["passed", "failed", "skipped", "error"]
+_STATUSES: tuple[str, ...] = get_args(Status)
 
 # What XML 1.0 cannot carry at all, even escaped: C0 controls other than tab, newline and
 # carriage return, lone surrogates, U+FFFE and U+FFFF.
@@ -41,7 +42,6 @@ def xml_text(text: str) -> str:
 
 #: how many of the slowest steps a report lists.
 SLOWEST = 5
-_STATUSES: tuple[str, ...] = ("passed", "failed", "skipped", "error")
 
 
 def _cell(value: Any) -> str:

@@ -86,9 +86,7 @@ def walk_once(
     :meth:`RunContext.walk_view`) starts from the state before its first revision."""
     build_start(ctx, session)
     steps = ctx.stairway_plan()
-    outcome = ctx.walk(session, steps, "stairway", _hooks(ctx, session, checks))
-    if ctx.scope is not None:
-        outcome.part = ctx.scope.walked
+    outcome = _in_part(ctx, ctx.walk(session, steps, "stairway", _hooks(ctx, session, checks)))
     if outcome.failure is None or not ctx.config.keep_going:
         return outcome
 

@@ -149,11 +149,12 @@ def plan(
         not_walked = {rev: why for rev in ids if rev in unchanged}
     if shard is not None:
         index, total = shard
+        position = {rev: i for i, rev in enumerate(ids)}
         ranges = cut(
             walked,
             total,
             timings or {},
-            before=[ids.index(rev) for rev in walked],
+            before=[position[rev] for rev in walked],
             head=len(ids),
         )
         mine = ranges[index - 1]

@@ -34,18 +34,18 @@ members AS (  -- of the schema's extensions (an index lookup; none: nothing to r
       AND d.refobjid = ANY(ARRAY(
           SELECT e.oid FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)))
 ),
+member_rels AS (SELECT objid FROM members WHERE classid = 'pg_class'::regclass),
+member_types AS (SELECT objid FROM members WHERE classid = 'pg_type'::regclass),
 rels AS (
     SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions, c.reltype
     FROM pg_class c
     WHERE c.relnamespace = (SELECT oid FROM ns)
       AND c.relname <> ALL({skip})
-      AND c.oid <> ALL(ARRAY(
-          SELECT objid FROM members WHERE classid = 'pg_class'::regclass))
+      AND c.oid <> ALL(ARRAY(SELECT objid FROM member_rels))
       AND NOT EXISTS (  -- indexes of skipped tables and of extension members
           SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
           WHERE i.indexrelid = c.oid
-            AND (t.relname = ANY({skip}) OR t.oid = ANY(ARRAY(
-                SELECT objid FROM members WHERE classid = 'pg_class'::regclass))))
+            AND (t.relname = ANY({skip}) OR t.oid = ANY(ARRAY(SELECT objid FROM member_rels))))
 )
 SELECT kind, name, definition FROM (
     SELECT 'relation' AS kind, r.relname AS name,
@@ -89,10 +89,8 @@ SELECT kind, name, definition FROM (
       AND con.conrelid NOT IN (
           SELECT oid FROM pg_class
           WHERE relnamespace = (SELECT oid FROM ns) AND relname = ANY({skip}))
-      AND con.conrelid <> ALL(ARRAY(
-          SELECT objid FROM members WHERE classid = 'pg_class'::regclass))
-      AND con.contypid <> ALL(ARRAY(
-          SELECT objid FROM members WHERE classid = 'pg_type'::regclass))
+      AND con.conrelid <> ALL(ARRAY(SELECT objid FROM member_rels))
+      AND con.contypid <> ALL(ARRAY(SELECT objid FROM member_types))
   UNION ALL
     SELECT 'sequence', r.relname,
            format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
@@ -117,7 +115,7 @@ SELECT kind, name, definition FROM (
     FROM pg_type t
     WHERE ((t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm'))
            OR t.oid = ANY(ARRAY(SELECT reltype FROM rels WHERE relkind = 'c')))  -- composite
-      AND t.oid <> ALL(ARRAY(SELECT objid FROM members WHERE classid = 'pg_type'::regclass))
+      AND t.oid <> ALL(ARRAY(SELECT objid FROM member_types))
   UNION ALL
     SELECT 'view', r.relname, regexp_replace(btrim(pg_get_viewdef(r.oid)), '\s+', ' ', 'g')
     FROM rels r WHERE r.relkind IN ('v', 'm')
