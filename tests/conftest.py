@@ -22,6 +22,21 @@ from tests.reliability import child_pids, leftovers
 SUITES = Path(__file__).resolve().parent / "suites"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C for the children the tests start, as a terminal's foreground job has it.
+
+    A suite started in the background (``cmd &`` in a script, ``nohup``: how CI runners
+    and scripts often start it) inherits SIGINT ignored, and so does every child it
+    starts: Python keeps an ignored SIGINT ignored, so the tests that send Ctrl-C to the
+    command line or to a process owning a server would wait for nothing (they timed out
+    so in fresh-clone CI runs started that way). Here SIGINT gets Python's default
+    handler again (a handler is reset to the default in an exec'd child) and is
+    unblocked."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.fixture
 def no_leftovers() -> Iterator[None]:
     """No test may leave a gauntlet schema or database on the shared server. What a test
