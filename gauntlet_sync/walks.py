@@ -99,6 +99,9 @@ class CheckHooks(StepHooks):
     def data(self) -> Any:
         return None
 
+    def start(self) -> None:
+        """A walk begins with these hooks (whatever ran before it is news to them)."""
+
 
 class Hooks(StepHooks):
     """Several hooks in order."""
@@ -178,6 +181,8 @@ def walk(
     if total is None:
         total = len({s.revision for s in steps})
     outcome = WalkOutcome()
+    for hook in checks.values():
+        hook.start()
     try:
         session.run(
             steps,

@@ -35,7 +35,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .. import walks
@@ -44,6 +43,7 @@ from ..history import History
 from ..session import MigrationSession, Step, describe
 from . import safety_rows
 from .base import WalkCheck
+from .safety_catalog import After, CatalogMismatch, CatalogTracker, State
 from .safety_rows import Probe
 
 if TYPE_CHECKING:
@@ -98,56 +98,6 @@ SAFE = {
 }
 
 _MARKER = re.compile(r"#\s*gauntlet:\s*allow\s+([A-Za-z0-9_,\- ]+)")
-
-
-# One round trip before the step and one after it (the walk pays them per revision): each
-# part is a JSON array of rows. After the step also: the indexes, its own backend's
-# locks and the top transaction id as pg_class.xmin shows it.
-#: The parts both queries read: relations, columns, constraints and enums of the schema.
-_SCHEMA_PARTS = """
-  (SELECT coalesce(json_agg(json_build_array(
-     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
-   FROM pg_class c
-   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
-  ) AS relations,
-  (SELECT coalesce(json_agg(json_build_array(
-     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
-   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
-     AND NOT a.attisdropped
-  ) AS columns,
-  (SELECT coalesce(json_agg(json_build_array(
-     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
-     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END)), '[]'::json)
-   FROM pg_constraint con
-   WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f')
-  ) AS constraints,
-  (SELECT coalesce(json_agg(json_build_array(
-     t.oid::bigint, t.typname, (SELECT count(*) FROM pg_enum e WHERE e.enumtypid = t.oid)
-   )), '[]'::json)
-   FROM pg_type t WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
-  ) AS enums"""
-_BEFORE_SQL = "SELECT\n" + _SCHEMA_PARTS + "\nFROM pg_namespace ns WHERE ns.nspname = :schema\n"
-_AFTER_SQL = (
-    "SELECT\n"
-    + _SCHEMA_PARTS
-    + """,
-  (SELECT coalesce(json_agg(json_build_array(
-     i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text)), '[]'::json)
-   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-   WHERE ic.relnamespace = ns.oid
-  ) AS indexes,
-  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]'::json)
-   FROM pg_locks l
-   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-     AND l.relation IS NOT NULL
-  ) AS locks,
-  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid
-FROM pg_namespace ns WHERE ns.nspname = :schema
-"""
-)
-_BEFORE = text(_BEFORE_SQL)
-_AFTER = text(_AFTER_SQL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,18 +164,8 @@ class Observed:
 
 @dataclasses.dataclass
 class _Before:
-    relations: dict[int, tuple[str, str, int]]  # oid -> (name, relkind, relfilenode)
-    columns: dict[tuple[int, int], tuple[str, int, bool]]  # (table, attnum) -> name, type, nn
-    constraints: dict[int, Any]  # oid -> its _CONSTRAINTS row
-    enums: dict[int, int]  # type oid -> number of labels
+    catalog: State  # the schema before the step
     started: float
-
-
-def _catalog(conn: Connection, query: Any, schema: str) -> dict[str, Any]:
-    row = conn.execute(query, {"schema": schema}).mappings().first()
-    if row is None:
-        raise GauntletError(f"schema {schema} is gone")
-    return dict(row)
 
 
 def _strongest(modes: Iterable[str]) -> str:
@@ -237,33 +177,41 @@ class SafetyWatch(walks.CheckHooks):
     """Reads the catalog before each revision's first upgrade and, inside the step's
     transaction, its locks and the catalog after it."""
 
-    def __init__(self, session: MigrationSession, skip: frozenset[str], rows: bool) -> None:
+    def __init__(
+        self,
+        session: MigrationSession,
+        skip: frozenset[str],
+        rows: bool,
+        data_revisions: frozenset[str] = frozenset(),
+    ) -> None:
         self.session = session
         self.schema = session.target.schema
         self.skip = skip  # revisions not judged (minimum_safety_revision and below)
         self.rows = rows  # probe each revision with generated rows before its re-upgrade
+        #: revisions whose revision_data is inserted after their upgrade steps
+        self.data_revisions = data_revisions
+        self.catalog = CatalogTracker(self.schema)
         self.state: _Before | None = None
         self.revisions: dict[str, RevisionSummary] = {}
 
+    def start(self) -> None:
+        self.catalog.start()
+
     def before(self, step: Step, conn: Connection) -> None:
         self.state = None
-        if step.revision in self.skip:
-            return
-        if step.kind == "re-upgrade" and self.rows:
+        judged = step.kind == "upgrade" and step.revision not in self.skip
+        if step.kind == "re-upgrade" and self.rows and step.revision not in self.skip:
             self._probe(step, conn)
-        if step.kind != "upgrade":
-            return
         try:
-            found = _catalog(conn, _BEFORE, self.schema)
-            relations = {r[0]: (r[1], r[2], r[3]) for r in found["relations"]}
-            columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]}
-            constraints = {r[0]: r for r in found["constraints"]}
-            enums = {r[0]: r[2] for r in found["enums"]}
+            catalog = self.catalog.before(conn, judged)
+        except CatalogMismatch:
+            raise
         except Exception as exc:
             raise GauntletError(
                 f"safety could not read the catalog of schema {self.schema}: {describe(exc)}"
             ) from exc
-        self.state = _Before(relations, columns, constraints, enums, time.perf_counter())
+        if catalog is not None:
+            self.state = _Before(catalog, time.perf_counter())
 
     def _probe(self, step: Step, conn: Connection) -> None:
         """Run the revision's upgrade once more on its tables filled with generated rows,
@@ -283,11 +231,16 @@ class SafetyWatch(walks.CheckHooks):
 
     def after(self, step: Step, conn: Connection) -> None:
         before, self.state = self.state, None
-        if before is None or step.kind != "upgrade":
-            return
-        seconds = time.perf_counter() - before.started
+        seconds = time.perf_counter() - before.started if before is not None else 0.0
+        # revision data is inserted after this hook, in the step's transaction
+        more = step.is_upgrade and step.revision in self.data_revisions
         try:
-            summary = self._observe(step.revision, before, conn, seconds)
+            found = self.catalog.after(conn, before.catalog if before else None, more)
+            if before is None or found is None:
+                return
+            summary = self._observe(step.revision, before.catalog, found, seconds)
+        except CatalogMismatch:
+            raise
         except Exception as exc:
             raise GauntletError(
                 f"safety could not read the catalog of schema {self.schema} after revision "
@@ -296,13 +249,12 @@ class SafetyWatch(walks.CheckHooks):
         self.revisions[step.revision] = summary
 
     def _observe(
-        self, revision: str, before: _Before, conn: Connection, seconds: float
+        self, revision: str, before: State, found: After, seconds: float
     ) -> RevisionSummary:
         version_table = self.session.version_table[1]
         old = {oid: rel for oid, rel in before.relations.items() if rel[0] != version_table}
         held: dict[int, list[str]] = {}
-        found = _catalog(conn, _AFTER, self.schema)
-        for oid, mode in found["locks"]:
+        for oid, mode in found.locks:
             if oid in old:
                 held.setdefault(oid, []).append(mode)
         locks = {oid: _strongest(modes) for oid, modes in held.items()}
@@ -311,8 +263,8 @@ class SafetyWatch(walks.CheckHooks):
             return locks.get(oid, "")
 
         findings: list[Finding] = []
-        now = {r[0]: (r[1], r[2], r[3]) for r in found["relations"]}
-        columns = {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]}
+        now = found.state.relations
+        columns = found.state.columns
         tables = {oid for oid, rel in old.items() if rel[1] in ("r", "p", "m")}
         # table-rewrite: a pre-existing table with a new relfilenode (why, from its columns)
         for oid in sorted(tables):
@@ -329,8 +281,8 @@ class SafetyWatch(walks.CheckHooks):
                 )
         # index-without-concurrently: a new index on a pre-existing table, built in this
         # transaction (its pg_class row is ours, or we still hold a lock on it)
-        xid = found["xid"]
-        for index_oid, index_name, table_oid, xmin in found["indexes"]:
+        xid = found.xid
+        for index_oid, index_name, table_oid, xmin in sorted(found.indexes):
             if (
                 table_oid in tables
                 and index_oid not in old
@@ -346,7 +298,7 @@ class SafetyWatch(walks.CheckHooks):
                     )
                 )
         # constraint-validation / set-not-null
-        constraints = found["constraints"]
+        constraints = [found.state.constraints[oid] for oid in sorted(found.state.constraints)]
         for con_oid, con_name, con_type, table_oid, validated, _definition in constraints:
             if table_oid in tables and con_oid not in before.constraints and validated:
                 kind = "foreign key" if con_type == "f" else "CHECK constraint"
@@ -359,7 +311,8 @@ class SafetyWatch(walks.CheckHooks):
                         f"adds {kind} {con_name} validated at once (a full scan)",
                     )
                 )
-        for key, (col, _type, notnull) in columns.items():
+        for key in sorted(columns):
+            col, _type, notnull = columns[key]
             was = before.columns.get(key)
             if was is None or was[2] or not notnull or key[0] not in tables:
                 continue
@@ -375,8 +328,9 @@ class SafetyWatch(walks.CheckHooks):
                 )
             )
         # enum-add-value: a pre-existing enum type with more labels
-        for type_oid, type_name, count in found["enums"]:
-            if type_oid in before.enums and count > before.enums[type_oid]:
+        for type_oid in sorted(found.state.enums):
+            type_name, count = found.state.enums[type_oid]
+            if type_oid in before.enums and count > before.enums[type_oid][1]:
                 findings.append(
                     Finding(
                         "enum-add-value",
@@ -453,7 +407,8 @@ class Safety(WalkCheck):
     def hooks(self, ctx: RunContext, session: MigrationSession) -> SafetyWatch | None:
         if not ctx.config.safety:
             return None
-        return SafetyWatch(session, _skipped(ctx), ctx.config.safety_rows)
+        data = frozenset(ctx.config.revision_data)
+        return SafetyWatch(session, _skipped(ctx), ctx.config.safety_rows, data)
 
     def merge(self, first: Observed, second: Observed) -> Observed:
         return Observed({**first.revisions, **second.revisions})

@@ -1,0 +1,512 @@
+"""safety's catalog reads: what its rules compare before and after each revision's first
+upgrade, read for what the walk changed rather than for the whole schema.
+
+The rules (:mod:`.safety`) compare the schema's relations (oid, name, kind, relfilenode),
+table columns (name, type, NOT NULL), CHECK / FOREIGN KEY constraints on tables (validated,
+and the CHECK's text) and enum types (name, number of labels) before a step with the same
+after it, inside its transaction, where they also read the indexes of the tables, the own
+backend's relation locks and the transaction id. Reading all of it twice per revision costs
+revisions x schema size (issue 18, "linear cost"), so :class:`CatalogTracker` keeps the
+state from its last read and, at each read, re-reads only what the steps since then can
+have changed:
+
+* **relations, their columns, indexes and constraints** whose relation a step *locked*.
+  PostgreSQL changes a relation's catalog rows only under a lock on it, held to the end of
+  the transaction (CREATE / ALTER / DROP / RENAME / SET SCHEMA / TRUNCATE / index builds,
+  dropping a type or function that takes a column or constraint with it); the own
+  backend's ``pg_locks`` at the end of each step, still inside its transaction, names them.
+  A table moved to another schema moves its indexes without locking them: a locked table's
+  indexes are re-read with it.
+* **enum types** (created, renamed, moved and labelled without a relation lock; CREATE TYPE
+  and ALTER TYPE RENAME / SET SCHEMA lock nothing at all): re-read whole when the step wrote
+  pg_type or pg_enum rows, by this transaction's own counters
+  (``pg_stat_get_xact_tuples_*``, compared at the step's start and end; with
+  ``track_counts`` off, at every read).
+* **a CHECK's text** (``pg_get_constraintdef``) also prints the names of the functions,
+  types, operators, collations and relations it refers to, which can be renamed or shadowed
+  without a lock on its table: the CHECKs that depend on anything but their own table's
+  columns (``pg_depend``) are re-read at every read, the others only with their table
+  (their text holds column names and built-in names, which pg_catalog, searched first,
+  keeps from being shadowed; when a temporary schema or the search path puts another
+  schema before pg_catalog, every CHECK is re-read). The text is read where the whole
+  read reads it: before the step, after the session was set back as the step found it.
+
+Anything that breaks the chain makes the next read a whole one: a COMMIT or ROLLBACK inside
+a step (``autocommit_block``, an autocommit connection: the transaction's start time
+``now()`` at the step's end differs from its start; the locks taken before it are gone),
+revision data inserted after the step (it runs after safety's hook, so its locks are not
+seen), and the start of each walk. Savepoints need nothing: a rolled-back savepoint
+releases its locks with its changes, a released one passes them to the transaction.
+
+``GAUNTLET_SAFETY_VERIFY=1`` (private, for tests) makes every judged step read the whole
+schema too and raise :class:`CatalogMismatch` at any difference in what the rules receive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy.engine import Connection
+
+from ..errors import GauntletError
+
+#: private: compare every incremental read with the whole read (tests).
+VERIFY_ENV = "GAUNTLET_SAFETY_VERIFY"
+
+Relations = dict[int, tuple[str, str, int]]  # oid -> (name, relkind, relfilenode)
+Columns = dict[tuple[int, int], tuple[str, int, bool]]  # (table, attnum) -> name, type, nn
+#: (oid, name, contype, table oid, validated, CHECK text or "")
+Constraint = tuple[int, str, str, int, bool, str]
+Enums = dict[int, tuple[str, int]]  # type oid -> (name, number of labels)
+
+
+class CatalogMismatch(AssertionError):
+    """Verification mode: the incremental read differs from the whole read."""
+
+
+@dataclasses.dataclass
+class State:
+    """The schema's catalog as the rules see it at one moment."""
+
+    relations: Relations
+    columns: Columns
+    constraints: dict[int, Constraint]
+    enums: Enums
+
+    def copy(self) -> State:
+        return State(
+            dict(self.relations), dict(self.columns), dict(self.constraints), dict(self.enums)
+        )
+
+
+@dataclasses.dataclass
+class After:
+    """What the rules read at a step's end, inside its transaction."""
+
+    state: State
+    indexes: list[tuple[int, str, int, str]]  # index oid, name, table oid, xmin
+    locks: list[tuple[int, str]]  # relation oid, mode (the own backend's, granted)
+    xid: str | None  # the transaction id as pg_class.xmin shows it (None: none assigned)
+
+
+# --- the whole reads (the reference; also what a broken chain falls back to) ---------------
+
+#: relations, columns, constraints on tables (a domain's CHECK, conrelid 0, is no rule's
+#: business: every rule looks up constraints by the table they are on) and enums.
+_SCHEMA_PARTS = """
+  (SELECT coalesce(json_agg(json_build_array(
+     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint)), '[]'::json)
+   FROM pg_class c
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
+  ) AS relations,
+  (SELECT coalesce(json_agg(json_build_array(
+     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
+   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p') AND a.attnum > 0
+     AND NOT a.attisdropped
+  ) AS columns,
+  (SELECT coalesce(json_agg(json_build_array(
+     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
+     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END)), '[]'::json)
+   FROM pg_constraint con
+   WHERE con.connamespace = ns.oid AND con.contype IN ('c', 'f') AND con.conrelid <> 0
+  ) AS constraints,
+  (SELECT coalesce(json_agg(json_build_array(t.oid::bigint, t.typname, t.labels)), '[]'::json)
+   FROM (SELECT t.oid, t.typname, count(e.oid) AS labels
+         FROM pg_type t LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+         WHERE t.typnamespace = ns.oid AND t.typtype = 'e' GROUP BY t.oid, t.typname) t
+  ) AS enums"""
+_AFTER_PARTS = """,
+  (SELECT coalesce(json_agg(json_build_array(
+     i.indexrelid::bigint, ic.relname, i.indrelid::bigint, ic.xmin::text)), '[]'::json)
+   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+   WHERE ic.relnamespace = ns.oid
+  ) AS indexes,
+  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]'::json)
+   FROM pg_locks l
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+     AND l.relation IS NOT NULL
+  ) AS locks,
+  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid"""
+_FROM = "\nFROM pg_namespace ns WHERE ns.nspname = :schema\n"
+BEFORE_SQL = "SELECT" + _SCHEMA_PARTS + _FROM
+AFTER_SQL = "SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _FROM
+
+# --- the tracker's reads -------------------------------------------------------------------
+
+#: where a step starts and what it has written of the enum catalogs so far (this
+#: transaction's own counters: they only grow within one transaction).
+_MARKS = """
+  now()::text AS started,
+  (SELECT sum(pg_stat_get_xact_tuples_inserted(c) + pg_stat_get_xact_tuples_updated(c)
+              + pg_stat_get_xact_tuples_deleted(c))
+   FROM unnest(ARRAY['pg_type'::regclass::oid, 'pg_enum'::regclass::oid]) AS c
+  )::bigint AS enum_writes,
+  current_setting('track_counts')::bool AS counted"""
+#: bookkeeping next to a whole read: each index's table, the CHECKs whose text may change
+#: without a lock on their table (they depend on more than its columns).
+_BOOKS = """,
+  (SELECT coalesce(json_agg(json_build_array(i.indexrelid::bigint, i.indrelid::bigint)),
+                   '[]'::json)
+   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+   WHERE ic.relnamespace = ns.oid
+  ) AS index_of,
+  (SELECT coalesce(json_agg(con.oid::bigint), '[]'::json)
+   FROM pg_constraint con
+   WHERE con.connamespace = ns.oid AND con.contype = 'c' AND con.conrelid <> 0
+     AND EXISTS (SELECT 1 FROM pg_depend d
+                 WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+                   AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = con.conrelid))
+  ) AS impure"""
+_WHOLE_TRACKED = text("SELECT" + _SCHEMA_PARTS + "," + _MARKS + _BOOKS + _FROM)
+
+#: the parts of :rels (relation oids: the relations, their indexes, columns, constraints).
+_REL_PARTS = """
+  (SELECT coalesce(json_agg(json_build_array(
+     c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, coalesce(i.indrelid, 0)::bigint,
+     i.indrelid IS NOT NULL, c.xmin::text)), '[]'::json)
+   FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+   WHERE c.oid = ANY(ARRAY(SELECT unnest(rels.oids)
+                           UNION SELECT i2.indexrelid FROM pg_index i2
+                                 WHERE i2.indrelid = ANY(rels.oids)))
+     AND c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
+  ) AS relations,
+  (SELECT coalesce(json_agg(json_build_array(
+     a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
+   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE a.attrelid = ANY(rels.oids) AND a.attnum > 0 AND NOT a.attisdropped
+     AND c.relnamespace = ns.oid AND c.relkind IN ('r', 'p')
+  ) AS columns,
+  (SELECT coalesce(json_agg(json_build_array(
+     con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
+     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END,
+     con.contype = 'c' AND EXISTS (
+       SELECT 1 FROM pg_depend d
+       WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+         AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = con.conrelid)))),
+     '[]'::json)
+   FROM pg_constraint con
+   WHERE con.conrelid = ANY(rels.oids) AND con.connamespace = ns.oid
+     AND con.contype IN ('c', 'f')
+  ) AS constraints"""
+_ENUM_PART = """
+  (SELECT coalesce(json_agg(json_build_array(t.oid::bigint, t.typname, t.labels)), '[]'::json)
+   FROM (SELECT t.oid, t.typname, count(e.oid) AS labels
+         FROM pg_type t LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+         WHERE t.typnamespace = ns.oid AND t.typtype = 'e' GROUP BY t.oid, t.typname) t)"""
+
+#: before a judged step: what the steps since the last read changed (:rels, the enums if
+#: :enums), the text of the CHECKs in :defs (all of them when pg_catalog is not searched
+#: first), and the step's marks.
+_PARTIAL_BEFORE = text(
+    "SELECT"
+    + _MARKS
+    + ","
+    + _REL_PARTS
+    + """,
+  CASE WHEN (current_schemas(true))[1] = 'pg_catalog' THEN
+    (SELECT coalesce(json_agg(json_build_array(con.oid::bigint, pg_get_constraintdef(con.oid))),
+                     '[]'::json)
+     FROM pg_constraint con
+     WHERE con.oid = ANY(:defs) AND con.connamespace = ns.oid AND con.contype = 'c')
+  ELSE
+    (SELECT coalesce(json_agg(json_build_array(con.oid::bigint, pg_get_constraintdef(con.oid))),
+                     '[]'::json)
+     FROM pg_constraint con
+     WHERE con.connamespace = ns.oid AND con.contype = 'c' AND con.conrelid <> 0)
+  END AS defs,
+  CASE WHEN :enums THEN"""
+    + _ENUM_PART
+    + """ END AS enums
+FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels
+WHERE ns.nspname = :schema
+"""
+).bindparams(bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT)))
+
+#: own-backend relation locks (granted), read once per statement.
+_LOCKS_CTE = """WITH locks AS MATERIALIZED (
+  SELECT l.relation::bigint AS oid, l.mode FROM pg_locks l
+  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+    AND l.relation IS NOT NULL)
+"""
+
+#: after a judged step, inside its transaction: its locks, the parts of what it locked,
+#: its indexes, the enums if it wrote them, the transaction id.
+_PARTIAL_AFTER = text(
+    _LOCKS_CTE
+    + "SELECT"
+    + _MARKS
+    + """,
+  now()::text = :started AS same,
+  (SELECT coalesce(json_agg(json_build_array(oid, mode)), '[]'::json) FROM locks) AS locks,
+  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid,"""
+    + _REL_PARTS
+    + """,
+  CASE WHEN NOT current_setting('track_counts')::bool OR (
+    SELECT sum(pg_stat_get_xact_tuples_inserted(c) + pg_stat_get_xact_tuples_updated(c)
+               + pg_stat_get_xact_tuples_deleted(c))
+    FROM unnest(ARRAY['pg_type'::regclass::oid, 'pg_enum'::regclass::oid]) AS c) > :enum_writes
+  THEN"""
+    + _ENUM_PART
+    + """ END AS enums
+FROM pg_namespace ns, (SELECT ARRAY(SELECT DISTINCT oid FROM locks)::oid[] AS oids) rels
+WHERE ns.nspname = :schema
+"""
+)
+
+#: before a step safety does not judge: its marks only.
+_MARKS_ONLY = text("SELECT" + _MARKS)
+
+#: after a step safety does not judge: the relations it locked, and its marks.
+_LOCKED = text(
+    _LOCKS_CTE
+    + "SELECT"
+    + _MARKS
+    + """,
+  now()::text = :started AS same,
+  (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks) AS locked"""
+)
+
+
+def _row(conn: Connection, query: Any, params: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(query, params).mappings().first()
+    if row is None:
+        raise GauntletError(f"schema {params.get('schema')} is gone")
+    return dict(row)
+
+
+def whole(conn: Connection, schema: str, after: bool = False) -> dict[str, Any]:
+    """The whole read (``BEFORE_SQL`` / ``AFTER_SQL``), as a dict of parts."""
+    return _row(conn, text(AFTER_SQL if after else BEFORE_SQL), {"schema": schema})
+
+
+def state_of(found: dict[str, Any]) -> State:
+    """The rules' view of a whole read."""
+    return State(
+        {r[0]: (r[1], r[2], r[3]) for r in found["relations"]},
+        {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]},
+        {r[0]: _constraint(r) for r in found["constraints"]},
+        {r[0]: (r[1], r[2]) for r in found["enums"]},
+    )
+
+
+def after_of(found: dict[str, Any]) -> After:
+    return After(
+        state_of(found),
+        [(r[0], r[1], r[2], r[3]) for r in found["indexes"]],
+        [(r[0], r[1]) for r in found["locks"]],
+        found["xid"],
+    )
+
+
+def _constraint(r: list[Any]) -> Constraint:
+    return (r[0], r[1], r[2], r[3], r[4], r[5])
+
+
+@dataclasses.dataclass
+class _Pending:
+    """What the steps since the last read may have changed."""
+
+    everything: bool = True
+    relations: set[int] = dataclasses.field(default_factory=set)
+    enums: bool = False
+
+    def add(self, locked: Iterable[int], enums: bool) -> None:
+        self.relations.update(locked)
+        self.enums = self.enums or enums
+
+
+class CatalogTracker:
+    """The schema's catalog as safety's rules see it, kept up to date by re-reading what
+    the walk's steps changed (see the module's docstring). One per walk: :meth:`start`
+    forgets everything (a new walk, or whatever ran between two walks)."""
+
+    def __init__(self, schema: str, verify: bool | None = None) -> None:
+        self.schema = schema
+        self.verify = os.environ.get(VERIFY_ENV) == "1" if verify is None else verify
+        self.known: State | None = None
+        self.index_of: dict[int, int] = {}  # index oid -> its table's oid
+        self.impure: set[int] = set()  # CHECKs re-read at every read
+        self.pending = _Pending()
+        self.started: str | None = None  # the current step's transaction start
+        self.enum_writes = 0
+        self.counted = True  # track_counts: the enum counters can be trusted
+        #: reads made, for tests and benchmarks: "whole", "partial", "verified"
+        self.reads: dict[str, int] = {"whole": 0, "partial": 0, "verified": 0}
+
+    def start(self) -> None:
+        self.known = None
+        self.pending = _Pending()
+
+    def invalidate(self) -> None:
+        """Something ran that the locks do not show: the next read is a whole one."""
+        self.pending.everything = True
+
+    # --- before a step ----------------------------------------------------------------------
+
+    def before(self, conn: Connection, judged: bool) -> State | None:
+        """At a step's start (in its transaction): its marks, and for a judged step the
+        schema's state (a copy the caller keeps)."""
+        if not judged:
+            self._mark(_row(conn, _MARKS_ONLY, {}))
+            return None
+        if self.known is None or self.pending.everything:
+            found = _row(conn, _WHOLE_TRACKED, {"schema": self.schema})
+            self.known = state_of(found)
+            self.index_of = {r[0]: r[1] for r in found["index_of"]}
+            self.impure = set(found["impure"])
+            self.reads["whole"] += 1
+        else:
+            found = _row(
+                conn,
+                _PARTIAL_BEFORE,
+                {
+                    "schema": self.schema,
+                    "rels": sorted(self.pending.relations),
+                    "defs": sorted(self.impure),
+                    "enums": self.pending.enums or not self.counted,
+                },
+            )
+            self._patch(self.known, found, self.pending.relations, books=True)
+            if found["enums"] is not None:
+                self.known.enums = {r[0]: (r[1], r[2]) for r in found["enums"]}
+            for oid, definition in found["defs"]:
+                row = self.known.constraints.get(oid)
+                if row is not None:
+                    self.known.constraints[oid] = (*row[:5], definition)
+            self.reads["partial"] += 1
+        self._mark(found)
+        self.pending = _Pending(everything=False)
+        if self.verify:
+            self._compare("before the step", self.known, state_of(whole(conn, self.schema)))
+        return self.known.copy()
+
+    def _mark(self, found: dict[str, Any]) -> None:
+        self.started = found["started"]
+        self.enum_writes = found["enum_writes"] or 0
+        self.counted = bool(found["counted"])
+
+    # --- after a step -----------------------------------------------------------------------
+
+    def after(self, conn: Connection, before: State | None, changed_more: bool) -> After | None:
+        """At a step's end (in its transaction): note what it changed; for a judged step
+        (``before`` given) what the rules read. ``changed_more``: something runs after
+        this hook and before the commit that may change the catalog (revision data)."""
+        params = {"schema": self.schema, "started": self.started, "enum_writes": self.enum_writes}
+        if before is None:
+            found = _row(conn, _LOCKED, params)
+            locked = found["locked"]
+        else:
+            found = _row(conn, _PARTIAL_AFTER, params)
+            locked = [oid for oid, _mode in found["locks"]]
+        enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
+        if not found["same"] or changed_more:
+            self.invalidate()
+        else:
+            self.pending.add(locked, enums)
+        if before is None:
+            return None
+        if not found["same"]:  # a COMMIT inside the step: its locks are gone
+            result = after_of(whole(conn, self.schema, after=True))
+            self.reads["whole"] += 1
+            return result
+        state = before.copy()
+        self._patch(state, found, set(locked), books=False)
+        if found["enums"] is not None:
+            state.enums = {r[0]: (r[1], r[2]) for r in found["enums"]}
+        indexes = [(r[0], r[1], r[4], r[6]) for r in found["relations"] if r[5]]
+        result = After(state, indexes, [(r[0], r[1]) for r in found["locks"]], found["xid"])
+        self.reads["partial"] += 1
+        if self.verify:
+            self._compare_after(result, after_of(whole(conn, self.schema, after=True)), before)
+        return result
+
+    # --- patching ---------------------------------------------------------------------------
+
+    def _patch(self, state: State, found: dict[str, Any], asked: set[int], books: bool) -> None:
+        """Replace in ``state`` everything of the relations in ``asked``: the relations,
+        the indexes known on them, their columns and constraints, by what ``found`` read of
+        them (nothing, for those gone or moved out of the schema). ``books``: keep the
+        tracker's bookkeeping (index tables, CHECKs re-read always) with it."""
+        gone = asked | {index for index, table in self.index_of.items() if table in asked}
+        for oid in gone:
+            state.relations.pop(oid, None)
+        for key in [key for key in state.columns if key[0] in asked]:
+            del state.columns[key]
+        for oid in [oid for oid, row in state.constraints.items() if row[3] in asked]:
+            del state.constraints[oid]
+        for r in found["relations"]:
+            state.relations[r[0]] = (r[1], r[2], r[3])
+        for r in found["columns"]:
+            state.columns[(r[0], r[1])] = (r[2], r[3], r[4])
+        for r in found["constraints"]:
+            state.constraints[r[0]] = _constraint(r)
+        if not books:
+            return
+        for oid in gone:
+            self.index_of.pop(oid, None)
+        for r in found["relations"]:
+            if r[5]:
+                self.index_of[r[0]] = r[4]
+        self.impure &= set(state.constraints)
+        self.impure.update(r[0] for r in found["constraints"] if r[6])
+
+    # --- verification -----------------------------------------------------------------------
+
+    def _compare(self, where: str, incremental: State, reference: State) -> None:
+        self.reads["verified"] += 1
+        for part in ("relations", "columns", "constraints", "enums"):
+            mine, theirs = getattr(incremental, part), getattr(reference, part)
+            if mine != theirs:
+                raise CatalogMismatch(_difference(f"{where}, {part}", mine, theirs))
+
+    def _compare_after(self, incremental: After, reference: After, before: State) -> None:
+        """What the rules receive after the step: the state (a CHECK's text only before
+        the step: the rules read none after it), the locks, the transaction id and the
+        indexes they look at (new ones on tables that existed before)."""
+
+        def without_text(state: State) -> State:
+            constraints = {oid: (*row[:5], "") for oid, row in state.constraints.items()}
+            return dataclasses.replace(state, constraints=constraints)
+
+        self._compare(
+            "after the step", without_text(incremental.state), without_text(reference.state)
+        )
+        tables = {oid for oid, rel in before.relations.items() if rel[1] in ("r", "p", "m")}
+
+        def judged(indexes: list[tuple[int, str, int, str]]) -> dict[int, tuple[Any, ...]]:
+            return {
+                row[0]: row
+                for row in indexes
+                if row[2] in tables and row[0] not in before.relations
+            }
+
+        for part, mine, theirs in (
+            ("indexes", judged(incremental.indexes), judged(reference.indexes)),
+            ("locks", sorted(incremental.locks), sorted(reference.locks)),
+            ("xid", incremental.xid, reference.xid),
+        ):
+            if mine != theirs:
+                raise CatalogMismatch(_difference(f"after the step, {part}", mine, theirs))
+
+
+def _difference(where: str, mine: Any, theirs: Any) -> str:
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        extra = {k: mine[k] for k in mine.keys() - theirs.keys()}
+        missing = {k: theirs[k] for k in theirs.keys() - mine.keys()}
+        changed = {
+            k: (mine[k], theirs[k]) for k in mine.keys() & theirs.keys() if mine[k] != theirs[k]
+        }
+        return (
+            f"safety's incremental catalog read differs from the whole read ({where}): "
+            f"only incremental {extra}, only whole {missing}, different {changed}"
+        )
+    return (
+        f"safety's incremental catalog read differs from the whole read ({where}): "
+        f"{mine!r} != {theirs!r}"
+    )
