@@ -66,7 +66,7 @@ def _verified(trackers: list[safety_catalog.CatalogTracker]) -> int:
     return sum(t.reads["verified"] for t in trackers)
 
 
-CATALOG = sorted(p.parent.name for p in catalog.HISTORIES.glob("*/alembic.ini"))
+CATALOG = sorted(p.parent.name for p in catalog.HISTORIES.glob("*/versions/"))
 FIDELITY_NAMES = sorted(p.name for p in FIDELITY.iterdir() if (p / "versions").is_dir())
 
 
