@@ -163,7 +163,8 @@ _BOOKS = """,
                  WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
                    AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = con.conrelid))
   ) AS impure"""
-_WHOLE_TRACKED = text("SELECT" + _SCHEMA_PARTS + "," + _MARKS + _BOOKS + _FROM)
+_WHOLE_TRACKED_SQL = "SELECT" + _SCHEMA_PARTS + "," + _MARKS + _BOOKS + _FROM
+_WHOLE_TRACKED = text(_WHOLE_TRACKED_SQL)
 
 #: the parts of :rels (relation oids: the relations, their indexes, columns, constraints).
 _REL_PARTS = """
@@ -203,7 +204,7 @@ _ENUM_PART = """
 #: before a judged step: what the steps since the last read changed (:rels, the enums if
 #: :enums), the text of the CHECKs in :defs (all of them when pg_catalog is not searched
 #: first), and the step's marks.
-_PARTIAL_BEFORE = text(
+_PARTIAL_BEFORE_SQL = (
     "SELECT"
     + _MARKS
     + ","
@@ -226,7 +227,10 @@ _PARTIAL_BEFORE = text(
 FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels
 WHERE ns.nspname = :schema
 """
-).bindparams(bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT)))
+)
+_PARTIAL_BEFORE = text(_PARTIAL_BEFORE_SQL).bindparams(
+    bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT))
+)
 
 #: own-backend relation locks (granted), read once per statement.
 _LOCKS_CTE = """WITH locks AS MATERIALIZED (
@@ -237,7 +241,7 @@ _LOCKS_CTE = """WITH locks AS MATERIALIZED (
 
 #: after a judged step, inside its transaction: its locks, the parts of what it locked,
 #: its indexes, the enums if it wrote them, the transaction id.
-_PARTIAL_AFTER = text(
+_PARTIAL_AFTER_SQL = (
     _LOCKS_CTE
     + "SELECT"
     + _MARKS
@@ -258,12 +262,14 @@ FROM pg_namespace ns, (SELECT ARRAY(SELECT DISTINCT oid FROM locks)::oid[] AS oi
 WHERE ns.nspname = :schema
 """
 )
+_PARTIAL_AFTER = text(_PARTIAL_AFTER_SQL)
 
 #: before a step safety does not judge: its marks only.
-_MARKS_ONLY = text("SELECT" + _MARKS)
+_MARKS_ONLY_SQL = "SELECT" + _MARKS
+_MARKS_ONLY = text(_MARKS_ONLY_SQL)
 
 #: after a step safety does not judge: the relations it locked, and its marks.
-_LOCKED = text(
+_LOCKED_SQL = (
     _LOCKS_CTE
     + "SELECT"
     + _MARKS
@@ -271,6 +277,7 @@ _LOCKED = text(
   now()::text = :started AS same,
   (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks) AS locked"""
 )
+_LOCKED = text(_LOCKED_SQL)
 
 
 def _row(conn: Connection, query: Any, params: dict[str, Any]) -> dict[str, Any]:
