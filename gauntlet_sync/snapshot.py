@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from . import _compat
+from . import incremental as _incremental
 
 # {schema} and {skip} (the tables left out, e.g. the version table) are composed in as
 # literals: a statement without parameters keeps one generic plan (see Snapshotter).
@@ -242,10 +243,14 @@ class Snapshotter:
     unprepared; the tests hold the two equal along every walk.
     """
 
-    def __init__(self, schema: str, skip_tables: Iterable[str] = ()) -> None:
+    def __init__(
+        self, schema: str, skip_tables: Iterable[str] = (), *, incremental: bool = False
+    ) -> None:
         self._query = _snapshot_query(schema, skip_tables)
         self._name = sql.Identifier(f"gauntlet_snapshot_{secrets.token_hex(4)}")
         self._prepared_on: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        # no_trace's walks: deparse only what the steps changed (gauntlet_sync.incremental)
+        self._units = _incremental.Units(schema, skip_tables) if incremental else None
 
     def take(self, conn: Connection) -> Snapshot:
         """Snapshot the schema as seen from ``conn`` (uncommitted changes included).
@@ -254,10 +259,34 @@ class Snapshotter:
         transaction: what a step did is seen before it commits, and an env.py that holds
         one transaction around the whole walk is judged exactly as one that commits each
         step. On a driver other than psycopg (3, sync) the same query runs as plain SQL.
+        With ``incremental``, only what the steps since the last snapshot changed is read
+        again (:meth:`step_end` must then be called at the end of every step).
         """
         raw = conn.connection.driver_connection
         if not isinstance(raw, psycopg.Connection):
             return _snapshot(_read_on_any_driver(conn, self._query))
+        if self._units is not None:
+            if not _compat.holds_prepared_statements(raw):
+                raw.prepare_threshold = None
+                shot = Snapshot(self._units.take(raw))
+                if _incremental.VERIFY:
+                    _incremental.verify(self._units.schema, shot.rows, self._whole(raw).rows)
+                return shot
+            self._units.journal = None
+        return self._whole(raw)
+
+    def step_end(self, conn: Connection) -> None:
+        """At the end of each step of a walk (after every hook, before the commit): what
+        its transaction changed, for the next incremental snapshot."""
+        raw = conn.connection.driver_connection
+        if self._units is None or not isinstance(raw, psycopg.Connection):
+            return
+        if _compat.holds_prepared_statements(raw):
+            self._units.journal = None
+            return
+        self._units.step_end(raw)
+
+    def _whole(self, raw: psycopg.Connection[Any]) -> Snapshot:
         with raw.cursor() as cur:
             if raw not in self._prepared_on:
                 if _compat.holds_prepared_statements(

@@ -102,6 +102,10 @@ class CheckHooks(StepHooks):
     def start(self) -> None:
         """A walk begins with these hooks (whatever ran before it is news to them)."""
 
+    def end_of_step(self, step: Step, conn: Connection) -> None:
+        """After every hook's ``after``, just before the step's commit (or the next step,
+        in one transaction): the last look at the step's transaction."""
+
 
 class Hooks(StepHooks):
     """Several hooks in order."""
@@ -116,6 +120,9 @@ class Hooks(StepHooks):
     def after(self, step: Step, conn: Connection) -> None:
         for hook in self.hooks:
             hook.after(step, conn)
+        for hook in self.hooks:
+            if isinstance(hook, CheckHooks):
+                hook.end_of_step(step, conn)
 
 
 @dataclasses.dataclass

@@ -51,7 +51,9 @@ class TraceWatch(walks.CheckHooks):
     def _take(self, conn: Connection) -> snapshot.Snapshot:
         if self.snapshots is None:  # env.py has configured its version table by now
             version_table = self.session.version_table[1]
-            self.snapshots = snapshot.Snapshotter(self.schema, self.skip_tables | {version_table})
+            self.snapshots = snapshot.Snapshotter(
+                self.schema, self.skip_tables | {version_table}, incremental=True
+            )
         try:
             shot = self.snapshots.take(conn)
             if self.session.target.database is None:
@@ -75,6 +77,16 @@ class TraceWatch(walks.CheckHooks):
             self.compared.add(step.revision)
             if lines:
                 self.traces[step.revision] = lines
+
+    def end_of_step(self, step: Step, conn: Connection) -> None:
+        if self.snapshots is None:
+            return
+        try:
+            self.snapshots.step_end(conn)
+        except Exception as exc:
+            raise GauntletError(
+                f"Could not read the locks of schema {self.schema}'s step: {describe(exc)}"
+            ) from exc
 
     def data(self) -> Traces:
         return Traces(dict(self.traces), frozenset(self.compared))
