@@ -42,6 +42,7 @@ the whole query and raises :class:`SnapshotMismatch` on a difference
 
 from __future__ import annotations
 
+import bisect
 import os
 import secrets
 import weakref
@@ -588,6 +589,7 @@ class Units:
         self.raw: psycopg.Connection[Any] | None = None
         self.units: dict[int, tuple[Row, ...]] = {}
         self.rows: tuple[Row, ...] = ()
+        self._sorted: list[Row] = []  # the same, as a list kept sorted
         self.settings: str | None = None
         self.since: str | None = None
         self.journal: Journal | None = None  # None: the next snapshot is a whole one
@@ -719,8 +721,10 @@ class Units:
             changed = False
             for unit, unit_rows in read.items():
                 now = tuple(sorted(unit_rows))
-                if self.units.get(unit, ()) != now:
+                was = self.units.get(unit, ())
+                if was != now:
                     changed = True
+                    self._replace(was, now)
                     if now:
                         self.units[unit] = now
                     else:
@@ -728,7 +732,7 @@ class Units:
             if funcs and self._overloads_changed(raw, names_before):
                 return False
             if changed:
-                self._join()
+                self.rows = tuple(self._sorted)
         self.since = facts.get("since")
         self.journal = Journal(facts["xid"])
         return True
@@ -753,11 +757,17 @@ class Units:
         return any(name in self.catalog_names or max(was[name], now[name]) > 1 for name in changed)
 
     def _join(self) -> None:
-        self.rows = tuple(
-            sorted(
-                row
-                for unit_rows in self.units.values()
-                for row in unit_rows
-                if not row[0].startswith("#")
-            )
+        self._sorted = sorted(
+            row for unit_rows in self.units.values() for row in unit_rows if row[0][0] != "#"
         )
+        self.rows = tuple(self._sorted)
+
+    def _replace(self, was: tuple[Row, ...], now: tuple[Row, ...]) -> None:
+        """One unit's rows swapped in the sorted list: what a step changed costs a few
+        look-ups, not a sort of the whole schema's rows."""
+        for row in was:
+            if row[0][0] != "#":
+                del self._sorted[bisect.bisect_left(self._sorted, row)]
+        for row in now:
+            if row[0][0] != "#":
+                bisect.insort(self._sorted, row)
