@@ -18,22 +18,26 @@ What changed is found without reading the schema:
   the steps' transactions are followed by their virtual transaction id, and a gap (a
   transaction nobody read the locks of) makes the next snapshot a whole one;
 * **types and functions** take no lock when created, replaced, renamed or moved: their rows
-  written since the last snapshot are found by ``xmin`` in pg_type, pg_enum, pg_constraint
-  (domains) and pg_proc (small catalogs; the big ones, pg_class, pg_attribute and pg_depend,
-  are never scanned), together with dropped ones (an object lock);
+  written since the last snapshot are found by ``xmin`` in pg_type and pg_enum (small
+  catalogs, scanned), the domains' constraints (an index range) and the schema's functions
+  (through pg_depend's reference index); pg_class, pg_attribute and pg_depend are never
+  scanned. Dropped types and functions hold an object lock; a dropped domain constraint
+  leaves neither, so the domain constraints are counted;
 * **what prints another object's name**: an FK prints the referenced table and columns, a
   default a sequence's name or an enum label, a column its type's name, a view everything
   it reads, a trigger its function. What depends (``pg_depend``, by its reference index) on
   a changed relation, its row type, a changed type or function is deparsed again too.
 
 Anything not followed so makes the snapshot a whole one: a lock on a relation or object
-outside the schema (a temporary table, another schema), rows written since in other
-catalogs that change how definitions print (operators, collations, schemas, extensions,
-casts, languages...), types or functions written outside the schema, a function name that
-becomes or stops being overloaded, settings that change how definitions print, a search
-path other than the schema alone, another connection or backend, another driver than
-psycopg 3. Changes made to the schema's relations through *another connection* during a
-step hold no lock of this backend's: a walk's migrations run on its own connection.
+outside the schema (another schema's, a temporary one), temporary relations in the session
+(searched first, they may hide the schema's), rows written since in other catalogs that
+change how definitions print (operators, collations, schemas, extensions, casts,
+languages...), types written outside the schema, a function name that is or was overloaded
+coming or going, settings that change how definitions print, a search path other than the
+schema alone, another connection or backend, another driver than psycopg 3, and a schema
+under :data:`MIN_ROWS` rows. Changes made to the schema's relations through *another
+connection* during a step hold no lock of this backend's and are not followed: a walk's
+migrations run on its own connection.
 
 :data:`VERIFY` (``GAUNTLET_VERIFY_SNAPSHOTS=1``) compares every incremental snapshot with
 the whole query and raises :class:`SnapshotMismatch` on a difference
