@@ -297,7 +297,7 @@ def test_the_hand_written_histories_give_their_verdicts_with_every_snapshot_veri
     assert counts["verified"] == counts["incremental"] + counts["whole"], counts
 
 
-GENERATED = 16
+GENERATED = 8
 
 
 @pytest.mark.parametrize("index", range(GENERATED))
