@@ -598,10 +598,48 @@ def take(
     ``values``: where the sequences stand too."""
     raw = conn if isinstance(conn, psycopg.Connection) else driver_connection(conn)
     system = system and _can_read_file_settings(raw)
+    query = _query(own, database=database, system=system, values=values)
     with raw.cursor() as cur:
         cur.execute(_SEARCH_PATH)
-        cur.execute(_query(own, database=database, system=system, values=values))
-        return frozenset((str(k), str(n), str(d)) for k, n, d in cur.fetchall())
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                with _undoable(raw):
+                    cur.execute(query)
+                    rows = cur.fetchall()
+                return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
+            except psycopg.Error as exc:
+                if attempt == _READ_ATTEMPTS - 1 or not _dropped_meanwhile(exc):
+                    raise
+    raise AssertionError("unreachable")
+
+
+#: How often :func:`take` reads again when an object vanished under it.
+_READ_ATTEMPTS = 3
+
+
+def _dropped_meanwhile(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` is what a read of the catalog gets when another session drops an
+    object after the statement's snapshot listed it and before a function opened it
+    (``pg_sequence_last_value`` of a sequence dropped meanwhile: "could not open relation
+    with OID", a definition printer's "cache lookup failed"). Another client's DDL on a
+    shared database, not the migrations': the next read no longer lists the object."""
+    message = str(exc)
+    return isinstance(exc, psycopg.errors.UndefinedTable) or (
+        isinstance(exc, psycopg.errors.InternalError_)
+        and ("could not open relation with OID" in message or "cache lookup failed" in message)
+    )
+
+
+@contextlib.contextmanager
+def _undoable(raw: psycopg.Connection[Any]) -> Iterator[None]:
+    """Inside a transaction (the migration's, whose changes the read must see), the read
+    runs in a savepoint, so that a failed read leaves the transaction usable for the next
+    attempt; outside one a failed statement costs nothing."""
+    if raw.info.transaction_status != TransactionStatus.INTRANS:
+        yield
+        return
+    with raw.transaction():
+        yield
 
 
 def describe(

@@ -1,0 +1,105 @@
+"""Another client drops an object while the outside is read (a shared database).
+
+Found by test_differential under load: its forked workers share the embedded server, one
+dropping its scratch schema's tables while another run read the outside at its session's
+end, and that run's stairway ended "could not finish: could not open relation with OID":
+the read's snapshot listed a sequence that was gone by the time
+``pg_sequence_last_value`` opened it. The same happens on a user's shared database when
+someone else drops a table with a sequence. The read is made again (the object no longer
+listed), in a savepoint when it runs inside a migration's transaction.
+
+The race is made deterministic: another session drops the sequence and holds its
+transaction open, the read lists the sequence (the drop is not committed) and waits for
+its lock in ``pg_sequence_last_value``; the drop commits, the wait ends on a relation that
+no longer exists.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from gauntlet_sync import EmbeddedPostgres, outside
+
+SCHEMA = "concurrent_drop_other_client"
+
+
+@pytest.fixture
+def dsn() -> Iterator[str]:
+    dsn = EmbeddedPostgres.shared().dsn
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
+        conn.execute(sql.SQL("CREATE SEQUENCE {}.ids").format(sql.Identifier(SCHEMA)))
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA))
+            )
+
+
+def _waiting_for_a_lock(dsn: str, pid: int) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", (pid,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "in-transaction"])
+def test_an_object_dropped_while_the_outside_is_read_is_read_again(
+    dsn: str, in_transaction: bool
+) -> None:
+    dropper = psycopg.connect(dsn)
+    reader = psycopg.connect(dsn, autocommit=not in_transaction)
+    try:
+        if in_transaction:  # a migration's own change, which the read must see and keep
+            reader.execute("CREATE TEMPORARY TABLE kept_by_the_transaction (id int)")
+        dropper.execute(sql.SQL("DROP SEQUENCE {}.ids").format(sql.Identifier(SCHEMA)))
+        found: list[object] = []
+
+        def read() -> None:
+            try:
+                found.append(outside.take(reader, ["nothing_of_ours"], system=False))
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                found.append(exc)
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not _waiting_for_a_lock(dsn, reader.info.backend_pid):
+            assert thread.is_alive() and time.monotonic() < deadline, found
+            time.sleep(0.05)
+        dropper.commit()  # the read was waiting for the sequence: now it is gone
+        thread.join(20)
+        assert not thread.is_alive()
+        (result,) = found
+        assert not isinstance(result, BaseException), result
+        assert isinstance(result, frozenset)
+        assert not [row for row in result if f"{SCHEMA}.ids" in row[1]]
+        assert [row for row in result if row[0] == "schema" and row[1] == SCHEMA]
+        if in_transaction:  # the transaction goes on, the read's savepoint released
+            assert reader.info.transaction_status == TransactionStatus.INTRANS
+            reader.execute("SELECT count(*) FROM kept_by_the_transaction")
+            reader.rollback()
+    finally:
+        dropper.close()
+        reader.close()
+
+
+def test_another_error_is_not_read_again(dsn: str) -> None:
+    """Only a vanished object is read again: a query that cannot work raises at once."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 1")
+        conn.execute("SELECT pg_sleep(0)")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            for _ in range(50):  # a 1 ms timeout cancels the outside read sooner or later
+                outside.take(conn, ["nothing_of_ours"], system=False)
