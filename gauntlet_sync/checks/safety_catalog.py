@@ -232,7 +232,10 @@ _PARTIAL_BEFORE = text(_PARTIAL_BEFORE_SQL).bindparams(
     bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT))
 )
 
-#: own-backend relation locks (granted), read once per statement.
+_FIRST_NORMAL_OID = 16384
+#: own-backend relation locks (granted), read once per statement. Only relations from
+#: FirstNormalObjectId (16384) on can be the schema's: the system catalogs and their indexes
+#: this very transaction has open (most of a step's locks) are not re-read.
 _LOCKS_CTE = """WITH locks AS MATERIALIZED (
   SELECT l.relation::bigint AS oid, l.mode FROM pg_locks l
   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
@@ -258,7 +261,8 @@ _PARTIAL_AFTER_SQL = (
   THEN"""
     + _ENUM_PART
     + """ END AS enums
-FROM pg_namespace ns, (SELECT ARRAY(SELECT DISTINCT oid FROM locks)::oid[] AS oids) rels
+FROM pg_namespace ns,
+     (SELECT ARRAY(SELECT DISTINCT oid FROM locks WHERE oid >= 16384)::oid[] AS oids) rels
 WHERE ns.nspname = :schema
 """
 )
@@ -275,7 +279,7 @@ _LOCKED_SQL = (
     + _MARKS
     + """,
   now()::text = :started AS same,
-  (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks) AS locked"""
+  (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks WHERE oid >= 16384) AS locked"""
 )
 _LOCKED = text(_LOCKED_SQL)
 
@@ -410,7 +414,7 @@ class CatalogTracker:
             locked = found["locked"]
         else:
             found = _row(conn, _PARTIAL_AFTER, params)
-            locked = [oid for oid, _mode in found["locks"]]
+            locked = [oid for oid, _mode in found["locks"] if oid >= _FIRST_NORMAL_OID]
         enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
         if not found["same"] or changed_more:
             self.invalidate()
