@@ -226,6 +226,10 @@ class Redirect:
         self.connect_timeout = connect_timeout
         self.token = secrets.token_hex(8)
         self.records: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: connections env.py's engines opened or checked out for this target: a step
+        #: during which it grows worked on a connection of its own too (safety's reads
+        #: then cannot rely on the migration connection's locks)
+        self.checkouts = 0
 
     def connect_args(self, dialect: Dialect) -> tuple[list[Any], dict[str, Any]]:
         driver = dialect.driver
@@ -327,6 +331,7 @@ def _on_do_connect(
     cparams.update(new_cparams)
     record.info[_MARK] = (os.getpid(), redirect.token)
     redirect.records.add(record)
+    redirect.checkouts += 1
 
 
 def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -344,6 +349,7 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
             raise DisconnectionError("a connection redirected by an earlier gauntlet-sync run")
         return
     if mark is not None and mark[1] == redirect.token:
+        redirect.checkouts += 1
         return
     if _compat.pool_dialect_name(proxy) not in (None, "postgresql"):
         return

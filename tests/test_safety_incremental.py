@@ -217,6 +217,17 @@ TRAPS: list[tuple[str, str]] = [
         " INSERT INTO t (id, a, bee) VALUES (1, 1, 'y'); TRUNCATE u",
         "ALTER DOMAIN posint DROP CONSTRAINT posint_small; DELETE FROM t",
     ),
+    # a migration that works on a connection of its own too (committed there, no lock of
+    # the migration's connection shows it; the downgrade leaves it)
+    (
+        "python:from sqlalchemy import create_engine, text as sql\n"
+        "engine = create_engine(op.get_context().config.get_main_option('sqlalchemy.url'))\n"
+        "with engine.begin() as other:\n"
+        "    other.execute(sql('CREATE INDEX IF NOT EXISTS other_ix ON u (t_id)'))\n"
+        "    other.execute(sql('ALTER TABLE u ADD COLUMN IF NOT EXISTS other_col int'))\n"
+        "engine.dispose()",
+        "SELECT 1",
+    ),
     # the revision data (a callable, run after safety's hook) alters t; the next one reads t
     ("SELECT 1", "SELECT 1"),
     ("ALTER TABLE t ALTER COLUMN bee TYPE varchar(10)", "ALTER TABLE t ALTER COLUMN bee TYPE text"),

@@ -191,6 +191,7 @@ class SafetyWatch(walks.CheckHooks):
         #: revisions whose revision_data is inserted after their upgrade steps
         self.data_revisions = data_revisions
         self.catalog = CatalogTracker(self.schema)
+        self.checkouts = 0  # the session's redirect's count at the current step's start
         self.state: _Before | None = None
         self.revisions: dict[str, RevisionSummary] = {}
 
@@ -210,6 +211,7 @@ class SafetyWatch(walks.CheckHooks):
             raise GauntletError(
                 f"safety could not read the catalog of schema {self.schema}: {describe(exc)}"
             ) from exc
+        self.checkouts = self.session.redirect.checkouts
         if catalog is not None:
             self.state = _Before(catalog, time.perf_counter())
 
@@ -232,10 +234,12 @@ class SafetyWatch(walks.CheckHooks):
     def after(self, step: Step, conn: Connection) -> None:
         before, self.state = self.state, None
         seconds = time.perf_counter() - before.started if before is not None else 0.0
-        # revision data is inserted after this hook, in the step's transaction
+        # revision data is inserted after this hook, in the step's transaction; a migration
+        # that worked on a connection of its own may have committed changes there
         more = step.is_upgrade and step.revision in self.data_revisions
+        elsewhere = self.session.redirect.checkouts != self.checkouts
         try:
-            found = self.catalog.after(conn, before.catalog if before else None, more)
+            found = self.catalog.after(conn, before.catalog if before else None, more, elsewhere)
             if before is None or found is None:
                 return
             summary = self._observe(step.revision, before.catalog, found, seconds)

@@ -167,34 +167,45 @@ _WHOLE_TRACKED_SQL = "SELECT" + _SCHEMA_PARTS + "," + _MARKS + _BOOKS + _FROM
 _WHOLE_TRACKED = text(_WHOLE_TRACKED_SQL)
 
 #: the parts of :rels (relation oids: the relations, their indexes, columns, constraints).
-_REL_PARTS = """
+#: the parts of the relations in ``rels.oids`` and their indexes (``wanted.oids``): the
+#: relations, columns, constraints; each reached by its index on oid (never a scan of a
+#: whole catalog). ``{text}``: a CHECK's text and whether it depends on more than its
+#: table's columns (before a step; after it the rules read neither).
+_REL_PARTS_TEMPLATE = """
   (SELECT coalesce(json_agg(json_build_array(
      c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, coalesce(i.indrelid, 0)::bigint,
      i.indrelid IS NOT NULL, c.xmin::text)), '[]'::json)
-   FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
-   WHERE c.oid = ANY(ARRAY(SELECT unnest(rels.oids)
-                           UNION SELECT i2.indexrelid FROM pg_index i2
-                                 WHERE i2.indrelid = ANY(rels.oids)))
+   FROM pg_class c
+   LEFT JOIN LATERAL (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid) i ON true
+   WHERE c.oid = ANY(wanted.oids)
      AND c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S')
   ) AS relations,
   (SELECT coalesce(json_agg(json_build_array(
      a.attrelid::bigint, a.attnum, a.attname, a.atttypid::bigint, a.attnotnull)), '[]'::json)
-   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-   WHERE a.attrelid = ANY(rels.oids) AND a.attnum > 0 AND NOT a.attisdropped
-     AND c.relnamespace = ns.oid AND c.relkind IN ('r', 'p')
+   FROM pg_class c
+   JOIN LATERAL (SELECT * FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) a ON true
+   WHERE c.oid = ANY(rels.oids) AND c.relnamespace = ns.oid AND c.relkind IN ('r', 'p')
   ) AS columns,
   (SELECT coalesce(json_agg(json_build_array(
      con.oid::bigint, con.conname, con.contype, con.conrelid::bigint, con.convalidated,
-     CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END,
-     con.contype = 'c' AND EXISTS (
-       SELECT 1 FROM pg_depend d
-       WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
-         AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = con.conrelid)))),
-     '[]'::json)
+     {text})), '[]'::json)
    FROM pg_constraint con
    WHERE con.conrelid = ANY(rels.oids) AND con.connamespace = ns.oid
      AND con.contype IN ('c', 'f')
   ) AS constraints"""
+_TEXT = """CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END,
+     con.contype = 'c' AND EXISTS (
+       SELECT 1 FROM pg_depend d
+       WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+         AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = con.conrelid))"""
+_REL_PARTS = _REL_PARTS_TEMPLATE.replace("{text}", _TEXT)
+_REL_PARTS_AFTER = _REL_PARTS_TEMPLATE.replace("{text}", "'', false")
+#: ``wanted``: the relations in ``rels`` and their indexes.
+_WANTED = """,
+     LATERAL (SELECT ARRAY(SELECT unnest(rels.oids)
+                           UNION SELECT i.indexrelid FROM pg_index i
+                                 WHERE i.indrelid = ANY(rels.oids)) AS oids) wanted"""
 _ENUM_PART = """
   (SELECT coalesce(json_agg(json_build_array(t.oid::bigint, t.typname, t.labels)), '[]'::json)
    FROM (SELECT t.oid, t.typname, count(e.oid) AS labels
@@ -224,7 +235,9 @@ _PARTIAL_BEFORE_SQL = (
   CASE WHEN :enums THEN"""
     + _ENUM_PART
     + """ END AS enums
-FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels
+FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
+    + _WANTED
+    + """
 WHERE ns.nspname = :schema
 """
 )
@@ -252,7 +265,7 @@ _PARTIAL_AFTER_SQL = (
   now()::text = :started AS same,
   (SELECT coalesce(json_agg(json_build_array(oid, mode)), '[]'::json) FROM locks) AS locks,
   (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid,"""
-    + _REL_PARTS
+    + _REL_PARTS_AFTER
     + """,
   CASE WHEN NOT current_setting('track_counts')::bool OR (
     SELECT sum(pg_stat_get_xact_tuples_inserted(c) + pg_stat_get_xact_tuples_updated(c)
@@ -262,7 +275,9 @@ _PARTIAL_AFTER_SQL = (
     + _ENUM_PART
     + """ END AS enums
 FROM pg_namespace ns,
-     (SELECT ARRAY(SELECT DISTINCT oid FROM locks WHERE oid >= 16384)::oid[] AS oids) rels
+     (SELECT ARRAY(SELECT DISTINCT oid FROM locks WHERE oid >= 16384)::oid[] AS oids) rels"""
+    + _WANTED
+    + """
 WHERE ns.nspname = :schema
 """
 )
@@ -404,10 +419,18 @@ class CatalogTracker:
 
     # --- after a step -----------------------------------------------------------------------
 
-    def after(self, conn: Connection, before: State | None, changed_more: bool) -> After | None:
+    def after(
+        self,
+        conn: Connection,
+        before: State | None,
+        changed_more: bool = False,
+        elsewhere: bool = False,
+    ) -> After | None:
         """At a step's end (in its transaction): note what it changed; for a judged step
         (``before`` given) what the rules read. ``changed_more``: something runs after
-        this hook and before the commit that may change the catalog (revision data)."""
+        this hook and before the commit that may change the catalog (revision data).
+        ``elsewhere``: the step also worked on another connection, whose commits its
+        locks do not show (the rules read the whole schema, and so does the next read)."""
         params = {"schema": self.schema, "started": self.started, "enum_writes": self.enum_writes}
         if before is None:
             found = _row(conn, _LOCKED, params)
@@ -416,13 +439,13 @@ class CatalogTracker:
             found = _row(conn, _PARTIAL_AFTER, params)
             locked = [oid for oid, _mode in found["locks"] if oid >= _FIRST_NORMAL_OID]
         enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
-        if not found["same"] or changed_more:
+        if not found["same"] or changed_more or elsewhere:
             self.invalidate()
         else:
             self.pending.add(locked, enums)
         if before is None:
             return None
-        if not found["same"]:  # a COMMIT inside the step: its locks are gone
+        if not found["same"] or elsewhere:  # a COMMIT inside the step: its locks are gone
             result = after_of(whole(conn, self.schema, after=True))
             self.reads["whole"] += 1
             return result
