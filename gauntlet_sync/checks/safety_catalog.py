@@ -46,13 +46,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import secrets
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection
 
+from .. import _compat
 from ..errors import GauntletError
 
 #: private: compare every incremental read with the whole read (tests).
@@ -241,7 +248,7 @@ FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
 WHERE ns.nspname = :schema
 """
 )
-_PARTIAL_BEFORE = text(_PARTIAL_BEFORE_SQL).bindparams(
+_PARTIAL_BEFORE_TEXT = text(_PARTIAL_BEFORE_SQL).bindparams(
     bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT))
 )
 
@@ -281,11 +288,11 @@ FROM pg_namespace ns,
 WHERE ns.nspname = :schema
 """
 )
-_PARTIAL_AFTER = text(_PARTIAL_AFTER_SQL)
+_PARTIAL_AFTER_TEXT = text(_PARTIAL_AFTER_SQL)
 
 #: before a step safety does not judge: its marks only.
 _MARKS_ONLY_SQL = "SELECT" + _MARKS
-_MARKS_ONLY = text(_MARKS_ONLY_SQL)
+_MARKS_ONLY_TEXT = text(_MARKS_ONLY_SQL)
 
 #: after a step safety does not judge: the relations it locked, and its marks.
 _LOCKED_SQL = (
@@ -296,7 +303,69 @@ _LOCKED_SQL = (
   now()::text = :started AS same,
   (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks WHERE oid >= 16384) AS locked"""
 )
-_LOCKED = text(_LOCKED_SQL)
+_LOCKED_TEXT = text(_LOCKED_SQL)
+
+
+class _Statement:
+    """One of the tracker's per-step statements, prepared in SQL once per psycopg
+    connection (as :class:`..snapshot.Snapshotter` does, for the same reason: planning
+    them costs about what running them does, and psycopg's own prepared statements are
+    deallocated after nearly every migration step). Its parameters are bound as literals
+    in ``EXECUTE`` (a utility statement takes no protocol parameters). On another driver,
+    or where psycopg holds prepared statements of its own (its next clean-up would take
+    this one too), the same query runs as plain SQL."""
+
+    def __init__(self, query: str, plain: Any, parameters: tuple[tuple[str, str], ...]) -> None:
+        self.plain = plain
+        self.parameters = parameters
+        positional = query
+        for number, (name, _type) in enumerate(parameters, 1):
+            positional = re.sub(rf"(?<!:):{name}\b", f"${number}", positional)
+        types = ", ".join(kind for _name, kind in parameters)
+        self.prepare = "PREPARE {} " + (f"({types}) " if types else "") + "AS " + positional
+        self.name = sql.Identifier(f"gauntlet_safety_{secrets.token_hex(4)}")
+        self.prepared_on: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+        raw = conn.connection.driver_connection
+        if not isinstance(raw, psycopg.Connection) or (
+            raw not in self.prepared_on and _compat.holds_prepared_statements(raw)
+        ):
+            return _row(conn, self.plain, params)
+        with raw.cursor(row_factory=dict_row) as cur:
+            if raw not in self.prepared_on:
+                raw.prepare_threshold = None
+                cur.execute(sql.SQL(self.prepare).format(self.name))
+                self.prepared_on.add(raw)
+            values = [_literal(params[name]) for name, _type in self.parameters]
+            arguments = (
+                sql.SQL("({})").format(sql.SQL(", ").join(values)) if values else sql.SQL("")
+            )
+            cur.execute(sql.SQL("EXECUTE {}{}").format(self.name, arguments))
+            row = cur.fetchone()
+        if row is None:
+            raise GauntletError(f"schema {params.get('schema')} is gone")
+        return dict(row)
+
+
+def _literal(value: Any) -> sql.Composable:
+    if isinstance(value, (list, tuple, set)):  # an array of oids, as text: typed by PREPARE
+        return sql.Literal("{" + ",".join(str(int(v)) for v in value) + "}")
+    return sql.Literal(value)
+
+
+_PARTIAL_BEFORE = _Statement(
+    _PARTIAL_BEFORE_SQL,
+    _PARTIAL_BEFORE_TEXT,
+    (("schema", "text"), ("rels", "bigint[]"), ("defs", "bigint[]"), ("enums", "boolean")),
+)
+_PARTIAL_AFTER = _Statement(
+    _PARTIAL_AFTER_SQL,
+    _PARTIAL_AFTER_TEXT,
+    (("schema", "text"), ("started", "text"), ("enum_writes", "bigint")),
+)
+_MARKS_ONLY = _Statement(_MARKS_ONLY_SQL, _MARKS_ONLY_TEXT, ())
+_LOCKED = _Statement(_LOCKED_SQL, _LOCKED_TEXT, (("started", "text"),))
 
 
 def _row(conn: Connection, query: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +448,7 @@ class CatalogTracker:
         """At a step's start (in its transaction): its marks, and for a judged step the
         schema's state (a copy the caller keeps)."""
         if not judged:
-            self._mark(_row(conn, _MARKS_ONLY, {}))
+            self._mark(_MARKS_ONLY.run(conn, {}))
             return None
         if self.known is None or self.pending.everything:
             found = _row(conn, _WHOLE_TRACKED, {"schema": self.schema})
@@ -388,9 +457,8 @@ class CatalogTracker:
             self.impure = set(found["impure"])
             self.reads["whole"] += 1
         else:
-            found = _row(
+            found = _PARTIAL_BEFORE.run(
                 conn,
-                _PARTIAL_BEFORE,
                 {
                     "schema": self.schema,
                     "rels": sorted(self.pending.relations),
@@ -433,10 +501,10 @@ class CatalogTracker:
         locks do not show (the rules read the whole schema, and so does the next read)."""
         params = {"schema": self.schema, "started": self.started, "enum_writes": self.enum_writes}
         if before is None:
-            found = _row(conn, _LOCKED, params)
+            found = _LOCKED.run(conn, params)
             locked = found["locked"]
         else:
-            found = _row(conn, _PARTIAL_AFTER, params)
+            found = _PARTIAL_AFTER.run(conn, params)
             locked = [oid for oid, _mode in found["locks"] if oid >= _FIRST_NORMAL_OID]
         enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
         if not found["same"] or changed_more or elsewhere:
@@ -501,8 +569,9 @@ class CatalogTracker:
 
     def _compare_after(self, incremental: After, reference: After, before: State) -> None:
         """What the rules receive after the step: the state (a CHECK's text only before
-        the step: the rules read none after it), the locks, the transaction id and the
-        indexes they look at (new ones on tables that existed before)."""
+        the step: the rules read none after it), the locks on relations that may be the
+        schema's, the transaction id and the indexes they look at (new ones on tables that
+        existed before)."""
 
         def without_text(state: State) -> State:
             constraints = {oid: (*row[:5], "") for oid, row in state.constraints.items()}
@@ -522,11 +591,17 @@ class CatalogTracker:
 
         for part, mine, theirs in (
             ("indexes", judged(incremental.indexes), judged(reference.indexes)),
-            ("locks", sorted(incremental.locks), sorted(reference.locks)),
+            ("locks", _user_locks(incremental.locks), _user_locks(reference.locks)),
             ("xid", incremental.xid, reference.xid),
         ):
             if mine != theirs:
                 raise CatalogMismatch(_difference(f"after the step, {part}", mine, theirs))
+
+
+def _user_locks(locks: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The locks the rules can look at: on relations that may be the schema's (the reads
+    themselves hold some on system catalogs, each read its own)."""
+    return sorted(lock for lock in locks if lock[0] >= _FIRST_NORMAL_OID)
 
 
 def _difference(where: str, mine: Any, theirs: Any) -> str:
