@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ from ..history import History
 from ..session import MigrationSession, Step, describe
 from . import safety_rows
 from .base import WalkCheck
-from .safety_catalog import After, CatalogMismatch, CatalogTracker, State
+from .safety_catalog import After, CatalogMismatch, CatalogTracker, Column, Constraint, State
 from .safety_rows import Probe
 
 if TYPE_CHECKING:
@@ -255,6 +255,9 @@ class SafetyWatch(walks.CheckHooks):
     def _observe(
         self, revision: str, before: State, found: After, seconds: float
     ) -> RevisionSummary:
+        """The step's findings, from what differs between ``before`` and ``found``: only
+        the relations the step may have changed (``found.changed``) are looked at, the
+        others are as they were (each rule's findings in oid order, then attnum)."""
         version_table = self.session.version_table[1]
         old = {oid: rel for oid, rel in before.relations.items() if rel[0] != version_table}
         held: dict[int, list[str]] = {}
@@ -268,10 +271,10 @@ class SafetyWatch(walks.CheckHooks):
 
         findings: list[Finding] = []
         now = found.state.relations
-        columns = found.state.columns
         tables = {oid for oid, rel in old.items() if rel[1] in ("r", "p", "m")}
+        changed = sorted(tables if found.changed is None else tables & found.changed)
         # table-rewrite: a pre-existing table with a new relfilenode (why, from its columns)
-        for oid in sorted(tables):
+        for oid in changed:
             name, _kind, filenode = old[oid]
             if oid in now and now[oid][2] != filenode and filenode != 0:
                 findings.append(
@@ -280,7 +283,8 @@ class SafetyWatch(walks.CheckHooks):
                         revision,
                         name,
                         lock_on(oid),
-                        "rewrites the table" + _why(oid, before.columns, columns),
+                        "rewrites the table"
+                        + _why(before.columns.get(oid, {}), found.state.columns.get(oid, {})),
                     )
                 )
         # index-without-concurrently: a new index on a pre-existing table, built in this
@@ -301,36 +305,47 @@ class SafetyWatch(walks.CheckHooks):
                         f"builds index {index_name} in its transaction",
                     )
                 )
-        # constraint-validation / set-not-null
-        constraints = [found.state.constraints[oid] for oid in sorted(found.state.constraints)]
-        for con_oid, con_name, con_type, table_oid, validated, _definition in constraints:
-            if table_oid in tables and con_oid not in before.constraints and validated:
-                kind = "foreign key" if con_type == "f" else "CHECK constraint"
+        # constraint-validation: a new CHECK / FOREIGN KEY on a pre-existing table, validated
+        for table in changed:
+            was = before.constraints.get(table, {})
+            rows = found.state.constraints.get(table, {})
+            for con_oid in sorted(rows):
+                _oid, con_name, con_type, _table, validated, _text = rows[con_oid]
+                if con_oid not in was and validated:
+                    kind = "foreign key" if con_type == "f" else "CHECK constraint"
+                    findings.append(
+                        Finding(
+                            "constraint-validation",
+                            revision,
+                            old[table][0],
+                            lock_on(table),
+                            f"adds {kind} {con_name} validated at once (a full scan)",
+                        )
+                    )
+        # set-not-null: a pre-existing column made NOT NULL, no validated CHECK proving it
+        for table in changed:
+            was_columns = before.columns.get(table, {})
+            columns = found.state.columns.get(table, {})
+            for attnum in sorted(columns):
+                col, _type, notnull = columns[attnum]
+                was_column = was_columns.get(attnum)
+                if was_column is None or was_column[2] or not notnull:
+                    continue
+                if _proven_not_null(
+                    col,
+                    found.state.constraints.get(table, {}),
+                    before.constraints.get(table, {}),
+                ):
+                    continue
                 findings.append(
                     Finding(
-                        "constraint-validation",
+                        "set-not-null",
                         revision,
-                        old[table_oid][0],
-                        lock_on(table_oid),
-                        f"adds {kind} {con_name} validated at once (a full scan)",
+                        old[table][0],
+                        lock_on(table),
+                        f"sets {col} NOT NULL (a full scan)",
                     )
                 )
-        for key in sorted(columns):
-            col, _type, notnull = columns[key]
-            was = before.columns.get(key)
-            if was is None or was[2] or not notnull or key[0] not in tables:
-                continue
-            if _proven_not_null(col, key[0], constraints, before.constraints):
-                continue
-            findings.append(
-                Finding(
-                    "set-not-null",
-                    revision,
-                    old[key[0]][0],
-                    lock_on(key[0]),
-                    f"sets {col} NOT NULL (a full scan)",
-                )
-            )
         # enum-add-value: a pre-existing enum type with more labels
         for type_oid in sorted(found.state.enums):
             type_name, count = found.state.enums[type_oid]
@@ -352,39 +367,31 @@ class SafetyWatch(walks.CheckHooks):
         return Observed(dict(self.revisions))
 
 
-def _why(
-    table: int,
-    before: dict[tuple[int, int], tuple[str, int, bool]],
-    after: dict[tuple[int, int], tuple[str, int, bool]],
-) -> str:
-    """The statement behind a rewrite, read from the table's columns."""
-    retyped = [
-        col
-        for key, (col, typ, _nn) in after.items()
-        if key[0] == table and key in before and before[key][1] != typ
-    ]
+def _why(before: dict[int, Column], after: dict[int, Column]) -> str:
+    """The statement behind a rewrite, read from the table's columns (in attnum order)."""
+    retyped = [after[n][0] for n in sorted(after) if n in before and before[n][1] != after[n][1]]
     if retyped:
         return f" (ALTER COLUMN TYPE of {', '.join(retyped)})"
-    added = [col for key, (col, _t, _nn) in after.items() if key[0] == table and key not in before]
+    added = [after[n][0] for n in sorted(after) if n not in before]
     if added:
         return f" (ADD COLUMN {', '.join(added)} with a volatile DEFAULT)"
     return ""
 
 
 def _proven_not_null(
-    column: str, table: int, constraints: Sequence[Any], before: dict[int, Any]
+    column: str, constraints: dict[int, Constraint], before: dict[int, Constraint]
 ) -> bool:
-    """A CHECK (column IS NOT NULL) that existed before the step and is validated (before
-    or by a VALIDATE in the step, under a lock that blocks no writes) spares the scan
-    (PostgreSQL 12+); the step may drop it after SET NOT NULL."""
+    """A CHECK (column IS NOT NULL) on the table that existed before the step and is
+    validated (before or by a VALIDATE in the step, under a lock that blocks no writes)
+    spares the scan (PostgreSQL 12+); the step may drop it after SET NOT NULL.
+    ``constraints``, ``before``: the table's, after and before the step."""
     pattern = re.compile(rf'\(+"?{re.escape(column)}"? IS NOT NULL\)+')
-    validated_now = {row[0] for row in constraints if row[4]}
+    validated_now = {oid for oid, row in constraints.items() if row[4]}
     return any(
         kind == "c"
-        and table_oid == table
         and (validated or oid in validated_now)
         and pattern.fullmatch(definition.removeprefix("CHECK ").strip()) is not None
-        for oid, _name, kind, table_oid, validated, definition in before.values()
+        for oid, _name, kind, _table, validated, definition in before.values()
     )
 
 

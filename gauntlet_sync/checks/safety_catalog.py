@@ -66,9 +66,11 @@ from ..errors import GauntletError
 VERIFY_ENV = "GAUNTLET_SAFETY_VERIFY"
 
 Relations = dict[int, tuple[str, str, int]]  # oid -> (name, relkind, relfilenode)
-Columns = dict[tuple[int, int], tuple[str, int, bool]]  # (table, attnum) -> name, type, nn
+Column = tuple[str, int, bool]  # name, type, NOT NULL
+Columns = dict[int, dict[int, Column]]  # table oid -> attnum -> column
 #: (oid, name, contype, table oid, validated, CHECK text or "")
 Constraint = tuple[int, str, str, int, bool, str]
+Constraints = dict[int, dict[int, Constraint]]  # table oid -> constraint oid -> row
 Enums = dict[int, tuple[str, int]]  # type oid -> (name, number of labels)
 
 
@@ -78,17 +80,26 @@ class CatalogMismatch(AssertionError):
 
 @dataclasses.dataclass
 class State:
-    """The schema's catalog as the rules see it at one moment."""
+    """The schema's catalog as the rules see it at one moment. Columns and constraints
+    are kept per table; a table's inner dict is never changed in place, but replaced (so
+    :meth:`copy` shares them)."""
 
     relations: Relations
     columns: Columns
-    constraints: dict[int, Constraint]
+    constraints: Constraints
     enums: Enums
 
     def copy(self) -> State:
         return State(
             dict(self.relations), dict(self.columns), dict(self.constraints), dict(self.enums)
         )
+
+    def flat(self) -> tuple[dict[Any, Any], ...]:
+        """Every part as one dict (comparisons), tables without columns or constraints
+        left out."""
+        columns = {(t, n): col for t, cols in self.columns.items() for n, col in cols.items()}
+        constraints = {oid: row for rows in self.constraints.values() for oid, row in rows.items()}
+        return self.relations, columns, constraints, self.enums
 
 
 @dataclasses.dataclass
@@ -99,6 +110,8 @@ class After:
     indexes: list[tuple[int, str, int, str]]  # index oid, name, table oid, xmin
     locks: list[tuple[int, str]]  # relation oid, mode (the own backend's, granted)
     xid: str | None  # the transaction id as pg_class.xmin shows it (None: none assigned)
+    #: the relations whose parts may differ from before the step (None: any)
+    changed: set[int] | None = None
 
 
 # --- the whole reads (the reference; also what a broken chain falls back to) ---------------
@@ -384,10 +397,24 @@ def state_of(found: dict[str, Any]) -> State:
     """The rules' view of a whole read."""
     return State(
         {r[0]: (r[1], r[2], r[3]) for r in found["relations"]},
-        {(r[0], r[1]): (r[2], r[3], r[4]) for r in found["columns"]},
-        {r[0]: _constraint(r) for r in found["constraints"]},
+        _columns(found["columns"]),
+        _constraints(found["constraints"]),
         {r[0]: (r[1], r[2]) for r in found["enums"]},
     )
+
+
+def _columns(rows: Iterable[list[Any]]) -> Columns:
+    columns: Columns = {}
+    for r in rows:
+        columns.setdefault(r[0], {})[r[1]] = (r[2], r[3], r[4])
+    return columns
+
+
+def _constraints(rows: Iterable[list[Any]]) -> Constraints:
+    constraints: Constraints = {}
+    for r in rows:
+        constraints.setdefault(r[3], {})[r[0]] = _constraint(r)
+    return constraints
 
 
 def after_of(found: dict[str, Any]) -> After:
@@ -426,7 +453,8 @@ class CatalogTracker:
         self.verify = os.environ.get(VERIFY_ENV) == "1" if verify is None else verify
         self.known: State | None = None
         self.index_of: dict[int, int] = {}  # index oid -> its table's oid
-        self.impure: set[int] = set()  # CHECKs re-read at every read
+        self.indexes_on: dict[int, set[int]] = {}  # table oid -> its indexes' oids
+        self.impure: dict[int, int] = {}  # CHECKs re-read at every read -> their table
         self.pending = _Pending()
         self.started: str | None = None  # the current step's transaction start
         self.enum_writes = 0
@@ -454,7 +482,16 @@ class CatalogTracker:
             found = _row(conn, _WHOLE_TRACKED, {"schema": self.schema})
             self.known = state_of(found)
             self.index_of = {r[0]: r[1] for r in found["index_of"]}
-            self.impure = set(found["impure"])
+            self.indexes_on = {}
+            for index, table in self.index_of.items():
+                self.indexes_on.setdefault(table, set()).add(index)
+            impure = set(found["impure"])
+            self.impure = {
+                oid: table
+                for table, rows in self.known.constraints.items()
+                for oid in rows
+                if oid in impure
+            }
             self.reads["whole"] += 1
         else:
             found = _PARTIAL_BEFORE.run(
@@ -469,16 +506,25 @@ class CatalogTracker:
             self._patch(self.known, found, self.pending.relations, books=True)
             if found["enums"] is not None:
                 self.known.enums = {r[0]: (r[1], r[2]) for r in found["enums"]}
-            for oid, definition in found["defs"]:
-                row = self.known.constraints.get(oid)
-                if row is not None:
-                    self.known.constraints[oid] = (*row[:5], definition)
+            self._set_texts(self.known, found["defs"])
             self.reads["partial"] += 1
         self._mark(found)
         self.pending = _Pending(everything=False)
         if self.verify:
             self._compare("before the step", self.known, state_of(whole(conn, self.schema)))
         return self.known.copy()
+
+    def _set_texts(self, state: State, texts: list[list[Any]]) -> None:
+        """The CHECK texts read again (the impure ones; every one when pg_catalog is not
+        searched first), into ``state``."""
+        table_of: dict[int, int] = dict(self.impure)
+        if any(oid not in table_of for oid, _text in texts):
+            table_of = {oid: t for t, rows in state.constraints.items() for oid in rows}
+        for oid, definition in texts:
+            table = table_of.get(oid)
+            rows = state.constraints.get(table, {}) if table is not None else {}
+            if table is not None and oid in rows and rows[oid][5] != definition:
+                state.constraints[table] = {**rows, oid: (*rows[oid][:5], definition)}
 
     def _mark(self, found: dict[str, Any]) -> None:
         self.started = found["started"]
@@ -522,7 +568,9 @@ class CatalogTracker:
         if found["enums"] is not None:
             state.enums = {r[0]: (r[1], r[2]) for r in found["enums"]}
         indexes = [(r[0], r[1], r[4], r[6]) for r in found["relations"] if r[5]]
-        result = After(state, indexes, [(r[0], r[1]) for r in found["locks"]], found["xid"])
+        result = After(
+            state, indexes, [(r[0], r[1]) for r in found["locks"]], found["xid"], set(locked)
+        )
         self.reads["partial"] += 1
         if self.verify:
             self._compare_after(result, after_of(whole(conn, self.schema, after=True)), before)
@@ -535,35 +583,36 @@ class CatalogTracker:
         the indexes known on them, their columns and constraints, by what ``found`` read of
         them (nothing, for those gone or moved out of the schema). ``books``: keep the
         tracker's bookkeeping (index tables, CHECKs re-read always) with it."""
-        gone = asked | {index for index, table in self.index_of.items() if table in asked}
+        gone = set(asked)
+        for table in asked:
+            gone |= self.indexes_on.get(table, set())
         for oid in gone:
             state.relations.pop(oid, None)
-        for key in [key for key in state.columns if key[0] in asked]:
-            del state.columns[key]
-        for oid in [oid for oid, row in state.constraints.items() if row[3] in asked]:
-            del state.constraints[oid]
+        for table in asked:
+            state.columns.pop(table, None)
+            state.constraints.pop(table, None)
         for r in found["relations"]:
             state.relations[r[0]] = (r[1], r[2], r[3])
-        for r in found["columns"]:
-            state.columns[(r[0], r[1])] = (r[2], r[3], r[4])
-        for r in found["constraints"]:
-            state.constraints[r[0]] = _constraint(r)
+        state.columns.update(_columns(found["columns"]))
+        state.constraints.update(_constraints(found["constraints"]))
         if not books:
             return
         for oid in gone:
-            self.index_of.pop(oid, None)
+            if oid in self.index_of:
+                self.indexes_on.get(self.index_of.pop(oid), set()).discard(oid)
         for r in found["relations"]:
             if r[5]:
                 self.index_of[r[0]] = r[4]
-        self.impure &= set(state.constraints)
-        self.impure.update(r[0] for r in found["constraints"] if r[6])
+                self.indexes_on.setdefault(r[4], set()).add(r[0])
+        self.impure = {oid: t for oid, t in self.impure.items() if t not in asked}
+        self.impure.update((r[0], r[3]) for r in found["constraints"] if r[6])
 
     # --- verification -----------------------------------------------------------------------
 
     def _compare(self, where: str, incremental: State, reference: State) -> None:
         self.reads["verified"] += 1
-        for part in ("relations", "columns", "constraints", "enums"):
-            mine, theirs = getattr(incremental, part), getattr(reference, part)
+        parts = ("relations", "columns", "constraints", "enums")
+        for part, mine, theirs in zip(parts, incremental.flat(), reference.flat(), strict=True):
             if mine != theirs:
                 raise CatalogMismatch(_difference(f"{where}, {part}", mine, theirs))
 
@@ -574,7 +623,10 @@ class CatalogTracker:
         existed before)."""
 
         def without_text(state: State) -> State:
-            constraints = {oid: (*row[:5], "") for oid, row in state.constraints.items()}
+            constraints = {
+                table: {oid: (*row[:5], "") for oid, row in rows.items()}
+                for table, rows in state.constraints.items()
+            }
             return dataclasses.replace(state, constraints=constraints)
 
         self._compare(
