@@ -7,6 +7,7 @@ when rules are given.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import unittest
 import warnings
@@ -385,3 +386,23 @@ def test_a_unique_index_the_models_do_not_declare_may_follow_the_uq_convention()
         "1 name in the database differs from the models (or, where the "
         "models declare none, breaks the naming rules)"
     )
+
+
+def test_the_warnings_come_in_one_order_whatever_the_order_of_a_tables_indexes() -> None:
+    """A Table's indexes are a set: their order (and the warnings') changed from run to
+    run, as two runs of airflow's history showed."""
+    found = []
+    for names in itertools.permutations(["a_by_hand", "b_by_hand", "c_by_hand", "d_by_hand"]):
+        metadata = MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_name)s"})
+        table = Table(
+            "t",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            *(Column(f"col_{name[0]}", Integer) for name in names),
+        )
+        for name in names:
+            Index(name, table.c[f"col_{name[0]}"])
+        findings = naming.judge_models([], metadata, postgresql.dialect(), naming.Scope())
+        found.append(findings.warnings)
+    assert len(found[0]) == 4
+    assert all(warnings == found[0] for warnings in found)

@@ -112,7 +112,9 @@ def models_match_error(
     diffs: Sequence[Any], ignore_tables: Iterable[str]
 ) -> SchemaDriftError | None:
     relevant = [d for d in diffs if not is_ignored_diff_item(d, ignore_tables)]
-    lines = [line for d in relevant for line in render_diff(d)]
+    # sorted: alembic lists some differences in a set's order (tables to remove), which
+    # changes from run to run; a report compared between runs should not
+    lines = sorted(line for d in relevant for line in render_diff(d))
     if not lines:
         return None
     return SchemaDriftError.listing(

@@ -533,7 +533,7 @@ def judge_models(
             for m in (model_objects(model_table, dialect) if model_table is not None else [])
             if scope.item(m.kind, m.name, table_name, m.item, False)
         ]
-        for model in models:
+        for model in sorted(models, key=lambda m: m.description):  # a Table's indexes: a set
             if model.convention is not None:
                 findings.warnings.append(
                     f"{model.description} is named explicitly in the models; their "
