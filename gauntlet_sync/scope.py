@@ -38,14 +38,19 @@ from .history import History
 
 __all__ = ["WalkScope", "changed_files", "cut", "plan", "read_timings"]
 
-#: what upgrading one revision inside one transaction (a part's start state, and shard
-#: 1's head state) costs, as a share of walking a revision (its stairway steps with the
-#: walk checks' hooks): the cut gives the parts that start from a longer upgrade fewer
-#: revisions to walk. Measured (benchmarks/RESULTS.md, "CI at scale"): 0.03 at 1,200
-#: revisions (a quiet machine's wall time: 2.8 ms against 89 ms a revision), 0.11 at 300
-#: (CPU seconds of the process and the server); the walk's share grows with the schema
-#: its snapshots read.
-START_COST = 0.05
+#: what upgrading one revision inside one transaction (a part's start state) costs, as a
+#: share of walking a revision (its stairway steps with the walk checks' hooks): the cut
+#: gives the parts that start from a longer upgrade fewer revisions to walk. Calibrated on
+#: a quiet machine (benchmarks/RESULTS.md, "CI at scale", 29 Nov 08:43): 4 shards of 1,200
+#: revisions, each shard's time fitted as fixed + start revisions x S + walked x W: S/W is
+#: 0.26 once the walk's snapshots and safety's reads became incremental (it was 0.03-0.11
+#: while each snapshot read the whole schema).
+START_COST = 0.25
+#: what shard 1's head state costs per revision of the whole history, in the same unit:
+#: its one-transaction upgrade, then the head-state checks' reads and ``downgrade_to_base``
+#: beside its walk (a third process on the runner's CPUs). Same calibration: shard 1's
+#: time beyond its walk was 0.29 W per revision of the history.
+HEAD_COST = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,14 +188,15 @@ def cut(
     one-transaction upgrade of everything before it (:data:`START_COST` of a revision's
     cost each; ``before[i]``: how many revisions of the history come before
     ``revisions[i]``, default ``i``), so later ranges are shorter; the first range also
-    pays for shard 1's head state, a one-transaction upgrade of the ``head`` revisions of
-    the whole history (its head-state checks' reads and ``downgrade_to_base`` run beside
-    the walk, in a forked child, and are not counted). The largest range cost is
-    minimised (binary search on it, each range taken as long as it fits)."""
+    pays for shard 1's head state (:data:`HEAD_COST` for each of the ``head`` revisions
+    of the whole history: its upgrade, and the head-state checks beside its walk). The
+    largest range cost is minimised (binary search on it, each range taken as long as it
+    fits)."""
     known = [seconds[r] for r in revisions if r in seconds and seconds[r] > 0]
     default = statistics.fmean(known) if known else 1.0
     costs = [seconds[r] if seconds.get(r, 0) > 0 else default for r in revisions]
-    start_cost = START_COST * (statistics.fmean(costs) if costs else 1.0)
+    mean = statistics.fmean(costs) if costs else 1.0
+    start_cost, head_cost = START_COST * mean, HEAD_COST * mean
     upgraded = list(before) if before is not None else list(range(len(revisions)))
 
     def ranges_within(limit: float) -> list[int] | None:
@@ -198,7 +204,7 @@ def cut(
         ends: list[int] = []
         position = 0
         while position < len(costs):
-            spent = start_cost * (upgraded[position] + (head if not ends else 0))
+            spent = start_cost * upgraded[position] + (head_cost * head if not ends else 0)
             end = position
             while end < len(costs) and (spent + costs[end] <= limit or end == position):
                 spent += costs[end]
@@ -209,7 +215,7 @@ def cut(
             position = end
         return ends
 
-    low, high = 0.0, sum(costs) + start_cost * (max(upgraded, default=0) + head) + 1.0
+    low, high = 0.0, sum(costs) + start_cost * max(upgraded, default=0) + head_cost * head + 1.0
     best = ranges_within(high)
     for _ in range(60):
         middle = (low + high) / 2

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from alembic.config import Config
 
-from gauntlet_sync import Gauntlet, GauntletConfig
+from gauntlet_sync import Gauntlet, GauntletConfig, scope
 from gauntlet_sync.testcase import GauntletMixin
 from tests.histories import catalog
 from tests.reliability import ROOT, child_env
@@ -29,6 +29,13 @@ SUITE = SUITES / "sharded" / "test_sharded_migrations.py"
 SHARDS = [f"test_stairway_shard_{k}_of_3" for k in (1, 2, 3)]
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
+
+
+@pytest.fixture(autouse=True)
+def two_revisions_a_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the suite does: keep_going's 6 revisions cut 2/2/2 (see its module)."""
+    monkeypatch.setattr(scope, "START_COST", 0.05)
+    monkeypatch.setattr(scope, "HEAD_COST", 0.05)
 
 
 def run(args: list[str], log: Path, **env: str) -> subprocess.CompletedProcess[str]:
