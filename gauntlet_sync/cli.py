@@ -471,15 +471,22 @@ def _signals_end_the_run() -> Iterator[None]:
             fired.append(signum)
             raise Terminated(signum)
 
+    def quiet_pool(record: logging.LogRecord) -> bool:
+        """Once the signal came, a pool's error is its doing too: interrupted while it
+        ran a query, a connection is left mid-command ('another command is already in
+        progress' when the pool rolls it back), a traceback of noise before the run's
+        one line."""
+        return not (fired and record.exc_info) and _no_interrupt_tracebacks(record)
+
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     pool_loggers = _pool_loggers()
     for logger in pool_loggers:
-        logger.addFilter(_no_interrupt_tracebacks)
+        logger.addFilter(quiet_pool)
     try:
         yield
     finally:
         for logger in pool_loggers:
-            logger.removeFilter(_no_interrupt_tracebacks)
+            logger.removeFilter(quiet_pool)
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         if fired:
