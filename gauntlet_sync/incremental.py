@@ -57,6 +57,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+# snapshot imports this module first: its names are looked up when a query is made
+from . import snapshot
+
 Row = tuple[str, str, str]
 
 #: Tests set this: every incremental snapshot is compared with a whole one.
@@ -118,24 +121,11 @@ rels AS (
 )
 SELECT unit, kind, name, definition FROM (
     SELECT r.unit, 'relation' AS kind, r.relname AS name,
-           CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
-                WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
-                WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
-                ELSE 'relkind ' || r.relkind::text END
-           || CASE r.relpersistence WHEN 'u' THEN ', unlogged' WHEN 't' THEN ', temporary'
-                   ELSE '' END
-           || coalesce(', options ' || array_to_string(r.reloptions, ','), '') AS definition
+           {relation_definition} AS definition
     FROM rels r WHERE r.relkind <> 'i' AND r.relkind <> 'I'
   UNION ALL
     SELECT r.unit, 'column', r.relname || '.' || a.attname,
-           format_type(a.atttypid, a.atttypmod)
-           || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END
-           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-           || CASE WHEN a.attidentity::text <> ''
-                   THEN ' identity=' || a.attidentity::text ELSE '' END
-           || CASE WHEN a.attgenerated::text <> ''
-                   THEN ' generated=' || a.attgenerated::text ELSE '' END
-           || coalesce(' collation=' || co.collname, '')
+           {column_definition}
     FROM rels r
     JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -165,16 +155,7 @@ SELECT unit, kind, name, definition FROM (
           SELECT objid FROM members WHERE classid = 'pg_type'::regclass))
   UNION ALL
     SELECT r.unit, 'sequence', r.relname,
-           format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
-           || ' increment=' || s.seqincrement
-           || ' min=' || s.seqmin || ' max=' || s.seqmax || ' cache=' || s.seqcache
-           || ' cycle=' || s.seqcycle
-           || coalesce(' owned_by=' || (
-                SELECT t.relname || '.' || a.attname FROM pg_depend dep
-                JOIN pg_class t ON t.oid = dep.refobjid
-                JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
-                WHERE dep.objid = r.oid AND dep.classid = 'pg_class'::regclass
-                  AND dep.deptype IN ('a', 'i') LIMIT 1), '')
+           {sequence_definition}
     FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid
   UNION ALL
     SELECT 0, 'type', t.typname, {type_definition}
@@ -191,12 +172,7 @@ SELECT unit, kind, name, definition FROM (
     FROM rels r WHERE r.relkind IN ('v', 'm')
   UNION ALL
     SELECT 1, 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-           CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
-                WHEN 'w' THEN 'window function' ELSE 'function' END
-           || coalesce(' returning ' || pg_get_function_result(p.oid), '')
-           || ', ' || l.lanname
-           || CASE p.provolatile WHEN 'i' THEN ', immutable' WHEN 's' THEN ', stable' ELSE '' END
-           || ', body md5 ' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
+           {function_definition}
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
     WHERE {funcs} AND p.oid = ANY(ARRAY(
             SELECT objid FROM pg_depend
@@ -219,10 +195,7 @@ SELECT unit, kind, name, definition FROM (
     WHERE tg.tgrelid = ANY(ARRAY(SELECT oid FROM rels)) AND NOT tg.tgisinternal
   UNION ALL
     SELECT c.unit, 'policy', c.relname || '.' || pol.polname,
-           CASE pol.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                WHEN 'd' THEN 'DELETE' WHEN '*' THEN 'ALL' END
-           || ' ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
-           || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
+           {policy_definition}
     FROM pg_policy pol JOIN rels c ON c.oid = pol.polrelid
     WHERE pol.polrelid = ANY(ARRAY(SELECT oid FROM rels))
   UNION ALL
@@ -233,20 +206,10 @@ SELECT unit, kind, name, definition FROM (
     WHERE d.objoid = ANY(ARRAY(SELECT oid FROM rels)) AND d.classoid = 'pg_class'::regclass
   UNION ALL
     SELECT 2, 'extension', e.extname,
-           e.extversion || ', ' || (
-               SELECT count(*) FROM pg_depend d
-               WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
-                 AND d.deptype = 'e') || ' member objects'
+           {extension_definition}
     FROM pg_extension e WHERE {exts} AND e.extnamespace = (SELECT oid FROM ns)
 ) AS objects
 """
-
-_TYPE_DEFINITION = r"""t.typtype::text
-           || coalesce(' labels=' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
-                                      FROM pg_enum e WHERE e.enumtypid = t.oid), '')
-           || CASE WHEN t.typtype = 'd' THEN ' base=' || format_type(t.typbasetype, t.typtypmod)
-                   || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
-                   || coalesce(' default=' || t.typdefault, '') ELSE '' END"""
 
 # Which units each statement reads: all of them, or one kind (the relations: those in $1).
 # One statement per kind, each with a plan of its own: a statement gated by parameters
@@ -508,10 +471,8 @@ SELECT {_SETTINGS_SQL},
 
 def units_query(schema: str, skip_tables: Iterable[str], part: str = "whole") -> sql.Composed:
     """The schema's rows with their units: all of them, or one kind (see ``_PARTS``)."""
-    skip = sql.SQL("ARRAY[{}]::text[]").format(
-        sql.SQL(", ").join(sql.Literal(name) for name in sorted(skip_tables))
-    )
-    text = _UNITS_SQL.replace("{type_definition}", _TYPE_DEFINITION)
+    skip = snapshot.skip_array(skip_tables)
+    text = snapshot.with_definitions(_UNITS_SQL)
     for name, value in _PARTS[part].items():
         text = text.replace("{" + name + "}", value)
     return sql.SQL(text).format(schema=sql.Literal(schema), skip=skip)

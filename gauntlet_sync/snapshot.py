@@ -22,12 +22,80 @@ from sqlalchemy.engine import Connection
 from . import _compat
 from . import incremental as _incremental
 
+#: How each kind of object prints, shared by the whole query below and the partial reads
+#: of :mod:`.incremental` (whose rows must equal this query's): ``{name}`` in a query
+#: is replaced by :func:`with_definitions`.
+DEFINITIONS = {
+    "relation_definition": r"""
+           CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+                WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+                WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
+                ELSE 'relkind ' || r.relkind::text END
+           || CASE r.relpersistence WHEN 'u' THEN ', unlogged' WHEN 't' THEN ', temporary'
+                   ELSE '' END
+           || coalesce(', options ' || array_to_string(r.reloptions, ','), '')""",
+    "column_definition": r"""format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END
+           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+           || CASE WHEN a.attidentity::text <> ''
+                   THEN ' identity=' || a.attidentity::text ELSE '' END
+           || CASE WHEN a.attgenerated::text <> ''
+                   THEN ' generated=' || a.attgenerated::text ELSE '' END
+           || coalesce(' collation=' || co.collname, '')""",
+    "sequence_definition": r"""format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
+           || ' increment=' || s.seqincrement
+           || ' min=' || s.seqmin || ' max=' || s.seqmax || ' cache=' || s.seqcache
+           || ' cycle=' || s.seqcycle
+           || coalesce(' owned_by=' || (
+                SELECT t.relname || '.' || a.attname FROM pg_depend dep
+                JOIN pg_class t ON t.oid = dep.refobjid
+                JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+                WHERE dep.objid = r.oid AND dep.classid = 'pg_class'::regclass
+                  AND dep.deptype IN ('a', 'i') LIMIT 1), '')""",
+    "type_definition": r"""t.typtype::text
+           || coalesce(' labels=' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                                      FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+           || CASE WHEN t.typtype = 'd' THEN ' base=' || format_type(t.typbasetype, t.typtypmod)
+                   || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
+                   || coalesce(' default=' || t.typdefault, '') ELSE '' END""",
+    "function_definition": r"""CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+                WHEN 'w' THEN 'window function' ELSE 'function' END
+           || coalesce(' returning ' || pg_get_function_result(p.oid), '')
+           || ', ' || l.lanname
+           || CASE p.provolatile WHEN 'i' THEN ', immutable' WHEN 's' THEN ', stable' ELSE '' END
+           || ', body md5 ' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))""",
+    "policy_definition": r"""
+           CASE pol.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                WHEN 'd' THEN 'DELETE' WHEN '*' THEN 'ALL' END
+           || ' ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
+           || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')""",
+    "extension_definition": r"""e.extversion || ', ' || (
+               SELECT count(*) FROM pg_depend d
+               WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
+                 AND d.deptype = 'e') || ' member objects'""",
+}
+
+
+def with_definitions(query: str) -> str:
+    """``query`` with each ``{name}`` of :data:`DEFINITIONS` replaced by its SQL."""
+    for name, definition in DEFINITIONS.items():
+        query = query.replace("{" + name + "}", definition)
+    return query
+
+
+def skip_array(skip_tables: Iterable[str]) -> sql.Composed:
+    """The tables a snapshot leaves out, as the ``{skip}`` text[] literal."""
+    return sql.SQL("ARRAY[{}]::text[]").format(
+        sql.SQL(", ").join(sql.Literal(name) for name in sorted(skip_tables))
+    )
+
+
 # {schema} and {skip} (the tables left out, e.g. the version table) are composed in as
 # literals: a statement without parameters keeps one generic plan (see Snapshotter).
 # An extension's member objects (pg_depend deptype 'e': its functions, types, tables...)
 # are left out: the extension's own row stands for them, with its version and how many
 # members it has, so a leftover extension is one line of the diff, not one per function.
-_SNAPSHOT_SQL = r"""
+_SNAPSHOT_SQL = with_definitions(r"""
 WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = {schema}),
 members AS (  -- of the schema's extensions (an index lookup; none: nothing to read)
     SELECT d.classid, d.objid FROM pg_depend d
@@ -50,24 +118,11 @@ rels AS (
 )
 SELECT kind, name, definition FROM (
     SELECT 'relation' AS kind, r.relname AS name,
-           CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
-                WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
-                WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type'
-                ELSE 'relkind ' || r.relkind::text END
-           || CASE r.relpersistence WHEN 'u' THEN ', unlogged' WHEN 't' THEN ', temporary'
-                   ELSE '' END
-           || coalesce(', options ' || array_to_string(r.reloptions, ','), '') AS definition
+           {relation_definition} AS definition
     FROM rels r WHERE r.relkind <> 'i' AND r.relkind <> 'I'
   UNION ALL
     SELECT 'column', r.relname || '.' || a.attname,
-           format_type(a.atttypid, a.atttypmod)
-           || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END
-           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-           || CASE WHEN a.attidentity::text <> ''
-                   THEN ' identity=' || a.attidentity::text ELSE '' END
-           || CASE WHEN a.attgenerated::text <> ''
-                   THEN ' generated=' || a.attgenerated::text ELSE '' END
-           || coalesce(' collation=' || co.collname, '')
+           {column_definition}
     FROM rels r
     JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -94,25 +149,11 @@ SELECT kind, name, definition FROM (
       AND con.contypid <> ALL(ARRAY(SELECT objid FROM member_types))
   UNION ALL
     SELECT 'sequence', r.relname,
-           format_type(s.seqtypid, NULL) || ' start=' || s.seqstart
-           || ' increment=' || s.seqincrement
-           || ' min=' || s.seqmin || ' max=' || s.seqmax || ' cache=' || s.seqcache
-           || ' cycle=' || s.seqcycle
-           || coalesce(' owned_by=' || (
-                SELECT t.relname || '.' || a.attname FROM pg_depend dep
-                JOIN pg_class t ON t.oid = dep.refobjid
-                JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
-                WHERE dep.objid = r.oid AND dep.classid = 'pg_class'::regclass
-                  AND dep.deptype IN ('a', 'i') LIMIT 1), '')
+           {sequence_definition}
     FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid
   UNION ALL
     SELECT 'type', t.typname,
-           t.typtype::text
-           || coalesce(' labels=' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
-                                      FROM pg_enum e WHERE e.enumtypid = t.oid), '')
-           || CASE WHEN t.typtype = 'd' THEN ' base=' || format_type(t.typbasetype, t.typtypmod)
-                   || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
-                   || coalesce(' default=' || t.typdefault, '') ELSE '' END
+           {type_definition}
     FROM pg_type t
     WHERE ((t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm'))
            OR t.oid = ANY(ARRAY(SELECT reltype FROM rels WHERE relkind = 'c')))  -- composite
@@ -122,12 +163,7 @@ SELECT kind, name, definition FROM (
     FROM rels r WHERE r.relkind IN ('v', 'm')
   UNION ALL
     SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-           CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
-                WHEN 'w' THEN 'window function' ELSE 'function' END
-           || coalesce(' returning ' || pg_get_function_result(p.oid), '')
-           || ', ' || l.lanname
-           || CASE p.provolatile WHEN 'i' THEN ', immutable' WHEN 's' THEN ', stable' ELSE '' END
-           || ', body md5 ' || md5(p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''))
+           {function_definition}
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
     WHERE p.oid = ANY(ARRAY(  -- a function's dependency on its schema: an index lookup
             SELECT objid FROM pg_depend
@@ -142,10 +178,7 @@ SELECT kind, name, definition FROM (
     WHERE tg.tgrelid = ANY(ARRAY(SELECT oid FROM rels)) AND NOT tg.tgisinternal
   UNION ALL
     SELECT 'policy', c.relname || '.' || pol.polname,
-           CASE pol.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                WHEN 'd' THEN 'DELETE' WHEN '*' THEN 'ALL' END
-           || ' ' || coalesce(pg_get_expr(pol.polqual, pol.polrelid), '')
-           || ' check ' || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
+           {policy_definition}
     FROM pg_policy pol JOIN rels c ON c.oid = pol.polrelid
     WHERE pol.polrelid = ANY(ARRAY(SELECT oid FROM rels))
   UNION ALL
@@ -156,13 +189,10 @@ SELECT kind, name, definition FROM (
     WHERE d.objoid = ANY(ARRAY(SELECT oid FROM rels)) AND d.classoid = 'pg_class'::regclass
   UNION ALL
     SELECT 'extension', e.extname,
-           e.extversion || ', ' || (
-               SELECT count(*) FROM pg_depend d
-               WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
-                 AND d.deptype = 'e') || ' member objects'
+           {extension_definition}
     FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM ns)
 ) AS objects
-"""
+""")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,10 +230,7 @@ def _by_key(rows: tuple[tuple[str, str, str], ...]) -> dict[tuple[str, str], lis
 
 
 def _snapshot_query(schema: str, skip_tables: Iterable[str]) -> sql.Composed:
-    skip = sql.SQL("ARRAY[{}]::text[]").format(
-        sql.SQL(", ").join(sql.Literal(name) for name in sorted(skip_tables))
-    )
-    return sql.SQL(_SNAPSHOT_SQL).format(schema=sql.Literal(schema), skip=skip)
+    return sql.SQL(_SNAPSHOT_SQL).format(schema=sql.Literal(schema), skip=skip_array(skip_tables))
 
 
 def _snapshot(rows: Iterable[tuple[Any, Any, Any]]) -> Snapshot:
