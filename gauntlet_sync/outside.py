@@ -599,18 +599,19 @@ def take(
     raw = conn if isinstance(conn, psycopg.Connection) else driver_connection(conn)
     system = system and _can_read_file_settings(raw)
     query = _query(own, database=database, system=system, values=values)
+    attempts_left = _READ_ATTEMPTS
     with raw.cursor() as cur:
         cur.execute(_SEARCH_PATH)
-        for attempt in range(_READ_ATTEMPTS):
+        while True:
             try:
                 with _undoable(raw):
                     cur.execute(query)
                     rows = cur.fetchall()
                 return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
             except psycopg.Error as exc:
-                if attempt == _READ_ATTEMPTS - 1 or not _dropped_meanwhile(exc):
+                attempts_left -= 1
+                if not attempts_left or not _dropped_meanwhile(exc):
                     raise
-    raise AssertionError("unreachable")
 
 
 #: How often :func:`take` reads again when an object vanished under it.
