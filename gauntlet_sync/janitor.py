@@ -37,7 +37,7 @@ from .pgsql import execute
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_IDENTIFIER_BYTES = 63
-_COMMENT_TAG = "gauntlet-sync"
+_COMMENT_TAG = outside.SIGNATURE
 # prefix _ pid _ unix time _ random
 _STALE_NAME = re.compile(
     r"^(?P<prefix>[a-z][a-z0-9]*)_(?P<pid>\d+)_(?P<started>\d{10})_[0-9a-f]{6}$"
@@ -152,8 +152,21 @@ def isolated_database(engine: Engine, prefix: str = "gauntlet") -> Iterator[Targ
 
 def _create_owned(engine: Engine, kind: str, name: str) -> None:
     """CREATE the schema or database and sign it with our comment (pid, host, time),
-    which is what lets cleanup_stale tell our leftovers from anything else."""
+    which is what lets cleanup_stale tell our leftovers from anything else, and other
+    runs' outside looks tell a run's schema from a migration's (outside.other_runs).
+    A schema is signed in the transaction that creates it, so that it is never seen
+    unsigned; CREATE DATABASE cannot run in a transaction."""
     keyword = sql.SQL(kind)
+    if kind == "SCHEMA":
+        with engine.begin() as conn:
+            execute(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+            execute(
+                conn,
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(_owner_comment())
+                ),
+            )
+        return
     with _admin(engine) as conn:
         execute(conn, sql.SQL("CREATE {} {}").format(keyword, sql.Identifier(name)))
         try:

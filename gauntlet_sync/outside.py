@@ -27,7 +27,9 @@ block itself changed outside is found when it ends, and reported, but it is comm
 already; rows written inside such a block are not counted.
 
 Only schemas (and databases) this run created, by recorded name (:class:`OwnNames`), are
-left out; a schema of the same name shape made by anyone else is outside like the rest.
+left out; a schema of the same name shape made by anyone else is outside like the rest,
+except that what other runs do in their own (:func:`other_runs`) counts only when the
+migration's transaction holds a lock there.
 """
 
 from __future__ import annotations
@@ -690,6 +692,47 @@ def describe(
 #: a name in a schema of another run's name shape (isolation.new_name)
 _RUN_SCHEMA = re.compile(r"^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}(\.|$)")
 
+#: how the comment the janitor signs every schema and database it creates with begins
+SIGNATURE = "gauntlet-sync"
+
+
+def _run_of(name: str) -> str | None:
+    """The schema or database of the run name shape that ``name`` lies in (or is)."""
+    return name.split(".", 1)[0] if _RUN_SCHEMA.match(name) else None
+
+
+def other_runs(*snapshots: Snapshot) -> frozenset[str]:
+    """The schemas and databases of other gauntlet-sync runs that ``snapshots`` show.
+
+    Other runs create, fill and drop them at any time: unittest-parallel's or Django's
+    shard processes on one embedded server, CI jobs sharing a user's database. They are
+    told by the run name shape *and* the janitor's signature, a comment set in the same
+    transaction as the CREATE SCHEMA: a schema of that name shape that a migration makes
+    is unsigned, and seen like any other. Databases are told by their name shape alone
+    (CREATE DATABASE cannot share a transaction with its COMMENT, and a migration can
+    only create one in an autocommit_block, which the guard reports as it ends). The
+    snapshots leave this run's own names out already (:func:`take`'s ``own``)."""
+    signed = f" comment '{SIGNATURE} "
+    return frozenset(
+        name
+        for snapshot in snapshots
+        for kind, name, description in snapshot
+        if _RUN_SCHEMA.match(name)
+        and (kind == "database" or (kind == "schema" and signed in description))
+    )
+
+
+def escapes(before: Snapshot, after: Snapshot) -> list[str]:
+    """What changed outside between two looks of one run at a server others work on
+    too: other runs' schemas and databases (:func:`other_runs`) left out, as the guard's
+    commit check leaves them out when the migration's transaction holds no lock there
+    (the look at a session's start and end has no transaction to ask)."""
+    others = other_runs(before, after)
+    return [
+        line for (_, name), line in describe(before, after).items() if _run_of(name) not in others
+    ]
+
+
 _LOCKED_SQL = r"""
 SELECT coalesce(n.nspname, rn.nspname), CASE WHEN c.oid IS NULL THEN l.relation END
 FROM pg_catalog.pg_locks l
@@ -1218,14 +1261,15 @@ class OutsideGuard:
                         f"{line}, committed through another connection while this "
                         "transaction ran (dblink or postgres_fdw): it cannot be rolled back"
                     )
-        if any(_RUN_SCHEMA.match(key[1]) for key in confirmed):
+        others = other_runs(committed, again, later)
+        if any(_run_of(key[1]) in others for key in confirmed):
             # Another run's schema changes many times a second: only what this transaction
             # holds a lock in counts (any DDL there locks the schema or the relation).
             locked = self._locked_schemas(link, observer)
             confirmed = {
                 key: line
                 for key, line in confirmed.items()
-                if not _RUN_SCHEMA.match(key[1]) or key[1].split(".")[0] in locked
+                if _run_of(key[1]) not in others or _run_of(key[1]) in locked
             }
         return confirmed, later
 

@@ -361,7 +361,10 @@ WITH outside AS (
     WHERE nspname <> :schema
       AND nspname NOT IN ('pg_catalog', 'information_schema')
       AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp\_%'
-      AND nspname !~ '^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$'  -- other isolated runs
+      -- other isolated runs: name shape and signature (outside.other_runs)
+      AND NOT (nspname ~ '^[a-z][a-z0-9]*_[0-9]+_[0-9]{10}_[0-9a-f]{6}$'
+               AND coalesce(pg_catalog.obj_description(oid, 'pg_namespace'), '')
+                   LIKE 'gauntlet-sync %')
 )
 SELECT 'schema', nspname, '' FROM outside
 UNION ALL
@@ -392,7 +395,8 @@ FROM pg_proc p JOIN outside o ON o.oid = p.pronamespace
 
 
 def take_outside(conn: Connection, own_schema: str) -> Snapshot:
-    """Names and shapes of everything outside ``own_schema`` and other isolated runs."""
+    """Names and shapes of everything outside ``own_schema`` and other isolated runs'
+    schemas (their name shape and the janitor's signature: :func:`outside.other_runs`)."""
     return _snapshot(conn.execute(_OUTSIDE_SQL, {"schema": own_schema}))
 
 

@@ -146,8 +146,10 @@ class Workspace:
 
         On a user's database the guard has checked every commit; this coarser look leaves
         other runs' schemas out, as concurrent runs create and drop them. On the embedded
-        server, where no one else works, the guard's whole list is compared instead,
-        leaving out only the schemas this run created."""
+        server, which holds nothing of the user's, the guard's whole list is read instead,
+        leaving out only the schemas this run created; other runs' schemas are left out
+        when the two looks are compared (:meth:`escapes`), as shard processes
+        (unittest-parallel, Django's ``--parallel``) share that server."""
         if session.target.database is not None:
             return None
         try:
@@ -172,7 +174,7 @@ class Workspace:
         if before is None or after is None:
             return later
         if isinstance(before, frozenset) and isinstance(after, frozenset):
-            return list(outside.describe(before, after).values())
+            return outside.escapes(before, after)
         assert isinstance(before, snapshot.Snapshot) and isinstance(after, snapshot.Snapshot)
         return snapshot.escapes(before, after) + later
 
