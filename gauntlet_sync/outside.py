@@ -601,48 +601,62 @@ def take(
     raw = conn if isinstance(conn, psycopg.Connection) else driver_connection(conn)
     system = system and _can_read_file_settings(raw)
     query = _query(own, database=database, system=system, values=values)
-    attempts_left = _READ_ATTEMPTS
-    with raw.cursor() as cur:
-        cur.execute(_SEARCH_PATH)
-        while True:
-            try:
-                with _undoable(raw):
-                    cur.execute(query)
-                    rows = cur.fetchall()
-                return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
-            except psycopg.Error as exc:
-                attempts_left -= 1
-                if not attempts_left or not _dropped_meanwhile(exc):
-                    raise
+    link = Link(raw)
+    link.fetch(_SEARCH_PATH)
+    rows = read(link, lambda: link.fetch(query))
+    return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
 
 
-#: How often :func:`take` reads again when an object vanished under it.
+#: How often :func:`read` reads again when an object vanished under it.
 _READ_ATTEMPTS = 3
 
 
-def _dropped_meanwhile(exc: psycopg.Error) -> bool:
+def read(link: Link, statement: Callable[[], list[Any]]) -> list[Any]:
+    """The rows of ``statement``, a read of the catalog outside on ``link``, made again
+    when another client dropped an object under it (:func:`_dropped_meanwhile`): every
+    read of the outside goes through here, :func:`take`'s (the workspace, the embedded
+    server, the guard's baseline and independent connection) and the guard's commit
+    check on the migration's own connection (any driver), so that someone else's DDL on
+    a shared database never fails a run or a commit check. Inside a transaction (the
+    migration's, whose changes the read must see) each attempt runs in a savepoint, so
+    that a failed one leaves the transaction usable; outside one it costs nothing."""
+    attempts_left = _READ_ATTEMPTS
+    while True:
+        savepoint = link.in_transaction()
+        if savepoint:
+            link.fetch(_SAVEPOINT)
+        try:
+            rows = statement()
+        except Exception as exc:
+            if savepoint:
+                with contextlib.suppress(Exception):  # else the next attempt says why
+                    link.fetch(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT_NAME}")
+            attempts_left -= 1
+            if not attempts_left or not _dropped_meanwhile(exc):
+                raise
+            continue
+        if savepoint:
+            link.fetch(f"RELEASE SAVEPOINT {_SAVEPOINT_NAME}")
+        return rows
+
+
+_SAVEPOINT_NAME = "gauntlet_outside_read"
+_SAVEPOINT = f"SAVEPOINT {_SAVEPOINT_NAME}"
+
+
+def _dropped_meanwhile(exc: BaseException) -> bool:
     """Whether ``exc`` is what a read of the catalog gets when another session drops an
     object after the statement's snapshot listed it and before a function opened it
     (``pg_sequence_last_value`` of a sequence dropped meanwhile: "could not open relation
     with OID", a definition printer's "cache lookup failed"). Another client's DDL on a
-    shared database, not the migrations': the next read no longer lists the object."""
+    shared database, not the migrations': the next read no longer lists the object.
+    Told by SQLSTATE, which every driver gives (psycopg, psycopg2, asyncpg's adapter)."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     message = str(exc)
-    return isinstance(exc, psycopg.errors.UndefinedTable) or (
-        isinstance(exc, psycopg.errors.InternalError_)
+    return code == "42P01" or (  # undefined_table
+        code == "XX000"  # internal_error
         and ("could not open relation with OID" in message or "cache lookup failed" in message)
     )
-
-
-@contextlib.contextmanager
-def _undoable(raw: psycopg.Connection[Any]) -> Iterator[None]:
-    """Inside a transaction (the migration's, whose changes the read must see), the read
-    runs in a savepoint, so that a failed read leaves the transaction usable for the next
-    attempt; outside one a failed statement costs nothing."""
-    if raw.info.transaction_status != TransactionStatus.INTRANS:
-        yield
-        return
-    with raw.transaction():
-        yield
 
 
 def describe(
@@ -788,6 +802,15 @@ class Link:
 
     def rollback(self) -> None:
         self.dbapi.rollback()
+
+    def in_transaction(self) -> bool:
+        """A transaction is open (and not failed): a read runs in a savepoint in it."""
+        if self.psycopg is not None:
+            return self.psycopg.info.transaction_status == TransactionStatus.INTRANS
+        status = getattr(self.dbapi, "get_transaction_status", None)  # psycopg2
+        if status is not None:
+            return bool(status() == 2)  # TRANSACTION_STATUS_INTRANS
+        return not self.autocommit  # asyncpg's adapter: its first query began one
 
 
 def _aborted(exc: BaseException) -> bool:
@@ -1147,7 +1170,7 @@ class OutsideGuard:
             path = link.fetch("SELECT pg_catalog.current_setting('search_path')")[0][0]
             link.fetch(_SEARCH_PATH)
             try:
-                rows = self._snapshot.rows(link, frozenset(self.own))
+                rows = read(link, lambda: self._snapshot.rows(link, frozenset(self.own)))
             finally:
                 link.fetch(
                     sql.SQL("SELECT pg_catalog.set_config('search_path', {}, false)").format(
@@ -1156,7 +1179,7 @@ class OutsideGuard:
                 )
         else:
             link.fetch(_SEARCH_PATH_LOCAL)
-            rows = self._snapshot.rows(link, frozenset(self.own))
+            rows = read(link, lambda: self._snapshot.rows(link, frozenset(self.own)))
         return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
 
     def touched(self, link: Link) -> _Touched:

@@ -12,18 +12,27 @@ The race is made deterministic: another session drops the sequence and holds its
 transaction open, the read lists the sequence (the drop is not committed) and waits for
 its lock in ``pg_sequence_last_value``; the drop commits, the wait ends on a relation that
 no longer exists.
+
+The guard's commit check on a user's database reads the outside on the migration's own
+connection, whatever its driver (a prepared statement on psycopg, plain SQL through
+psycopg2 or asyncpg): the same read (``outside.read``), or someone else's DROP on the
+shared database failed the commit with a false OutsideGuardError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import EmbeddedPostgres, outside
 
@@ -52,6 +61,69 @@ def _waiting_for_a_lock(dsn: str, pid: int) -> bool:
             "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", (pid,)
         ).fetchone()
     return bool(row and row[0])
+
+
+def _read_while_dropped(dsn: str, pid: int, read: Callable[[], object]) -> object:
+    """``read``'s result (or exception) when the sequence is dropped under it: the drop is
+    held open until ``read`` waits for the sequence's lock (backend ``pid``), then
+    committed."""
+    dropper = psycopg.connect(dsn)
+    try:
+        dropper.execute(sql.SQL("DROP SEQUENCE {}.ids").format(sql.Identifier(SCHEMA)))
+        found: list[object] = []
+
+        def run() -> None:
+            try:
+                found.append(read())
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                found.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not _waiting_for_a_lock(dsn, pid):
+            assert thread.is_alive() and time.monotonic() < deadline, found
+            time.sleep(0.05)
+        dropper.commit()  # the read was waiting for the sequence: now it is gone
+        thread.join(20)
+        assert not thread.is_alive()
+        (result,) = found
+        return result
+    finally:
+        dropper.close()
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_a_commit_check_is_not_failed_by_another_clients_drop(dsn: str, driver: str) -> None:
+    """The guard's full look on the migration's connection (a prepared statement on
+    psycopg, plain SQL on psycopg2) reads again too; the commit goes through."""
+
+    @contextlib.contextmanager
+    def observer() -> Iterator[psycopg.Connection[Any]]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            yield conn
+
+    guard = outside.OutsideGuard(outside.OwnNames(), observer)
+    guard.baseline()
+    url = EmbeddedPostgres.shared().url.set(drivername=f"postgresql+{driver}")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            guard.adopt(conn)
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            # a transaction that touched the outside (a comment set and taken back): the
+            # commit's check reads the whole outside, sequences' values included
+            comment = sql.SQL("COMMENT ON SCHEMA {} IS {}")
+            for value in ("for a moment", None):
+                statement = comment.format(sql.Identifier(SCHEMA), sql.Literal(value))
+                conn.exec_driver_sql(statement.as_string(None))
+            result = _read_while_dropped(dsn, pid, lambda: guard.before_commit(conn))
+            assert result is None, result
+            assert guard.full_checks == 1  # the read that met the drop was the full one
+            conn.commit()
+    finally:
+        engine.dispose()
+        guard.close()
 
 
 @pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "in-transaction"])
