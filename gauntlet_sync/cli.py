@@ -425,8 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Output(sys.stderr, secret)
     out = Output(sys.stdout, secret)
     try:
-        with quiet_logging(args.verbose), _signals_end_the_run():
-            return _run(args, dsn, only, skip, out, err)
+        with quiet_logging(args.verbose), _signals_end_the_run() as signalled:
+            return _run(args, dsn, only, skip, out, err, signalled)
     except SETUP_ERRORS as exc:
         _error(err, exc, args.verbose)
         return EXIT_USAGE
@@ -456,15 +456,16 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _signals_end_the_run() -> Iterator[None]:
+def _signals_end_the_run() -> Iterator[Sequence[int]]:
     """SIGTERM and SIGHUP raise :class:`Terminated` (a ``KeyboardInterrupt``): the run's
     ``with`` blocks drop its schemas and stop its forked children on the way out, psycopg
     cancels the query under way, and the embedded server is stopped at exit. A second
-    signal while that cleanup runs is ignored, so the cleanup can finish."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    signal while that cleanup runs is ignored, so the cleanup can finish. Yields the
+    signal that came, if one did (see :func:`_until_signalled`)."""
     fired: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield fired
+        return
 
     def handler(signum: int, frame: object) -> None:
         if not fired:
@@ -483,7 +484,7 @@ def _signals_end_the_run() -> Iterator[None]:
     for logger in pool_loggers:
         logger.addFilter(quiet_pool)
     try:
-        yield
+        yield fired
     finally:
         for logger in pool_loggers:
             logger.removeFilter(quiet_pool)
@@ -541,6 +542,7 @@ def _run(
     skip: list[str],
     out: Output,
     err: Output,
+    signalled: Sequence[int] = (),
 ) -> int:
     if args.cleanup_stale:  # needs the database only, not the project
         return _cleanup(dsn, args.older_than, out, err)
@@ -565,7 +567,8 @@ def _run(
         **_safety_settings(args),
     )
     progress = _progress(args, err)
-    with Gauntlet(dsn, config, progress=progress) as gauntlet, _closing(progress):
+    report_progress = _until_signalled(progress, signalled)
+    with Gauntlet(dsn, config, progress=report_progress) as gauntlet, _closing(progress):
         if not args.quiet:
             heads = ", ".join(gauntlet.heads()) or "none"
             where = "an embedded PostgreSQL" if dsn is None else gauntlet.target
@@ -577,6 +580,8 @@ def _run(
                     f"{len(gauntlet.revisions())} revisions"
                 )
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
+    if signalled:  # dropped by code it met: the run ends as the signal asked, and its
+        raise Terminated(signalled[0])  # report, whose failures may be its doing, is not written
     code = EXIT_OK if report.ok else EXIT_FAILED
     return _write_report(report, args, out, err, code)
 
@@ -604,6 +609,27 @@ def _progress(args: argparse.Namespace, err: Output) -> ProgressPrinter | Progre
     if not args.verbose and err.stream.isatty():
         return ProgressBars(err)
     return ProgressPrinter(err, verbose=args.verbose)
+
+
+def _until_signalled(
+    progress: ProgressPrinter | ProgressBars | None, signalled: Sequence[int]
+) -> Callable[[ProgressEvent], None] | None:
+    """``progress``, without the checks' failures and errors once SIGTERM or SIGHUP came.
+
+    The signal is raised where the run is; where code drops what it meets (SQLAlchemy's
+    pool resetting a connection, a rollback that fails on a query cut short: 'another
+    command is already in progress'), the run goes on until the signal surfaces, and the
+    check under way ends failed by the interruption, not by the migrations. Such a line
+    would be printed just before 'ended by SIGTERM'; the run's end is that one line."""
+    if progress is None:
+        return None
+
+    def report(event: ProgressEvent) -> None:
+        if signalled and isinstance(event, CheckResult) and event.status in ("failed", "error"):
+            return
+        progress(event)
+
+    return report
 
 
 @contextlib.contextmanager
