@@ -14,7 +14,8 @@ What changed is found without reading the schema:
   DML take (CREATE/ALTER/DROP/RENAME/COMMENT, index builds; dropping an index, constraint,
   trigger, default or policy locks its table), held until the transaction ends. So this
   backend's own ``pg_locks`` are read at the end of every step (after every hook, before its
-  commit) and at each snapshot. A COMMIT inside a step (``autocommit_block``) releases locks:
+  commit: the walk's one read per step, :mod:`.step_locks`, shared with safety's) and at each
+  snapshot. A COMMIT inside a step (``autocommit_block``) releases locks:
   the steps' transactions are followed by their virtual transaction id, and a gap (a
   transaction nobody read the locks of) makes the next snapshot a whole one;
 * **types and functions** take no lock when created, replaced, renamed or moved: their rows
@@ -59,6 +60,7 @@ from psycopg import sql
 
 # snapshot imports this module first: its names are looked up when a query is made
 from . import snapshot
+from .step_locks import WEAK_MODES, StepLocks
 
 Row = tuple[str, str, str]
 
@@ -262,21 +264,13 @@ _SETTINGS_SQL = (
 )
 
 # This backend's locks: its transaction (pid/virtual xid) and what DDL locked in it.
-# Reads and DML take AccessShare, RowShare and RowExclusive locks, which change no catalog.
+# Reads and DML take AccessShare, RowShare and RowExclusive locks, which change no catalog
+# (step_locks.WEAK_MODES: a step's end takes the same rows from the walk's read).
 _LOCKS_CTE = """l AS MATERIALIZED (
     SELECT locktype, relation, classid, objid, mode, virtualxid FROM pg_locks
     WHERE pid = pg_backend_pid()
       AND locktype IN ('virtualxid', 'relation', 'object')
       AND mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock'))"""
-
-_STEP_END_SQL = f"""
-WITH {_LOCKS_CTE}
-SELECT pg_backend_pid() || '/' || (SELECT virtualxid FROM l WHERE locktype = 'virtualxid'
-                                   LIMIT 1),
-       ARRAY(SELECT DISTINCT relation FROM l WHERE locktype = 'relation' AND relation >= 16384),
-       ARRAY(SELECT DISTINCT classid::regclass::text || ':' || objid FROM l
-             WHERE locktype = 'object')
-"""
 
 _SINCE_SQL = (
     "(least(coalesce(txid_current_if_assigned(), s), s) % 4294967296)::text"
@@ -543,7 +537,6 @@ class Units:
             "(oid[], text[], text)",
         )
         statements["facts"] = (sql.SQL(_FACTS_SQL), "")
-        statements["step_end"] = (sql.SQL(_STEP_END_SQL), "")
         self._statements = {
             name: (sql.Identifier(f"{prefix}_{name}"), query, types)
             for name, (query, types) in statements.items()
@@ -598,16 +591,23 @@ class Units:
 
     # -- the walk's calls ---------------------------------------------------------------
 
-    def step_end(self, raw: psycopg.Connection[Any]) -> None:
-        """At the end of a step, before its commit: what its transaction locked."""
+    def follows(self, raw: psycopg.Connection[Any]) -> bool:
+        """Whether the steps are being followed on ``raw`` (:meth:`step_end` then needs
+        each step's locks)."""
+        return self.journal is not None and self.journal.complete and raw is self.raw
+
+    def step_end(self, raw: psycopg.Connection[Any], locks: StepLocks | None) -> None:
+        """At the end of a step, before its commit: what its transaction locked (``None``:
+        not read, the steps are no longer followed)."""
         if self.journal is None or not self.journal.complete:
             return
-        if raw is not self.raw:
+        if raw is not self.raw or locks is None:
             self.journal.complete = False
             return
         COUNTS["step_reads"] += 1
-        ((xid, relations, objects),) = self._execute(raw, "step_end")
-        self.journal.close(xid, relations or (), objects or ())
+        relations = {oid for oid, mode, _granted in locks.relations if mode not in WEAK_MODES}
+        objects = {f"{cls}:{oid}" for cls, oid, mode in locks.objects if mode not in WEAK_MODES}
+        self.journal.close(locks.xid, relations, objects)
 
     def take(self, raw: psycopg.Connection[Any]) -> tuple[Row, ...]:
         """The schema's rows now, sorted, reading only what changed when it can."""

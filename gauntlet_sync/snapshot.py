@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from . import _compat
 from . import incremental as _incremental
+from .step_locks import StepLocks
 
 #: How each kind of object prints, shared by the whole query below and the partial reads
 #: of :mod:`.incremental` (whose rows must equal this query's): ``{name}`` in a query
@@ -302,16 +303,28 @@ class Snapshotter:
             self._units.journal = None
         return self._whole(raw)
 
-    def step_end(self, conn: Connection) -> None:
+    def follows(self, conn: Connection) -> bool:
+        """Whether :meth:`step_end` needs the step's locks: an incremental snapshot will
+        follow from the last one if they are read (on psycopg, from the same connection)."""
+        raw = conn.connection.driver_connection
+        return (
+            self._units is not None
+            and isinstance(raw, psycopg.Connection)
+            and not _compat.holds_prepared_statements(raw)
+            and self._units.follows(raw)
+        )
+
+    def step_end(self, conn: Connection, locks: StepLocks | None) -> None:
         """At the end of each step of a walk (after every hook, before the commit): what
-        its transaction changed, for the next incremental snapshot."""
+        its transaction locked (``locks``, read there when :meth:`follows`; ``None``: not
+        read, the next snapshot is a whole one), for the next incremental snapshot."""
         raw = conn.connection.driver_connection
         if self._units is None or not isinstance(raw, psycopg.Connection):
             return
         if _compat.holds_prepared_statements(raw):
             self._units.journal = None
             return
-        self._units.step_end(raw)
+        self._units.step_end(raw, locks)
 
     def _whole(self, raw: psycopg.Connection[Any]) -> Snapshot:
         with raw.cursor() as cur:

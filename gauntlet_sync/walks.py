@@ -13,18 +13,20 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
-from . import _compat
+from . import _compat, step_locks
 from .errors import (
     DowngradeError,
+    GauntletError,
     StairwayError,
     UpgradeError,
 )
 from .history import History
 from .session import MigrationSession, ProgressCallback, Step, StepFailed, StepHooks, describe
+from .step_locks import StepLocks
 
 NOTHING_TO_WALK = "The history has no revisions: nothing to walk."
 
@@ -72,8 +74,12 @@ class InsertRevisionData(StepHooks):
         self.session = session
         self.data = data
 
+    def inserts(self, step: Step) -> bool:
+        """Whether rows are inserted after ``step``."""
+        return step.is_upgrade and step.revision in self.data
+
     def after(self, step: Step, conn: Connection) -> None:
-        if not step.is_upgrade or step.revision not in self.data:
+        if not self.inserts(step):
             return
         rows = self.data[step.revision]
         try:
@@ -86,6 +92,13 @@ class InsertRevisionData(StepHooks):
         except Exception as exc:
             where = dataclasses.replace(step, label=f"{step.label} (inserting revision_data)")
             raise StepFailed(where, exc, describe(exc, self.session.url)) from exc
+
+
+#: Where in a step a walk check wants the step's locks (:meth:`CheckHooks.wants_locks`):
+#: ``"step"``, after every walk check's ``after`` and before revision data is inserted (what
+#: the migration's step itself took); ``"commit"``, just before the step's commit (or the
+#: next step, in one transaction), revision data included: the step's whole transaction.
+LockPoint = Literal["step", "commit"]
 
 
 class CheckHooks(StepHooks):
@@ -102,16 +115,30 @@ class CheckHooks(StepHooks):
     def start(self) -> None:
         """A walk begins with these hooks (whatever ran before it is news to them)."""
 
-    def end_of_step(self, step: Step, conn: Connection) -> None:
-        """After every hook's ``after``, just before the step's commit (or the next step,
-        in one transaction): the last look at the step's transaction."""
+    def wants_locks(self, step: Step, conn: Connection) -> LockPoint | None:
+        """Whether :meth:`end_of_step` needs the locks ``conn``'s backend holds in this
+        step's transaction, and where (asked after every hook's ``after``). The walk reads
+        them once per point for every hook that wants them, and not at all when none does:
+        a hook never reads ``pg_locks`` itself."""
+        return None
+
+    def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
+        """The last look at the step's transaction, once per step: at the point
+        :meth:`wants_locks` named, with the locks read there; else just before the commit,
+        with ``None``."""
 
 
 class Hooks(StepHooks):
-    """Several hooks in order."""
+    """A walk's hooks: ``before`` in order, ``after`` in order, then the walk checks'
+    :meth:`~CheckHooks.end_of_step`, each handed the step's locks (:mod:`.step_locks`)
+    read once for all that want them. ``data`` (revision data) is inserted after the walk
+    checks' ``after``: a check that wants the locks at ``"step"`` sees the step's own, one
+    that wants them at ``"commit"`` the whole transaction's (read again after the data)."""
 
-    def __init__(self, *hooks: StepHooks | None) -> None:
+    def __init__(self, *hooks: StepHooks | None, data: InsertRevisionData | None = None) -> None:
         self.hooks = [h for h in hooks if h is not None]
+        self.checks = [h for h in self.hooks if isinstance(h, CheckHooks)]
+        self.data = data
 
     def before(self, step: Step, conn: Connection) -> None:
         for hook in self.hooks:
@@ -120,9 +147,29 @@ class Hooks(StepHooks):
     def after(self, step: Step, conn: Connection) -> None:
         for hook in self.hooks:
             hook.after(step, conn)
-        for hook in self.hooks:
-            if isinstance(hook, CheckHooks):
-                hook.end_of_step(step, conn)
+        points = [(hook, hook.wants_locks(step, conn)) for hook in self.checks]
+        locks = _read_locks(step, conn) if any(p == "step" for _, p in points) else None
+        for hook, point in points:
+            if point == "step":
+                hook.end_of_step(step, conn, locks)
+        if self.data is not None and self.data.inserts(step):
+            self.data.after(step, conn)
+            locks = None  # the data's own locks came after that read
+        if locks is None and any(p == "commit" for _, p in points):
+            locks = _read_locks(step, conn)
+        for hook, point in points:
+            if point != "step":
+                hook.end_of_step(step, conn, locks if point == "commit" else None)
+
+
+def _read_locks(step: Step, conn: Connection) -> StepLocks:
+    try:
+        return step_locks.read(conn)
+    except Exception as exc:
+        raise GauntletError(
+            f"Could not read the locks held at the end of {step.label} of {step.revision}: "
+            f"{describe(exc)}"
+        ) from exc
 
 
 @dataclasses.dataclass
@@ -184,7 +231,7 @@ def walk(
     data = InsertRevisionData(session, revision_data) if revision_data else None
     checks = dict(hooks or {})
     clock = Clock() if commit_each_step else None
-    all_hooks = Hooks(clock, *checks.values(), data) if (checks or data or clock) else None
+    all_hooks = Hooks(clock, *checks.values(), data=data) if (checks or data or clock) else None
     if total is None:
         total = len({s.revision for s in steps})
     outcome = WalkOutcome()

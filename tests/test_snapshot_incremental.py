@@ -19,7 +19,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from gauntlet_sync import EmbeddedPostgres, Gauntlet, GauntletConfig, incremental, snapshot, walks
+from gauntlet_sync import (
+    EmbeddedPostgres,
+    Gauntlet,
+    GauntletConfig,
+    incremental,
+    snapshot,
+    step_locks,
+    walks,
+)
 from gauntlet_sync.checks.no_trace import TraceWatch
 from tests import generated
 from tests import test_differential as differential
@@ -249,7 +257,7 @@ def _walk_statements(conn: Connection, schema: str, steps: list[list[str]]) -> N
                 else:
                     conn.execute(text(statement.replace("{schema}", schema)))
             shots.take(conn)
-            shots.step_end(conn)
+            shots.step_end(conn, step_locks.read(conn) if shots.follows(conn) else None)
             conn.commit()
         shots.take(conn)
     finally:

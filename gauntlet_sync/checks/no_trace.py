@@ -16,6 +16,7 @@ from .. import snapshot, walks
 from ..errors import DowngradeLeftTraceError, GauntletError
 from ..history import History
 from ..session import MigrationSession, Step, describe
+from ..step_locks import StepLocks
 from .base import WalkCheck
 
 if TYPE_CHECKING:
@@ -78,15 +79,15 @@ class TraceWatch(walks.CheckHooks):
             if lines:
                 self.traces[step.revision] = lines
 
-    def end_of_step(self, step: Step, conn: Connection) -> None:
-        if self.snapshots is None:
-            return
-        try:
-            self.snapshots.step_end(conn)
-        except Exception as exc:
-            raise GauntletError(
-                f"Could not read the locks of schema {self.schema}'s step: {describe(exc)}"
-            ) from exc
+    def wants_locks(self, step: Step, conn: Connection) -> walks.LockPoint | None:
+        # the whole transaction's: the next snapshot re-reads what revision data did too
+        if self.snapshots is not None and self.snapshots.follows(conn):
+            return "commit"
+        return None
+
+    def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
+        if self.snapshots is not None:
+            self.snapshots.step_end(conn, locks)
 
     def data(self) -> Traces:
         return Traces(dict(self.traces), frozenset(self.compared))

@@ -41,6 +41,7 @@ from .. import walks
 from ..errors import CheckSkipped, GauntletError, MigrationSafetyError
 from ..history import History
 from ..session import MigrationSession, Step, describe
+from ..step_locks import StepLocks
 from . import safety_rows
 from .base import WalkCheck
 from .safety_catalog import After, CatalogMismatch, CatalogTracker, Column, Constraint, State
@@ -168,6 +169,16 @@ class _Before:
     started: float
 
 
+@dataclasses.dataclass
+class _Ending:
+    """A step's end as ``after`` saw it, for :meth:`SafetyWatch.end_of_step`."""
+
+    before: _Before | None  # None: a step not judged
+    seconds: float
+    more: bool  # revision data comes after it
+    elsewhere: bool  # it worked on another connection too
+
+
 def _strongest(modes: Iterable[str]) -> str:
     known = [m for m in modes if m in BLOCKS]
     return min(known, key=_STRENGTH.index) if known else ""
@@ -193,13 +204,14 @@ class SafetyWatch(walks.CheckHooks):
         self.catalog = CatalogTracker(self.schema)
         self.checkouts = 0  # the session's redirect's count at the current step's start
         self.state: _Before | None = None
+        self.ending: _Ending | None = None
         self.revisions: dict[str, RevisionSummary] = {}
 
     def start(self) -> None:
         self.catalog.start()
 
     def before(self, step: Step, conn: Connection) -> None:
-        self.state = None
+        self.state = self.ending = None
         judged = step.kind == "upgrade" and step.revision not in self.skip
         if step.kind == "re-upgrade" and self.rows and step.revision not in self.skip:
             self._probe(step, conn)
@@ -234,15 +246,30 @@ class SafetyWatch(walks.CheckHooks):
     def after(self, step: Step, conn: Connection) -> None:
         before, self.state = self.state, None
         seconds = time.perf_counter() - before.started if before is not None else 0.0
-        # revision data is inserted after this hook, in the step's transaction; a migration
-        # that worked on a connection of its own may have committed changes there
+        # revision data is inserted after the walk checks, in the step's transaction; a
+        # migration that worked on a connection of its own may have committed changes there
         more = step.is_upgrade and step.revision in self.data_revisions
         elsewhere = self.session.redirect.checkouts != self.checkouts
+        self.ending = _Ending(before, seconds, more, elsewhere)
+
+    def wants_locks(self, step: Step, conn: Connection) -> walks.LockPoint | None:
+        # the step's own, before revision data is inserted: what its rules judge
+        ending = self.ending
+        judged = ending is not None and ending.before is not None
+        return "step" if ending is not None and self.catalog.wants_locks(judged) else None
+
+    def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
+        ending, self.ending = self.ending, None
+        if ending is None or locks is None:
+            return
+        before = ending.before
         try:
-            found = self.catalog.after(conn, before.catalog if before else None, more, elsewhere)
+            found = self.catalog.after(
+                conn, before.catalog if before else None, locks, ending.more, ending.elsewhere
+            )
             if before is None or found is None:
                 return
-            summary = self._observe(step.revision, before.catalog, found, seconds)
+            summary = self._observe(step.revision, before.catalog, found, ending.seconds)
         except CatalogMismatch:
             raise
         except Exception as exc:

@@ -14,7 +14,9 @@ have changed:
   PostgreSQL changes a relation's catalog rows only under a lock on it, held to the end of
   the transaction (CREATE / ALTER / DROP / RENAME / SET SCHEMA / TRUNCATE / index builds,
   dropping a type or function that takes a column or constraint with it); the own
-  backend's ``pg_locks`` at the end of each step, still inside its transaction, names them.
+  backend's ``pg_locks`` at the end of each step, still inside its transaction, names them
+  (the walk reads them once per step for every check that follows it so:
+  :mod:`gauntlet_sync.step_locks`).
   A table moved to another schema moves its indexes without locking them: a locked table's
   indexes are re-read with it.
 * **enum types** (created, renamed, moved and labelled without a relation lock; CREATE TYPE
@@ -61,6 +63,8 @@ from sqlalchemy.engine import Connection
 
 from .. import _compat
 from ..errors import GauntletError
+from ..step_locks import FIRST_NORMAL_OID as _FIRST_NORMAL_OID
+from ..step_locks import StepLocks
 
 #: private: compare every incremental read with the whole read (tests).
 VERIFY_ENV = "GAUNTLET_SAFETY_VERIFY"
@@ -147,15 +151,20 @@ _AFTER_PARTS = """,
    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
    WHERE ic.relnamespace = ns.oid
   ) AS indexes,
+  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid"""
+#: the reference reads its own locks; the tracker takes the walk's (:mod:`...step_locks`)
+_LOCKS_PART = """,
   (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]'::json)
    FROM pg_locks l
    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
      AND l.relation IS NOT NULL
-  ) AS locks,
-  (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid"""
+  ) AS locks"""
 _FROM = "\nFROM pg_namespace ns WHERE ns.nspname = :schema\n"
 BEFORE_SQL = "SELECT" + _SCHEMA_PARTS + _FROM
-AFTER_SQL = "SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _FROM
+AFTER_SQL = "SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _LOCKS_PART + _FROM
+#: the whole read after a step whose locks tell nothing (a COMMIT inside it): the walk's
+#: locks at its end go with it.
+_AFTER_UNLOCKED = text("SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _FROM)
 
 # --- the tracker's reads -------------------------------------------------------------------
 
@@ -265,25 +274,14 @@ _PARTIAL_BEFORE_TEXT = text(_PARTIAL_BEFORE_SQL).bindparams(
     bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT))
 )
 
-_FIRST_NORMAL_OID = 16384
-#: own-backend relation locks (granted), read once per statement. Only relations from
-#: FirstNormalObjectId (16384) on can be the schema's: the system catalogs and their indexes
-#: this very transaction has open (most of a step's locks) are not re-read.
-_LOCKS_CTE = """WITH locks AS MATERIALIZED (
-  SELECT l.relation::bigint AS oid, l.mode FROM pg_locks l
-  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-    AND l.relation IS NOT NULL)
-"""
-
-#: after a judged step, inside its transaction: its locks, the parts of what it locked,
-#: its indexes, the enums if it wrote them, the transaction id.
+#: after a judged step, inside its transaction: the parts of the relations it locked
+#: (:rels, from the walk's read of its locks), its indexes, the enums if it wrote them,
+#: the transaction id.
 _PARTIAL_AFTER_SQL = (
-    _LOCKS_CTE
-    + "SELECT"
+    "SELECT"
     + _MARKS
     + """,
   now()::text = :started AS same,
-  (SELECT coalesce(json_agg(json_build_array(oid, mode)), '[]'::json) FROM locks) AS locks,
   (pg_current_xact_id_if_assigned()::text::numeric % 4294967296)::text AS xid,"""
     + _REL_PARTS_AFTER
     + """,
@@ -294,29 +292,22 @@ _PARTIAL_AFTER_SQL = (
   THEN"""
     + _ENUM_PART
     + """ END AS enums
-FROM pg_namespace ns,
-     (SELECT ARRAY(SELECT DISTINCT oid FROM locks WHERE oid >= 16384)::oid[] AS oids) rels"""
+FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
     + _WANTED
     + """
 WHERE ns.nspname = :schema
 """
 )
-_PARTIAL_AFTER_TEXT = text(_PARTIAL_AFTER_SQL)
+_PARTIAL_AFTER_TEXT = text(_PARTIAL_AFTER_SQL).bindparams(bindparam("rels", type_=ARRAY(BIGINT)))
 
 #: before a step safety does not judge: its marks only.
 _MARKS_ONLY_SQL = "SELECT" + _MARKS
 _MARKS_ONLY_TEXT = text(_MARKS_ONLY_SQL)
 
-#: after a step safety does not judge: the relations it locked, and its marks.
-_LOCKED_SQL = (
-    _LOCKS_CTE
-    + "SELECT"
-    + _MARKS
-    + """,
-  now()::text = :started AS same,
-  (SELECT coalesce(json_agg(DISTINCT oid), '[]'::json) FROM locks WHERE oid >= 16384) AS locked"""
-)
-_LOCKED_TEXT = text(_LOCKED_SQL)
+#: after a step safety does not judge: its marks (the relations it locked are the walk's
+#: read's).
+_MARKS_AFTER_SQL = "SELECT" + _MARKS + ",\n  now()::text = :started AS same"
+_MARKS_AFTER_TEXT = text(_MARKS_AFTER_SQL)
 
 
 class _Statement:
@@ -375,10 +366,10 @@ _PARTIAL_BEFORE = _Statement(
 _PARTIAL_AFTER = _Statement(
     _PARTIAL_AFTER_SQL,
     _PARTIAL_AFTER_TEXT,
-    (("schema", "text"), ("started", "text"), ("enum_writes", "bigint")),
+    (("schema", "text"), ("started", "text"), ("enum_writes", "bigint"), ("rels", "bigint[]")),
 )
 _MARKS_ONLY = _Statement(_MARKS_ONLY_SQL, _MARKS_ONLY_TEXT, ())
-_LOCKED = _Statement(_LOCKED_SQL, _LOCKED_TEXT, (("started", "text"),))
+_MARKS_AFTER = _Statement(_MARKS_AFTER_SQL, _MARKS_AFTER_TEXT, (("started", "text"),))
 
 
 def _row(conn: Connection, query: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -417,11 +408,12 @@ def _constraints(rows: Iterable[list[Any]]) -> Constraints:
     return constraints
 
 
-def after_of(found: dict[str, Any]) -> After:
+def after_of(found: dict[str, Any], locks: list[tuple[int, str]] | None = None) -> After:
+    """The rules' view of a whole read after a step (with its own locks, or ``locks``)."""
     return After(
         state_of(found),
         [(r[0], r[1], r[2], r[3]) for r in found["indexes"]],
-        [(r[0], r[1]) for r in found["locks"]],
+        [(r[0], r[1]) for r in found["locks"]] if locks is None else locks,
         found["xid"],
     )
 
@@ -533,25 +525,32 @@ class CatalogTracker:
 
     # --- after a step -----------------------------------------------------------------------
 
+    def wants_locks(self, judged: bool) -> bool:
+        """Whether :meth:`after` needs the step's locks: for a judged step, or to note
+        what a step changed (not when the next read is a whole one anyway)."""
+        return judged or not self.pending.everything
+
     def after(
         self,
         conn: Connection,
         before: State | None,
+        locks: StepLocks,
         changed_more: bool = False,
         elsewhere: bool = False,
     ) -> After | None:
-        """At a step's end (in its transaction): note what it changed; for a judged step
-        (``before`` given) what the rules read. ``changed_more``: something runs after
-        this hook and before the commit that may change the catalog (revision data).
-        ``elsewhere``: the step also worked on another connection, whose commits its
-        locks do not show (the rules read the whole schema, and so does the next read)."""
+        """At a step's end (in its transaction): note what it changed (the relations it
+        holds ``locks`` on, read by the walk at this point); for a judged step (``before``
+        given) what the rules read. ``changed_more``: something runs after this hook and
+        before the commit that may change the catalog (revision data). ``elsewhere``: the
+        step also worked on another connection, whose commits its locks do not show (the
+        rules read the whole schema, and so does the next read)."""
         params = {"schema": self.schema, "started": self.started, "enum_writes": self.enum_writes}
+        held = [(oid, mode) for oid, mode, granted in locks.relations if granted]
+        locked = sorted({oid for oid, _mode in held if oid >= _FIRST_NORMAL_OID})
         if before is None:
-            found = _LOCKED.run(conn, params)
-            locked = found["locked"]
+            found = _MARKS_AFTER.run(conn, params)
         else:
-            found = _PARTIAL_AFTER.run(conn, params)
-            locked = [oid for oid, _mode in found["locks"] if oid >= _FIRST_NORMAL_OID]
+            found = _PARTIAL_AFTER.run(conn, {**params, "rels": locked})
         enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
         if not found["same"] or changed_more or elsewhere:
             self.invalidate()
@@ -560,7 +559,7 @@ class CatalogTracker:
         if before is None:
             return None
         if not found["same"] or elsewhere:  # a COMMIT inside the step: its locks are gone
-            result = after_of(whole(conn, self.schema, after=True))
+            result = after_of(_row(conn, _AFTER_UNLOCKED, {"schema": self.schema}), held)
             self.reads["whole"] += 1
             return result
         state = before.copy()
@@ -568,9 +567,7 @@ class CatalogTracker:
         if found["enums"] is not None:
             state.enums = {r[0]: (r[1], r[2]) for r in found["enums"]}
         indexes = [(r[0], r[1], r[4], r[6]) for r in found["relations"] if r[5]]
-        result = After(
-            state, indexes, [(r[0], r[1]) for r in found["locks"]], found["xid"], set(locked)
-        )
+        result = After(state, indexes, held, found["xid"], set(locked))
         self.reads["partial"] += 1
         if self.verify:
             self._compare_after(result, after_of(whole(conn, self.schema, after=True)), before)
