@@ -17,7 +17,8 @@ A check is one of three shapes (:mod:`.base`), by what it needs prepared:
 * ``WalkCheck`` (needs ``"walk"``): rides the stairway that every walk check shares.
   ``hooks(ctx, session)`` returns fresh :class:`~gauntlet_sync.walks.CheckHooks` for one
   walk (``before`` / ``after`` each step, on the migration connection inside the step's
-  transaction, and ``data()``: what they saw, picklable); ``judge(ctx, outcome)`` turns
+  transaction; ``wants_locks`` / ``end_of_step``: the step's locks, read once per step for
+  every hook that asks, and ``data()``: what they saw, picklable); ``judge(ctx, outcome)`` turns
   the walk's outcome (``outcome.failure``, ``outcome.data[name]``) into an error or
   ``None``; ``merge(first, second)`` joins the data of a walk split between two processes
   (set ``heavy_hooks`` when the hooks cost more than the steps: only then is a long walk

@@ -293,27 +293,21 @@ class SafetyWatch(walks.CheckHooks):
                 held.setdefault(oid, []).append(mode)
         locks = {oid: _strongest(modes) for oid, modes in held.items()}
 
-        def lock_on(oid: int) -> str:
-            return locks.get(oid, "")
-
         findings: list[Finding] = []
+
+        def on_table(rule: str, oid: int, what: str) -> None:
+            """A finding on pre-existing table ``oid``, under the strongest lock held on it."""
+            findings.append(Finding(rule, revision, old[oid][0], locks.get(oid, ""), what))
+
         now = found.state.relations
         tables = {oid for oid, rel in old.items() if rel[1] in ("r", "p", "m")}
         changed = sorted(tables if found.changed is None else tables & found.changed)
         # table-rewrite: a pre-existing table with a new relfilenode (why, from its columns)
         for oid in changed:
-            name, _kind, filenode = old[oid]
+            filenode = old[oid][2]
             if oid in now and now[oid][2] != filenode and filenode != 0:
-                findings.append(
-                    Finding(
-                        "table-rewrite",
-                        revision,
-                        name,
-                        lock_on(oid),
-                        "rewrites the table"
-                        + _why(before.columns.get(oid, {}), found.state.columns.get(oid, {})),
-                    )
-                )
+                why = _why(before.columns.get(oid, {}), found.state.columns.get(oid, {}))
+                on_table("table-rewrite", oid, "rewrites the table" + why)
         # index-without-concurrently: a new index on a pre-existing table, built in this
         # transaction (its pg_class row is ours, or we still hold a lock on it)
         xid = found.xid
@@ -323,14 +317,10 @@ class SafetyWatch(walks.CheckHooks):
                 and index_oid not in old
                 and ((xid is not None and xmin == xid) or index_oid in held)
             ):
-                findings.append(
-                    Finding(
-                        "index-without-concurrently",
-                        revision,
-                        old[table_oid][0],
-                        lock_on(table_oid),
-                        f"builds index {index_name} in its transaction",
-                    )
+                on_table(
+                    "index-without-concurrently",
+                    table_oid,
+                    f"builds index {index_name} in its transaction",
                 )
         # constraint-validation: a new CHECK / FOREIGN KEY on a pre-existing table, validated
         for table in changed:
@@ -340,14 +330,10 @@ class SafetyWatch(walks.CheckHooks):
                 _oid, con_name, con_type, _table, validated, _text = rows[con_oid]
                 if con_oid not in was and validated:
                     kind = "foreign key" if con_type == "f" else "CHECK constraint"
-                    findings.append(
-                        Finding(
-                            "constraint-validation",
-                            revision,
-                            old[table][0],
-                            lock_on(table),
-                            f"adds {kind} {con_name} validated at once (a full scan)",
-                        )
+                    on_table(
+                        "constraint-validation",
+                        table,
+                        f"adds {kind} {con_name} validated at once (a full scan)",
                     )
         # set-not-null: a pre-existing column made NOT NULL, no validated CHECK proving it
         for table in changed:
@@ -364,15 +350,7 @@ class SafetyWatch(walks.CheckHooks):
                     before.constraints.get(table, {}),
                 ):
                     continue
-                findings.append(
-                    Finding(
-                        "set-not-null",
-                        revision,
-                        old[table][0],
-                        lock_on(table),
-                        f"sets {col} NOT NULL (a full scan)",
-                    )
-                )
+                on_table("set-not-null", table, f"sets {col} NOT NULL (a full scan)")
         # enum-add-value: a pre-existing enum type with more labels
         for type_oid in sorted(found.state.enums):
             type_name, count = found.state.enums[type_oid]

@@ -241,6 +241,18 @@ _ENUM_PART = """
          FROM pg_type t LEFT JOIN pg_enum e ON e.enumtypid = t.oid
          WHERE t.typnamespace = ns.oid AND t.typtype = 'e' GROUP BY t.oid, t.typname) t)"""
 
+#: a partial read's last column (the enums, after its ``CASE WHEN ... THEN``) and where it
+#: reads: the schema :schema, the relations in :rels and their indexes.
+_ENUMS_OF_RELS = (
+    _ENUM_PART
+    + """ END AS enums
+FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
+    + _WANTED
+    + """
+WHERE ns.nspname = :schema
+"""
+)
+
 #: before a judged step: what the steps since the last read changed (:rels, the enums if
 #: :enums), the text of the CHECKs in :defs (all of them when pg_catalog is not searched
 #: first), and the step's marks.
@@ -262,13 +274,7 @@ _PARTIAL_BEFORE_SQL = (
      WHERE con.connamespace = ns.oid AND con.contype = 'c' AND con.conrelid <> 0)
   END AS defs,
   CASE WHEN :enums THEN"""
-    + _ENUM_PART
-    + """ END AS enums
-FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
-    + _WANTED
-    + """
-WHERE ns.nspname = :schema
-"""
+    + _ENUMS_OF_RELS
 )
 _PARTIAL_BEFORE_TEXT = text(_PARTIAL_BEFORE_SQL).bindparams(
     bindparam("rels", type_=ARRAY(BIGINT)), bindparam("defs", type_=ARRAY(BIGINT))
@@ -290,13 +296,7 @@ _PARTIAL_AFTER_SQL = (
                + pg_stat_get_xact_tuples_deleted(c))
     FROM unnest(ARRAY['pg_type'::regclass::oid, 'pg_enum'::regclass::oid]) AS c) > :enum_writes
   THEN"""
-    + _ENUM_PART
-    + """ END AS enums
-FROM pg_namespace ns, (SELECT CAST(:rels AS bigint[])::oid[] AS oids) rels"""
-    + _WANTED
-    + """
-WHERE ns.nspname = :schema
-"""
+    + _ENUMS_OF_RELS
 )
 _PARTIAL_AFTER_TEXT = text(_PARTIAL_AFTER_SQL).bindparams(bindparam("rels", type_=ARRAY(BIGINT)))
 
