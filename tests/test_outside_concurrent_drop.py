@@ -21,6 +21,7 @@ shared database failed the commit with a false OutsideGuardError.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -31,7 +32,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.pq import TransactionStatus
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import EmbeddedPostgres, outside
@@ -63,10 +65,12 @@ def _waiting_for_a_lock(dsn: str, pid: int) -> bool:
     return bool(row and row[0])
 
 
-def _read_while_dropped(dsn: str, pid: int, read: Callable[[], object]) -> object:
+def _read_while_dropped(
+    dsn: str, pid: Callable[[], int | None], read: Callable[[], object]
+) -> object:
     """``read``'s result (or exception) when the sequence is dropped under it: the drop is
-    held open until ``read`` waits for the sequence's lock (backend ``pid``), then
-    committed."""
+    held open until ``read`` waits for the sequence's lock (on backend ``pid()``, once
+    known), then committed."""
     dropper = psycopg.connect(dsn)
     try:
         dropper.execute(sql.SQL("DROP SEQUENCE {}.ids").format(sql.Identifier(SCHEMA)))
@@ -81,7 +85,7 @@ def _read_while_dropped(dsn: str, pid: int, read: Callable[[], object]) -> objec
         thread = threading.Thread(target=run)
         thread.start()
         deadline = time.monotonic() + 20
-        while not _waiting_for_a_lock(dsn, pid):
+        while not ((backend := pid()) and _waiting_for_a_lock(dsn, backend)):
             assert thread.is_alive() and time.monotonic() < deadline, found
             time.sleep(0.05)
         dropper.commit()  # the read was waiting for the sequence: now it is gone
@@ -93,10 +97,11 @@ def _read_while_dropped(dsn: str, pid: int, read: Callable[[], object]) -> objec
         dropper.close()
 
 
-@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2", "asyncpg"])
 def test_a_commit_check_is_not_failed_by_another_clients_drop(dsn: str, driver: str) -> None:
     """The guard's full look on the migration's connection (a prepared statement on
-    psycopg, plain SQL on psycopg2) reads again too; the commit goes through."""
+    psycopg, plain SQL on psycopg2 and on asyncpg's adapter, in its greenlet) reads again
+    too; the commit goes through."""
 
     @contextlib.contextmanager
     def observer() -> Iterator[psycopg.Connection[Any]]:
@@ -106,24 +111,46 @@ def test_a_commit_check_is_not_failed_by_another_clients_drop(dsn: str, driver: 
     guard = outside.OutsideGuard(outside.OwnNames(), observer)
     guard.baseline()
     url = EmbeddedPostgres.shared().url.set(drivername=f"postgresql+{driver}")
-    engine = create_engine(url, poolclass=NullPool)
+    pids: list[int] = []
+
+    def migrate_and_check(conn: Connection) -> None:
+        """A transaction that touched the outside (a comment set and taken back): the
+        commit's check reads the whole outside, sequences' values included."""
+        guard.adopt(conn)
+        pids.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        comment = sql.SQL("COMMENT ON SCHEMA {} IS {}")
+        for value in ("for a moment", None):
+            statement = comment.format(sql.Identifier(SCHEMA), sql.Literal(value))
+            conn.exec_driver_sql(statement.as_string(None))
+        guard.before_commit(conn)
+        conn.commit()
+
+    def run_sync() -> None:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                migrate_and_check(conn)
+        finally:
+            engine.dispose()
+
+    def run_async() -> None:
+        async def main() -> None:
+            engine = create_async_engine(url, poolclass=NullPool)
+            try:
+                async with engine.connect() as conn:
+                    await conn.run_sync(migrate_and_check)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(main())
+
     try:
-        with engine.connect() as conn:
-            guard.adopt(conn)
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            # a transaction that touched the outside (a comment set and taken back): the
-            # commit's check reads the whole outside, sequences' values included
-            comment = sql.SQL("COMMENT ON SCHEMA {} IS {}")
-            for value in ("for a moment", None):
-                statement = comment.format(sql.Identifier(SCHEMA), sql.Literal(value))
-                conn.exec_driver_sql(statement.as_string(None))
-            result = _read_while_dropped(dsn, pid, lambda: guard.before_commit(conn))
-            assert result is None, result
-            assert guard.full_checks == 1  # the read that met the drop was the full one
-            conn.commit()
+        run = run_async if driver == "asyncpg" else run_sync
+        result = _read_while_dropped(dsn, lambda: pids[0] if pids else None, run)
     finally:
-        engine.dispose()
         guard.close()
+    assert result is None, result
+    assert guard.full_checks == 1  # the read that met the drop was the full one
 
 
 @pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "in-transaction"])
