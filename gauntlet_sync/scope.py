@@ -40,17 +40,17 @@ __all__ = ["WalkScope", "changed_files", "cut", "plan", "read_timings"]
 
 #: what upgrading one revision inside one transaction (a part's start state) costs, as a
 #: share of walking a revision (its stairway steps with the walk checks' hooks): the cut
-#: gives the parts that start from a longer upgrade fewer revisions to walk. Calibrated on
-#: a quiet machine (benchmarks/RESULTS.md, "CI at scale", 29 Nov 08:43): 4 shards of 1,200
-#: revisions, each shard's time fitted as fixed + start revisions x S + walked x W: S/W is
-#: 0.26 once the walk's snapshots and safety's reads became incremental (it was 0.03-0.11
-#: while each snapshot read the whole schema).
-START_COST = 0.25
+#: gives the parts that start from a longer upgrade fewer revisions to walk. Fitted on 16
+#: quiet-machine shard runs of 1,200 revisions (benchmarks/RESULTS.md, "CI at scale",
+#: 29 Nov): shards 2-4's wall times as fixed + start revisions x S + walked revisions x W
+#: (least squares, 0.8 s RMS) give S/W = 0.12.
+START_COST = 0.12
 #: what shard 1's head state costs per revision of the whole history, in the same unit:
 #: its one-transaction upgrade, then the head-state checks' reads and ``downgrade_to_base``
-#: beside its walk (a third process on the runner's CPUs). Same calibration: shard 1's
-#: time beyond its walk was 0.29 W per revision of the history.
-HEAD_COST = 0.3
+#: beside its walk (a third process on the runner's CPUs). Same fit: shard 1 took 7.5 s
+#: more than the others' fixed part, 0.33 W per revision of the history, and a walked
+#: revision cost it what it costs them.
+HEAD_COST = 0.33
 
 
 @dataclasses.dataclass(frozen=True)
