@@ -159,7 +159,14 @@ def cmd_run(name: str, out: str, parallel: bool) -> int:
             )
 
     t0 = time.monotonic()
-    data: dict[str, Any] = {"project": name, "shape": shape, "parallel": parallel}
+    import gauntlet_sync
+
+    data: dict[str, Any] = {
+        "project": name,
+        "shape": shape,
+        "parallel": parallel,
+        "library": str(Path(gauntlet_sync.__file__).resolve().parent),
+    }
     data["versions"] = {
         d: version(d)
         for d in (

@@ -69,6 +69,23 @@ def install(project: Any) -> None:
     subprocess.run([*pip, "-e", str(REPO)], check=True)
 
 
+def library_env() -> dict[str, str]:
+    """The environment of a project's run_all: this checkout's library first on the path.
+
+    Each venv has *an* editable install of gauntlet-sync, but of whichever checkout ran
+    ``--install`` (a worktree long gone stale, say): without this, the corpus would
+    test that one, whatever commit the table names."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def check_library(name: str, data: dict[str, Any]) -> None:
+    """Fail unless the run imported this checkout's gauntlet_sync (child.py records it)."""
+    used = data.get("library")
+    if used != str((REPO / "gauntlet_sync").resolve()):
+        raise SystemExit(f"{name}: run_all imported gauntlet_sync from {used}, not from {REPO}")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -628,9 +645,15 @@ def main() -> int:
                 cmd.append("--no-parallel")
             with open(RESULTS / f"{name}.log", "w") as logfile:
                 subprocess.run(
-                    cmd, check=True, stderr=logfile, stdout=logfile, cwd=str(VENVS / name)
+                    cmd,
+                    check=True,
+                    stderr=logfile,
+                    stdout=logfile,
+                    cwd=str(VENVS / name),
+                    env=library_env(),
                 )
             data = json.loads(out.read_text())
+            check_library(name, data)
             for r in data.get("report", {}).get("results", []):
                 log(f"  {r['name']}: {r['status']} {r['seconds']:.1f}s")
             if "crash" in data:
