@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.engine import URL
 
-from . import __version__
+from . import __version__, interrupts
 from .checks import CHECK_NAMES, DEFAULT_CHECKS
 from .config import SAFETY_RULES, GauntletConfig
 from .context import ProgressEvent
@@ -454,6 +454,10 @@ class Terminated(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """As its signal number: a forked child's Terminated comes to its parent pickled."""
+        return (Terminated, (self.signum,))
+
 
 @contextlib.contextmanager
 def _signals_end_the_run() -> Iterator[Sequence[int]]:
@@ -470,6 +474,7 @@ def _signals_end_the_run() -> Iterator[Sequence[int]]:
     def handler(signum: int, frame: object) -> None:
         if not fired:
             fired.append(signum)
+            interrupts.ask(lambda: Terminated(signum))  # again at the next step or check
             raise Terminated(signum)
 
     def quiet_pool(record: logging.LogRecord) -> bool:
@@ -477,7 +482,8 @@ def _signals_end_the_run() -> Iterator[Sequence[int]]:
         ran a query, a connection is left mid-command ('another command is already in
         progress' when the pool rolls it back), a traceback of noise before the run's
         one line."""
-        return not (fired and record.exc_info) and _no_interrupt_tracebacks(record)
+        stopping = fired or interrupts.asked()  # asked: a forked child its parent stops
+        return not (stopping and record.exc_info) and _no_interrupt_tracebacks(record)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     pool_loggers = _pool_loggers()
@@ -486,6 +492,7 @@ def _signals_end_the_run() -> Iterator[Sequence[int]]:
     try:
         yield fired
     finally:
+        interrupts.forget()
         for logger in pool_loggers:
             logger.removeFilter(quiet_pool)
         for sig, old in previous.items():
@@ -493,7 +500,8 @@ def _signals_end_the_run() -> Iterator[Sequence[int]]:
         if fired:
             # Raised inside code that drops what it meets (SQLAlchemy's pool logs and
             # swallows an exception raised while it resets a connection), the Terminated
-            # is lost and the run goes on: it still ends as the signal asked, 128+signal.
+            # is lost; the run raises it again at its next step or check, or, if none was
+            # left, it ends here as the signal asked, 128+signal.
             raise Terminated(fired[0])
 
 
@@ -508,10 +516,26 @@ def _no_interrupt_tracebacks(record: logging.LogRecord) -> bool:
 
 
 def _pool_loggers() -> list[logging.Logger]:
-    """SQLAlchemy's pool loggers (one per pool class, made when the class is defined):
-    a filter holds only on the logger a record is made on, not on its parents."""
-    names = [n for n in logging.root.manager.loggerDict if n.startswith("sqlalchemy.pool")]
-    return [logging.getLogger(name) for name in names]
+    """SQLAlchemy's pool loggers: a filter holds only on the logger a record is made on,
+    not on its parents. A pool's logger is made when its first pool is (named for its
+    class), which in a run is after the signal handlers are set: made here for every pool
+    class, so that the filter is on them (before, only loggers that existed already had
+    it, and a session's NullPool printed 'Exception during reset or similar')."""
+    from sqlalchemy.pool import Pool
+
+    classes: set[type] = set()
+    todo: list[type] = [Pool]
+    while todo:
+        cls = todo.pop()
+        if cls not in classes:
+            classes.add(cls)
+            todo.extend(cls.__subclasses__())
+    names = {
+        getattr(cls, "_sqla_logger_namespace", None) or f"{cls.__module__}.{cls.__name__}"
+        for cls in classes
+    }
+    names.update(n for n in logging.root.manager.loggerDict if n.startswith("sqlalchemy.pool"))
+    return [logging.getLogger(name) for name in sorted(names)]
 
 
 @contextlib.contextmanager
@@ -618,9 +642,10 @@ def _until_signalled(
 
     The signal is raised where the run is; where code drops what it meets (SQLAlchemy's
     pool resetting a connection, a rollback that fails on a query cut short: 'another
-    command is already in progress'), the run goes on until the signal surfaces, and the
-    check under way ends failed by the interruption, not by the migrations. Such a line
-    would be printed just before 'ended by SIGTERM'; the run's end is that one line."""
+    command is already in progress'), the run goes on to the next step's or check's start
+    (:mod:`gauntlet_sync.interrupts`), and the check under way may end failed by the
+    interruption, not by the migrations. Such a line would be printed just before 'ended
+    by SIGTERM'; the run's end is that one line."""
     if progress is None:
         return None
 

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import interrupts
 from .errors import GauntletError
 
 _HEADER = struct.Struct("!I")
@@ -200,6 +201,7 @@ def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: 
         while view:
             view = view[os.write(write_fd, view) :]
 
+    signal.signal(signal.SIGINT, _stopped)
     try:
         try:
             body(send)
@@ -209,6 +211,15 @@ def _run_child(body: Callable[[Send], None], write_fd: int) -> None:  # pragma: 
             send(Raised(_picklable(exc)))
     finally:
         os._exit(0)
+
+
+def _stopped(signum: int, frame: object) -> None:  # pragma: no cover - in the child
+    """SIGINT in a child: its parent's :meth:`Child.stop` (or Ctrl-C). Should the code it
+    meets drop the ``KeyboardInterrupt``, the child still ends at its next safe point
+    (:mod:`gauntlet_sync.interrupts`) instead of walking on until the parent's SIGKILL,
+    which would leave its work half done."""
+    interrupts.ask(KeyboardInterrupt)
+    raise KeyboardInterrupt
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -248,8 +259,11 @@ class Relay:
         self.user(event)
 
     def finish(self) -> None:
-        """Take in everything the child sends, as it comes, until it is done."""
+        """Take in everything the child sends, as it comes, until it is done; an
+        interruption this process's own code dropped ends the wait (and the child, through
+        :func:`stopped_on_error`), not the child's whole walk later."""
         while not self.child.finished:
+            interrupts.check()
             self._deliver(self.child.wait())
         self._deliver(self.child.join())
 

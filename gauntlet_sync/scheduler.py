@@ -27,7 +27,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from . import forked, snapshot, walks
+from . import forked, interrupts, snapshot, walks
 from .checks import CHECK_NAMES, CHECKS, DEFAULT_CHECKS, HeadCheck, HistoryCheck, WalkCheck
 from .context import RunContext
 from .errors import (
@@ -223,6 +223,7 @@ class Recorder:
         self, name: str, body: Callable[[], Any], *, record: bool = True
     ) -> GauntletError | None:
         """Run ``body``; returns the error that stopped it (``None`` if it passed)."""
+        interrupts.check()  # a signal's exception dropped by the last check's code
         if record:
             self.ctx.emit(CheckStarted(name))
         started = time.perf_counter()
@@ -286,6 +287,7 @@ class Recorder:
         of each of ``names`` that has none yet, so the report still holds every check.
         Only what stops every check is raised (configuration, an unreachable server), and
         an error no check is left to carry (the schema could not be dropped)."""
+        interrupts.check()
         started = time.perf_counter()
         try:
             body()
@@ -541,6 +543,7 @@ def _run_walk_group(
     """The walk checks ride one walk (split between two processes when ``may_split``:
     run_all saw the upgrade stay inside its schema), on ``start`` when given (a session
     holding the start state already)."""
+    interrupts.check()
     if not ctx.history.ids:
         for check in checks:
             run.skip(check.name, walks.NOTHING_TO_WALK)

@@ -39,7 +39,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from . import _compat, outside
+from . import _compat, interrupts, outside
 from .database import with_connect_timeout
 from .dsn import mask, redact
 from .errors import (
@@ -483,6 +483,7 @@ class MigrationSession:
             if commit_each_step:  # as env.py left the session: each step starts from it
                 state["session"] = session_state(conn)
             for step in pending:
+                interrupts.check()  # a signal's exception dropped by the last step's code
                 if step.revision != state["last_rev"]:
                     state["index"] += 1
                     state["last_rev"] = step.revision
@@ -532,6 +533,7 @@ class MigrationSession:
 
         def plan(heads: Any, ctx: MigrationContext) -> Iterator[Any]:
             for rev in self.history.ids:
+                interrupts.check()
                 state["current"] = Step(rev, "upgrade", "upgrade (offline)")
 
                 def failed(exc: BaseException, rev: str = rev) -> None:

@@ -40,6 +40,7 @@ from tests.reliability import (
 TRACEBACK = "Traceback (most recent call last)"
 A2 = "versions/a2_create_orders.py"
 A3 = "versions/a3_add_order_code.py"
+A4 = "versions/a4_seed_walk_in_customer.py"
 
 
 @pytest.fixture
@@ -229,6 +230,98 @@ def test_a_check_broken_by_the_signal_is_not_reported_failed(
     assert "[upgrade] started" in err  # the progress lines were printed
     assert not _failure_lines(err), err
     assert out == ""  # no report
+
+
+#: (CLI options, whether a forked child works beside the stairway, the revision file whose
+#: upgrade signals, at its nth run in the CLI's process): a2's second is in the stairway (the
+#: first: the head upgrade); without safety (whose probe runs an upgrade too), a4's third is
+#: the stairway's last step.
+DROPPED_MODES = {
+    "serial": (("--no-parallel",), False, A2, 2),
+    "serial-quiet": (("--no-parallel", "-q"), False, A2, 2),
+    "forked": ((), True, A2, 2),
+    "forked-quiet": (("-q",), True, A2, 2),
+    "forked-quiet-last-step": (("-q", "--skip", "safety"), True, A4, 3),
+}
+
+
+@pytest.mark.parametrize("mode", list(DROPPED_MODES))
+def test_a_signal_whose_exception_was_dropped_ends_the_run_at_the_next_step(
+    mode: str, tmp_path: Path, server: EmbeddedPostgres
+) -> None:
+    """Code that drops the signal's exception (a pool's reset, a rollback on a query cut
+    short) must not let the run go on through every check left: CI's SIGKILL seconds
+    after its SIGTERM would end it midway, schemas left behind. Made deterministic: a
+    step of the stairway signals its own process and swallows the exception. No later
+    step of that process may run; the forked child, kept busy in downgrade_to_base's
+    first step until then, must be stopped, not waited for (also when the signal came in
+    the parent's last step: it then waits for the child); nothing is left behind (the
+    fixture)."""
+    options, forked, signalling, nth = DROPPED_MODES[mode]
+    project = make_project(tmp_path)
+    count, signalled = tmp_path / "a2_runs", tmp_path / "signalled"
+    later, child_busy, child_done = tmp_path / "later", tmp_path / "busy", tmp_path / "done"
+    in_cli = "os.getppid() == int(os.environ['TEST_PARENT'])"  # else: the forked child
+    _inject(
+        project,
+        signalling,
+        "upgrade",
+        "import os, pathlib, signal, time\n"
+        f"if {in_cli}:\n"
+        f"    count = pathlib.Path({str(count)!r})\n"
+        "    runs = int(count.read_text()) + 1 if count.exists() else 1\n"
+        "    count.write_text(str(runs))\n"
+        f"    if runs == {nth}:\n"
+        f"        while {forked} and not pathlib.Path({str(child_busy)!r}).exists():\n"
+        "            time.sleep(0.05)\n"
+        f"        pathlib.Path({str(signalled)!r}).write_text(str(os.getpid()))\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "            time.sleep(30)\n"
+        "        except BaseException:\n"
+        "            pass  # dropped",
+    )
+    _inject(
+        project,
+        A4,
+        "downgrade",
+        "import os, pathlib, time\n"
+        f"if not {in_cli}:\n"
+        f"    pathlib.Path({str(child_busy)!r}).touch()\n"
+        "    for _ in range(600):\n"
+        "        time.sleep(0.1)\n"
+        f"    pathlib.Path({str(child_done)!r}).touch()",
+    )
+    for path in sorted((project / "versions").glob("*.py")):
+        for function in ("upgrade", "downgrade"):
+            _inject(
+                project,
+                str(path.relative_to(project)),
+                function,
+                "import os, pathlib\n"
+                f"mark = pathlib.Path({str(signalled)!r})\n"
+                "if mark.exists() and mark.read_text() == str(os.getpid()):\n"
+                f"    pathlib.Path({str(later)!r}).touch()",
+            )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet_sync", "-c", str(project / "alembic.ini")]
+        + ["--dsn", socket_dsn(server), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(TEST_PARENT=str(os.getpid())),
+        cwd=project,
+    )
+    out, err = process.communicate(timeout=120)
+    assert signalled.exists(), err
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "ended by SIGTERM" in err and TRACEBACK not in err
+    assert not later.exists(), "a step ran after the signal:\n" + err
+    assert child_busy.exists() == forked, err
+    assert not child_done.exists(), "the forked child was waited for, not stopped"
+    assert not _failure_lines(err), err
+    assert out == ""  # no report
+    assert ("[upgrade] started" in err) != ("-q" in options)
 
 
 def test_a_forked_child_dies_with_its_sigkilled_parent(
