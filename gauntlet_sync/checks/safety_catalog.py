@@ -164,7 +164,8 @@ BEFORE_SQL = "SELECT" + _SCHEMA_PARTS + _FROM
 AFTER_SQL = "SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _LOCKS_PART + _FROM
 #: the whole read after a step whose locks tell nothing (a COMMIT inside it): the walk's
 #: locks at its end go with it.
-_AFTER_UNLOCKED = text("SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _FROM)
+_AFTER_UNLOCKED_SQL = "SELECT" + _SCHEMA_PARTS + _AFTER_PARTS + _FROM
+_AFTER_UNLOCKED = text(_AFTER_UNLOCKED_SQL)
 
 # --- the tracker's reads -------------------------------------------------------------------
 
