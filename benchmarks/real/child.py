@@ -92,6 +92,8 @@ def apply_env(project: Any, url: str) -> None:
     url = url.replace("+psycopg", project.url_driver, 1)
     if project.url_env:
         os.environ[project.url_env] = url
+    if project.setup:
+        hook(project.setup)()
 
 
 def version(dist: str) -> str | None:

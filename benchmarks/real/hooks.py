@@ -114,3 +114,14 @@ def mlflow_metadata() -> Any:
     from mlflow.store.db.base_sql_model import Base
 
     return Base.metadata
+
+
+def cloudkitty_conf() -> None:
+    """cloudkitty-dbsync's service.prepare_service(), its configuration part: oslo.config reads
+    ``[database] connection`` from OS_DATABASE__CONNECTION only once CONF has been called;
+    before that, the env module's enginefacade raises "No sql_connection parameter is
+    established". No config files: the environment is the whole configuration."""
+    from oslo_config import cfg
+
+    if getattr(cfg.CONF, "_args", None) is None:  # not yet called in this process
+        cfg.CONF([], project="cloudkitty", default_config_files=[])

@@ -34,6 +34,7 @@ class Project:
     prepare: str | None = None  # a function of hooks.py: GauntletConfig.prepare
     metadata_hook: str | None = None  # a function of hooks.py returning the MetaData
     in_worker_thread: bool = False  # run everything in an anyio worker thread, as the project does
+    setup: str | None = None  # a function of hooks.py called once the environment is set
     needed: tuple[str, ...] = ()
 
 
@@ -185,6 +186,45 @@ PROJECTS: dict[str, Project] = {
                 " the upgrade and model checks",
                 "gauntlet-sync that imports a revision file anew for each later run of it:"
                 " 34c517bcc2dd's upgrade appends to a module-level list",
+            ),
+        ),
+        Project(
+            name="cloudkitty",
+            pip=("cloudkitty", "psycopg2-binary"),
+            package="cloudkitty",
+            ini="common/db/alembic/alembic.ini",
+            script_location="rating/hash/db/sqlalchemy/alembic",
+            url_env="OS_DATABASE__CONNECTION",
+            url_driver="+psycopg2",
+            setup="cloudkitty_conf",
+            needed=(
+                "the hashmap rating module's history (cloudkitty ships six Alembic histories,"
+                " one per module, sharing one alembic.ini and one env module"
+                " cloudkitty.common.db.alembic.env; each history's env.py imports it and"
+                " passes its own target_metadata and version_table, here `hashmap_alembic`)",
+                "the shared ini common/db/alembic/alembic.ini with script_location set to the"
+                " history's directory, as cloudkitty's migration.load_alembic_config does",
+                "a setup hook parsing oslo.config (cfg.CONF([])) before any alembic command,"
+                " as `cloudkitty-dbsync` does with service.prepare_service(): only then does"
+                " oslo.config read OS_DATABASE__CONNECTION from the environment",
+                "OS_DATABASE__CONNECTION (`[database] connection`): env.py ignores"
+                " config.attributes and sqlalchemy.url and takes its engine from oslo.db's"
+                " enginefacade; psycopg2 for it",
+            ),
+        ),
+        Project(
+            name="cloudkitty-storage-state",
+            pip=("cloudkitty", "psycopg2-binary"),
+            package="cloudkitty",
+            ini="common/db/alembic/alembic.ini",
+            script_location="storage_state/alembic",
+            url_env="OS_DATABASE__CONNECTION",
+            url_driver="+psycopg2",
+            setup="cloudkitty_conf",
+            needed=(
+                "as cloudkitty (the same shared ini, env module, setup hook and"
+                " OS_DATABASE__CONNECTION): the storage_state module's history, version"
+                " table `storage_states_alembic`",
             ),
         ),
     ]
