@@ -125,6 +125,13 @@ def commit_between_steps(
     would. Only a savepoint env.py holds keeps the walk in one transaction.
     ``before_commit`` runs right before that driver-level commit (SQLAlchemy's own
     commits run the ``commit`` event): the outside guard's check.
+
+    A transaction only the driver knows of is committed too: when alembic committed the
+    step itself (``transaction_per_migration=True``: its transaction ends before the walk
+    checks' ``after``), what the checks then read on the psycopg connection underneath
+    (snapshots, the step's locks) began one SQLAlchemy never saw. Left open, the next
+    step's DDL would run in it, after the end-of-step lock read that incremental catalog
+    reads take for that transaction's last word (jupyterhub's env.py).
     """
     conn = ctx.connection
     assert conn is not None
@@ -132,10 +139,24 @@ def commit_between_steps(
     if transaction is not None:  # env.py's context.begin_transaction()
         transaction.commit()
         ctx._transaction = conn.begin()
-    elif conn.in_transaction() and not conn.in_nested_transaction():
+    elif conn.in_transaction():
+        if not conn.in_nested_transaction():
+            if before_commit is not None:
+                before_commit(conn)
+            conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+    elif driver_in_transaction(conn.connection.dbapi_connection):
         if before_commit is not None:
             before_commit(conn)
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+
+
+def driver_in_transaction(dbapi: Any) -> bool:
+    """Whether the driver's connection has a transaction open on the server (psycopg 3 or
+    psycopg2; SQLAlchemy's asyncpg adapter: only SQLAlchemy begins one there)."""
+    if isinstance(dbapi, psycopg.Connection):
+        return dbapi.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    status = getattr(dbapi, "get_transaction_status", None)  # psycopg2: INTRANS, INERROR
+    return bool(status is not None and status() in (2, 3))
 
 
 def guard_configure(
@@ -280,6 +301,7 @@ __all__: Sequence[str] = (
     "offline_step",
     "all_down_revisions",
     "commit_between_steps",
+    "driver_in_transaction",
     "constraint_name",
     "convention_template",
     "emitted",

@@ -36,9 +36,14 @@ change how definitions print (operators, collations, schemas, extensions, casts,
 languages...), types written outside the schema, a function name that is or was overloaded
 coming or going, settings that change how definitions print, a search path other than the
 schema alone, another connection or backend, another driver than psycopg 3, and a schema
-under :data:`MIN_ROWS` rows. Changes made to the schema's relations through *another
-connection* during a step hold no lock of this backend's and are not followed: a walk's
-migrations run on its own connection.
+under :data:`MIN_ROWS` rows. Changes made through *another connection* hold no lock of
+this backend's: no_trace makes the next snapshot a whole one when env.py's engines opened
+or checked out a connection since (``handover.Redirect.checkouts``). A lock read at a
+step's end is taken for its transaction's last word: the walk commits right after it
+(``_compat.commit_between_steps``), a transaction only psycopg knew of included (with
+``transaction_per_migration=True`` alembic commits each step before the read, and the
+walk checks' reads begin one SQLAlchemy does not see; left open, the next step's DDL ran in
+it after its "last" read: jupyterhub's env.py).
 
 :data:`VERIFY` (``GAUNTLET_VERIFY_SNAPSHOTS=1``) compares every incremental snapshot with
 the whole query and raises :class:`SnapshotMismatch` on a difference

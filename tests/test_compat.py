@@ -181,6 +181,27 @@ def test_a_migration_contexts_transaction_is_committed_between_steps(
     assert not connection.in_transaction()
 
 
+def test_a_transaction_only_the_driver_knows_of_is_committed_between_steps(
+    connection: Connection,
+) -> None:
+    """alembic committed the step itself (``transaction_per_migration``); the walk checks'
+    reads on the psycopg connection underneath then began a transaction SQLAlchemy never
+    saw: ``driver_in_transaction`` sees it, and the walk commits it before the next step."""
+    ctx = MigrationContext.configure(connection=connection)
+    raw = connection.connection.driver_connection
+    assert not connection.in_transaction() and not _compat.driver_in_transaction(raw)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute("SELECT pg_current_xact_id()")
+        (xact,) = cur.fetchone()
+    assert not connection.in_transaction() and _compat.driver_in_transaction(raw)
+    _compat.commit_between_steps(ctx)
+    assert not _compat.driver_in_transaction(raw)
+    assert connection.execute(text("SELECT pg_xact_status(:x)"), {"x": str(xact)}).scalar() == (
+        "committed"
+    )
+    connection.rollback()
+
+
 def test_configure_is_guarded_where_env_py_calls_it(connection: Connection) -> None:
     """``alembic.context.configure`` reaches the instance's own ``configure``."""
     from alembic import context

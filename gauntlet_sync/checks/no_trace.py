@@ -45,6 +45,8 @@ class TraceWatch(walks.CheckHooks):
         self.skip_tables = skip_tables
         self.irreversible = irreversible  # never stepped down: nothing to compare
         self.snapshots: snapshot.Snapshotter | None = None
+        #: the session's redirect's count when the snapshots last followed the steps
+        self.checkouts = session.redirect.checkouts
         self.before_upgrade: snapshot.Snapshot | None = None
         self.traces: dict[str, list[str]] = {}
         self.compared: set[str] = set()
@@ -56,6 +58,7 @@ class TraceWatch(walks.CheckHooks):
                 self.schema, self.skip_tables | {version_table}, incremental=True
             )
         try:
+            self._elsewhere(conn)
             shot = self.snapshots.take(conn)
             if self.session.target.database is None:
                 return shot
@@ -87,7 +90,17 @@ class TraceWatch(walks.CheckHooks):
 
     def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
         if self.snapshots is not None:
+            self._elsewhere(conn)
             self.snapshots.step_end(conn, locks)
+
+    def _elsewhere(self, conn: Connection) -> None:
+        """A connection env.py's engines opened or checked out since the last look (a
+        migration's engine of its own): what it did holds no lock of the walk
+        connection's, so the next snapshot is a whole one (as safety's reads do)."""
+        checkouts = self.session.redirect.checkouts
+        if checkouts != self.checkouts and self.snapshots is not None:
+            self.snapshots.step_end(conn, None)
+        self.checkouts = checkouts
 
     def data(self) -> Traces:
         return Traces(dict(self.traces), frozenset(self.compared))
