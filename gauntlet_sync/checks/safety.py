@@ -76,8 +76,13 @@ _MODE_NAMES = {
 #: rule -> the safe way to do it.
 SAFE = {
     "table-rewrite": "add a new column, backfill it in batches, swap",
+    # A UNIQUE / PRIMARY KEY constraint added to a pre-existing table builds its index the
+    # same way, and postgresql_concurrently is no option of create_unique_constraint: the
+    # advice names that way too (found on cloudkitty's storage_state c50ed2c19204).
     "index-without-concurrently": (
         "create it with postgresql_concurrently=True inside op.get_context().autocommit_block()"
+        "; for a UNIQUE / PRIMARY KEY constraint, build its unique index that way, then ADD "
+        "CONSTRAINT ... UNIQUE / PRIMARY KEY USING INDEX"
     ),
     "constraint-validation": (
         "add it NOT VALID (postgresql_not_valid=True) and VALIDATE CONSTRAINT in a later revision"
