@@ -125,3 +125,11 @@ def cloudkitty_conf() -> None:
 
     if getattr(cfg.CONF, "_args", None) is None:  # not yet called in this process
         cfg.CONF([], project="cloudkitty", default_config_files=[])
+
+
+def ironic_inspector_conf() -> None:
+    """ironic-inspector-dbsync's configuration step, as cloudkitty_conf."""
+    from oslo_config import cfg
+
+    if getattr(cfg.CONF, "_args", None) is None:  # not yet called in this process
+        cfg.CONF([], project="ironic-inspector", default_config_files=[])

@@ -227,5 +227,23 @@ PROJECTS: dict[str, Project] = {
                 " table `storage_states_alembic`",
             ),
         ),
+        Project(
+            name="ironic-inspector",
+            pip=("ironic-inspector", "psycopg2-binary"),
+            package="ironic_inspector",
+            ini="db/alembic.ini",
+            script_location="db/migrations",
+            url_env="OS_DATABASE__CONNECTION",
+            url_driver="+psycopg2",
+            setup="ironic_inspector_conf",
+            needed=(
+                "a setup hook parsing oslo.config (cfg.CONF([])) before any alembic command,"
+                " as ironic-inspector-dbsync does: only then does oslo.config read"
+                " OS_DATABASE__CONNECTION from the environment",
+                "OS_DATABASE__CONNECTION (`[database] connection`): env.py ignores"
+                " config.attributes and sqlalchemy.url and takes oslo.db's global"
+                " enginefacade.writer.get_engine(); psycopg2 for it",
+            ),
+        ),
     ]
 }
