@@ -22,6 +22,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -135,6 +136,21 @@ class Child:
         self._reap()
         return messages
 
+    def finish_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the child to finish (what it still sends is dropped);
+        whether it did (then it is reaped)."""
+        deadline = time.monotonic() + seconds
+        while not self._finished:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if ready:
+                self._read_once()
+                self._buffer = b""
+        self._reap()
+        return True
+
     def stop(self) -> None:
         """Interrupt the child (the parent is failing or was interrupted) and wait for it."""
         if self._finished:
@@ -218,6 +234,8 @@ def _stopped(signum: int, frame: object) -> None:  # pragma: no cover - in the c
     meets drop the ``KeyboardInterrupt``, the child still ends at its next safe point
     (:mod:`gauntlet_sync.interrupts`) instead of walking on until the parent's SIGKILL,
     which would leave its work half done."""
+    if interrupts.asked():  # a second SIGINT (Ctrl-C again): the cleanup under way goes on
+        return
     interrupts.ask(KeyboardInterrupt)
     raise KeyboardInterrupt
 
