@@ -424,7 +424,7 @@ def test_cleanup_stale_drops_what_a_killed_run_left(
     assert to_url(EmbeddedPostgres.shared().dsn)  # (the fixture checks nothing is left)
 
 
-def test_an_interruption_the_pool_logs_leaves_no_traceback() -> None:
+def test_an_interruption_the_pool_logs_leaves_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLAlchemy's pool logs the traceback of a Ctrl-C or SIGTERM/SIGHUP raised while it
     resets a connection before it re-raises it (seen in a CI run: 'Exception during reset
     or similar' before 'ended by SIGHUP'): inside a run, that record is dropped; another
@@ -432,6 +432,9 @@ def test_an_interruption_the_pool_logs_leaves_no_traceback() -> None:
     from gauntlet_sync.cli import Terminated, _signals_end_the_run
 
     logger = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    # made by an earlier CLI run in this process (cli._pool_loggers), a stock env.py's
+    # fileConfig run since then (disable_existing_loggers) has disabled it
+    monkeypatch.setattr(logger, "disabled", False)
     seen: list[str] = []
 
     class Keep(logging.Handler):
@@ -456,7 +459,7 @@ def test_an_interruption_the_pool_logs_leaves_no_traceback() -> None:
     assert seen == ["reset failed: RuntimeError", "after the run"]
 
 
-def test_after_a_signal_the_pools_errors_leave_no_traceback() -> None:
+def test_after_a_signal_the_pools_errors_leave_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen in a fresh-clone CI run: SIGTERM raised while a step's query ran left its
     connection mid-command, and the pool's rollback of it logged 'Exception during reset
     or similar' with an OperationalError ('another command is already in progress')
@@ -465,6 +468,9 @@ def test_after_a_signal_the_pools_errors_leave_no_traceback() -> None:
     from gauntlet_sync.cli import Terminated, _signals_end_the_run
 
     logger = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    # made by an earlier CLI run in this process (cli._pool_loggers), a stock env.py's
+    # fileConfig run since then (disable_existing_loggers) has disabled it
+    monkeypatch.setattr(logger, "disabled", False)
     seen: list[str] = []
 
     class Keep(logging.Handler):
