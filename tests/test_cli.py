@@ -459,7 +459,9 @@ def test_an_interruption_the_pool_logs_leaves_no_traceback(monkeypatch: pytest.M
     assert seen == ["reset failed: RuntimeError", "after the run"]
 
 
-def test_after_a_signal_the_pools_errors_leave_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_a_signal_the_pools_errors_leave_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Seen in a fresh-clone CI run: SIGTERM raised while a step's query ran left its
     connection mid-command, and the pool's rollback of it logged 'Exception during reset
     or similar' with an OperationalError ('another command is already in progress')
