@@ -127,9 +127,9 @@ def commit_between_steps(
     commits run the ``commit`` event): the outside guard's check.
 
     A transaction only the driver knows of is committed too: when alembic committed the
-    step itself (``transaction_per_migration=True``: its transaction ends before the walk
-    checks' ``after``), what the checks then read on the psycopg connection underneath
-    (snapshots, the step's locks) began one SQLAlchemy never saw. Left open, the next
+    step itself (``transaction_per_migration=True``; the walk's step end runs before that
+    commit, from :func:`on_version_apply`, but a read after it, on the psycopg connection
+    underneath, would begin one SQLAlchemy never saw). Left open, the next
     step's DDL would run in it, after the end-of-step lock read that incremental catalog
     reads take for that transaction's last word (jupyterhub's env.py).
     """
@@ -148,6 +148,30 @@ def commit_between_steps(
         if before_commit is not None:
             before_commit(conn)
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+
+
+def per_migration(ctx: MigrationContext) -> bool:
+    """Whether alembic begins and commits a transaction of its own around each revision
+    (``transaction_per_migration=True`` in env.py's ``configure``, online, transactional
+    DDL, no transaction env.py began before ``configure``: ``begin_transaction``'s rule)."""
+    return bool(
+        ctx._transaction_per_migration
+        and not ctx.as_sql
+        and ctx.impl.transactional_ddl
+        and not ctx._in_external_transaction
+    )
+
+
+def on_version_apply(ctx: MigrationContext, callback: Callable[[], None]) -> None:
+    """Call ``callback`` after each revision alembic applies, after its version update and
+    inside the revision's own transaction (``MigrationContext.run_migrations`` calls
+    ``on_version_apply_callbacks`` before ``begin_transaction(_per_migration=True)``
+    ends): env.py's own callbacks first."""
+
+    def applied(**_: Any) -> None:
+        callback()
+
+    ctx.on_version_apply_callbacks = (*ctx.on_version_apply_callbacks, applied)
 
 
 def driver_in_transaction(dbapi: Any) -> bool:
@@ -312,6 +336,8 @@ __all__: Sequence[str] = (
     "begin_as",
     "checked_out",
     "guard_configure",
+    "on_version_apply",
+    "per_migration",
     "pool_dialect_name",
     "load_revisions",
     "remove_base_dir_on_cleanup",

@@ -41,9 +41,10 @@ this backend's: no_trace makes the next snapshot a whole one when env.py's engin
 or checked out a connection since (``handover.Redirect.checkouts``). A lock read at a
 step's end is taken for its transaction's last word: the walk commits right after it
 (``_compat.commit_between_steps``), a transaction only psycopg knew of included (with
-``transaction_per_migration=True`` alembic commits each step before the read, and the
-walk checks' reads begin one SQLAlchemy does not see; left open, the next step's DDL ran in
-it after its "last" read: jupyterhub's env.py).
+``transaction_per_migration=True``, jupyterhub's env.py, alembic commits each step
+itself: the walk's step end then runs from ``on_version_apply``, inside that transaction,
+before the commit, see ``MigrationSession.run``; a read after such a commit began one
+SQLAlchemy did not see, and left open, the next step's DDL ran in it after its "last" read).
 
 :data:`VERIFY` (``GAUNTLET_VERIFY_SNAPSHOTS=1``) compares every incremental snapshot with
 the whole query and raises :class:`SnapshotMismatch` on a difference

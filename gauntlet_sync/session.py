@@ -475,13 +475,27 @@ class MigrationSession:
             "done": False,
             "index": first_index,  # revisions before these steps, when a walk is split
             "last_rev": None,
+            "ended": False,  # the current step's hooks ran their ``after``
         }
+
+        def end_step(conn: Connection) -> None:
+            """The hooks' ``after`` once per step: in the step's transaction, before its
+            commit. Under ``transaction_per_migration=True`` alembic commits each revision
+            itself before the plan resumes, so there it runs from alembic's
+            ``on_version_apply`` (after the version update, still inside that transaction),
+            as it runs right after the step in env.py's one transaction otherwise."""
+            if hooks is None or state["ended"] or state["current"] is None:
+                return
+            state["ended"] = True
+            hooks.after(state["current"], conn)
 
         def plan(heads: Any, ctx: MigrationContext) -> Iterator[Any]:
             conn = ctx.connection
             assert conn is not None
             if commit_each_step:  # as env.py left the session: each step starts from it
                 state["session"] = session_state(conn)
+            if hooks is not None and _compat.per_migration(ctx):
+                _compat.on_version_apply(ctx, lambda: end_step(conn))
             for step in pending:
                 interrupts.check()  # a signal's exception dropped by the last step's code
                 if step.revision != state["last_rev"]:
@@ -496,11 +510,11 @@ class MigrationSession:
                 if hooks is not None:
                     hooks.before(step, conn)
                 self.history.before_run(step.revision)
+                state["ended"] = False
                 yield _compat.revision_step(
                     revision_map, self.history.get(step.revision), step.is_upgrade
                 )
-                if hooks is not None:
-                    hooks.after(step, conn)
+                end_step(conn)
                 if commit_each_step:
                     _compat.commit_between_steps(ctx, before_commit=outside.before_commit)
                     _compat.renew_impl(ctx)

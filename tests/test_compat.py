@@ -202,6 +202,50 @@ def test_a_transaction_only_the_driver_knows_of_is_committed_between_steps(
     connection.rollback()
 
 
+def test_on_version_apply_runs_inside_the_revisions_own_transaction(
+    connection: Connection,
+) -> None:
+    """With ``transaction_per_migration=True`` alembic begins and commits a transaction
+    around each revision; ``per_migration`` says so, and a callback ``on_version_apply``
+    adds runs after the revision and its version update, before that commit (where the
+    walk's end-of-step work must run to see the step's locks)."""
+    history = _history("per_migration")
+    first = history.ids[0]
+    connection.execute(text("CREATE SCHEMA compat_per_migration"))
+    connection.execute(text("SET search_path TO compat_per_migration"))
+    connection.commit()
+    seen: list[tuple[bool, str, str]] = []
+
+    def applied() -> None:
+        xact = connection.execute(text("SELECT pg_current_xact_id()::text")).scalar()
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        seen.append((connection.in_transaction(), str(xact), str(version)))
+
+    def fn(heads: Any, ctx: MigrationContext) -> Iterator[RevisionStep]:
+        yield _compat.revision_step(history.script.revision_map, history.get(first), True)
+
+    try:
+        ctx = MigrationContext.configure(
+            connection=connection, opts={"transaction_per_migration": True, "fn": fn}
+        )
+        assert _compat.per_migration(ctx)
+        assert not _compat.per_migration(MigrationContext.configure(connection=connection))
+        _compat.on_version_apply(ctx, applied)
+        from alembic.operations import Operations
+
+        with Operations.context(ctx), ctx.begin_transaction():
+            ctx.run_migrations()
+        assert [(inside, version) for inside, _, version in seen] == [(True, first)]
+        assert not connection.in_transaction()  # alembic committed it after the callback
+        status = connection.execute(text("SELECT pg_xact_status(:x)"), {"x": seen[0][1]})
+        assert status.scalar() == "committed"
+    finally:
+        connection.rollback()
+        connection.execute(text("DROP SCHEMA compat_per_migration CASCADE"))
+        connection.execute(text("RESET search_path"))
+        connection.commit()
+
+
 def test_configure_is_guarded_where_env_py_calls_it(connection: Connection) -> None:
     """``alembic.context.configure`` reaches the instance's own ``configure``."""
     from alembic import context

@@ -71,11 +71,12 @@ def test_the_walk_snapshots_equal_the_whole_query_on_every_catalog_history(histo
         assert counts["incremental"] > 0, counts
 
 
-#: Histories whose steps change the schema where the walk connection's locks at the step's
-#: end do not show it: JupyterHub's env.py shape (``transaction_per_migration=True``: alembic
-#: commits each revision before the walk checks' ``after``; the checks' reads then began a
-#: transaction SQLAlchemy did not see, which the walk left open into the next step's DDL),
-#: and a migration's DDL committed on an engine of its own.
+#: Histories whose steps changed the schema where the walk connection's locks at the step's
+#: end did not show it: JupyterHub's env.py shape (``transaction_per_migration=True``: alembic
+#: committed each revision before the walk checks' ``after``; the checks' reads then began a
+#: transaction SQLAlchemy did not see, which the walk left open into the next step's DDL; the
+#: step end now runs from ``on_version_apply``, inside the revision's transaction), and a
+#: migration's DDL committed on an engine of its own.
 ELSEWHERE = ["per_migration", "other_connection"]
 
 
