@@ -406,3 +406,19 @@ def test_the_warnings_come_in_one_order_whatever_the_order_of_a_tables_indexes()
         found.append(findings.warnings)
     assert len(found[0]) == 4
     assert all(warnings == found[0] for warnings in found)
+
+
+def test_an_unnamed_native_enum_in_the_models_is_an_error_naming_the_column() -> None:
+    # ironic-inspector's models (real corpus): comparing an existing column's type with an
+    # Enum without a name raises SQLAlchemy's bare CompileError ("PostgreSQL Enum type
+    # requires a name."), alembic check too, without saying which column
+    models = MetaData()
+    for table in catalog.load_metadata("clean").sorted_tables:
+        table.to_metadata(models)
+    models.tables["orders"].c.code.type = Enum("a", "b")
+    with Gauntlet(None, GauntletConfig(alembic_ini=catalog.ini("clean"), metadata=models)) as g:
+        report = g.run_all(["upgrade", "models_match", "naming"], raise_on_failure=False)
+    assert _statuses(report) == {"upgrade": "passed", "models_match": "error", "naming": "passed"}
+    reason = report.get("models_match").reason
+    assert "orders.code is a native Enum without a name" in reason
+    assert "name='orders_code'" in reason and "native_enum=False" in reason

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Enum
+from sqlalchemy.exc import CompileError
+
 from ..config import DEFAULT_IGNORE_TABLES
-from ..errors import SchemaDriftError
+from ..errors import GauntletError, SchemaDriftError
 from .base import HeadCheck
 
 if TYPE_CHECKING:
@@ -21,9 +24,21 @@ class ModelsMatch(HeadCheck):
     error = SchemaDriftError
 
     def run(self, ctx: RunContext, session: MigrationSession) -> None:
-        used, diffs = session.compare(
-            ctx.metadata, compare_server_default=ctx.config.compare_server_default
-        )
+        try:
+            used, diffs = session.compare(
+                ctx.metadata, compare_server_default=ctx.config.compare_server_default
+            )
+        except CompileError as exc:
+            unnamed = unnamed_enums(ctx.metadata)
+            if not unnamed or "Enum type requires a name" not in str(exc):
+                raise
+            raise GauntletError(
+                f"models_match cannot compare the models: {', '.join(unnamed)} "
+                f"{'is' if len(unnamed) == 1 else 'are'} a native Enum without a name, and a "
+                "PostgreSQL enum type needs one (alembic check fails alike: CompileError: "
+                f"{exc}). Give it one, e.g. Enum(..., name='{unnamed[0].replace('.', '_')}'), "
+                "or make it Enum(..., native_enum=False)."
+            ) from exc
         if used is None:
             ctx.models(session)  # raises the skip with its reason
         error = models_match_error(diffs, ctx.config.ignored_tables)
@@ -32,6 +47,19 @@ class ModelsMatch(HeadCheck):
 
 
 CHECK = ModelsMatch()
+
+
+def unnamed_enums(metadata: Any) -> list[str]:
+    """``table.column`` of every native Enum column of ``metadata`` without a type name
+    (SQLAlchemy cannot render its type for PostgreSQL), in the models' order."""
+    found: list[str] = []
+    for table in getattr(metadata, "sorted_tables", ()):
+        for column in table.columns:
+            kind = column.type
+            kind = getattr(kind, "impl", kind)  # a TypeDecorator over an Enum
+            if isinstance(kind, Enum) and kind.native_enum and not kind.name:
+                found.append(f"{table.name}.{column.name}")
+    return found
 
 
 def is_ignored_diff_item(diff_item: Any, ignore_tables: Iterable[str]) -> bool:
