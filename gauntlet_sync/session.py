@@ -36,7 +36,7 @@ from psycopg import pq
 from sqlalchemy import Engine, column, create_engine, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import CompileError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 from . import _compat, interrupts, outside
@@ -757,7 +757,10 @@ class MigrationSession:
                     environment_context=ctx.environment_context,
                     opts={**ctx.opts, "compare_server_default": True},
                 )
-            return target, list(compare_metadata(ctx, target))
+            try:
+                return target, list(compare_metadata(ctx, target))
+            except CompileError as exc:
+                raise UncomparableModels(target, exc) from exc
 
         result: tuple[Any, list[Any]] = self.inspect(diff)
         return result
@@ -823,6 +826,17 @@ _STEP_STATE_SQL = {
     False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
     True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
 }
+
+
+class UncomparableModels(Exception):
+    """autogenerate could not render the models for PostgreSQL (SQLAlchemy's
+    ``CompileError``): the cause, with the models' MetaData it compared (env.py's
+    ``target_metadata`` or the configured one), so that models_match can say where."""
+
+    def __init__(self, models: Any, cause: CompileError) -> None:
+        super().__init__(str(cause))
+        self.models = models
+        self.cause = cause
 
 
 def session_state(conn: Connection) -> dict[str, str]:

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Enum
-from sqlalchemy.exc import CompileError
 
 from ..config import DEFAULT_IGNORE_TABLES
 from ..errors import GauntletError, SchemaDriftError
+from ..session import UncomparableModels
 from .base import HeadCheck
 
 if TYPE_CHECKING:
@@ -28,15 +28,16 @@ class ModelsMatch(HeadCheck):
             used, diffs = session.compare(
                 ctx.metadata, compare_server_default=ctx.config.compare_server_default
             )
-        except CompileError as exc:
-            unnamed = unnamed_enums(ctx.metadata)
+        except UncomparableModels as exc:
+            unnamed = unnamed_enums(exc.models)
             if not unnamed or "Enum type requires a name" not in str(exc):
-                raise
+                raise exc.cause from None
+            example = unnamed[0].replace(".", "_")
             raise GauntletError(
                 f"models_match cannot compare the models: {', '.join(unnamed)} "
                 f"{'is' if len(unnamed) == 1 else 'are'} a native Enum without a name, and a "
                 "PostgreSQL enum type needs one (alembic check fails alike: CompileError: "
-                f"{exc}). Give it one, e.g. Enum(..., name='{unnamed[0].replace('.', '_')}'), "
+                f"{exc.cause}). Give it one, e.g. Enum(..., name='{example}'), "
                 "or make it Enum(..., native_enum=False)."
             ) from exc
         if used is None:
