@@ -425,8 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Output(sys.stderr, secret)
     out = Output(sys.stdout, secret)
     try:
-        with quiet_logging(args.verbose), _signals_end_the_run() as signalled:
-            return _run(args, dsn, only, skip, out, err, signalled)
+        with quiet_logging(args.verbose), _signals_end_the_run():
+            return _run(args, dsn, only, skip, out, err)
     except SETUP_ERRORS as exc:
         _error(err, exc, args.verbose)
         return EXIT_USAGE
@@ -460,15 +460,16 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _signals_end_the_run() -> Iterator[Sequence[int]]:
+def _signals_end_the_run() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` (a ``KeyboardInterrupt``): the run's
     ``with`` blocks drop its schemas and stop its forked children on the way out, psycopg
     cancels the query under way, and the embedded server is stopped at exit. A second
-    signal while that cleanup runs is ignored, so the cleanup can finish. Yields the
-    signal that came, if one did (see :func:`_until_signalled`)."""
+    signal while that cleanup runs is ignored, so the cleanup can finish. The signal is
+    also asked for in :mod:`gauntlet_sync.interrupts`, which the run reads (see
+    :func:`_until_signalled`)."""
     fired: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield fired
+        yield
         return
 
     def handler(signum: int, frame: object) -> None:
@@ -490,7 +491,7 @@ def _signals_end_the_run() -> Iterator[Sequence[int]]:
     for logger in pool_loggers:
         logger.addFilter(quiet_pool)
     try:
-        yield fired
+        yield
     finally:
         interrupts.forget()
         for logger in pool_loggers:
@@ -566,7 +567,6 @@ def _run(
     skip: list[str],
     out: Output,
     err: Output,
-    signalled: Sequence[int] = (),
 ) -> int:
     if args.cleanup_stale:  # needs the database only, not the project
         return _cleanup(dsn, args.older_than, out, err)
@@ -591,7 +591,7 @@ def _run(
         **_safety_settings(args),
     )
     progress = _progress(args, err)
-    report_progress = _until_signalled(progress, signalled)
+    report_progress = _until_signalled(progress)
     with Gauntlet(dsn, config, progress=report_progress) as gauntlet, _closing(progress):
         if not args.quiet:
             heads = ", ".join(gauntlet.heads()) or "none"
@@ -604,8 +604,9 @@ def _run(
                     f"{len(gauntlet.revisions())} revisions"
                 )
         report = gauntlet.run_all(only or None, skip=skip, raise_on_failure=False)
-    if signalled:  # dropped by code it met: the run ends as the signal asked, and its
-        raise Terminated(signalled[0])  # report, whose failures may be its doing, is not written
+    # a signal whose exception code dropped: the run ends as the signal asked, and its
+    # report, whose failures may be the signal's doing, is not written
+    interrupts.check()
     code = EXIT_OK if report.ok else EXIT_FAILED
     return _write_report(report, args, out, err, code)
 
@@ -636,7 +637,7 @@ def _progress(args: argparse.Namespace, err: Output) -> ProgressPrinter | Progre
 
 
 def _until_signalled(
-    progress: ProgressPrinter | ProgressBars | None, signalled: Sequence[int]
+    progress: ProgressPrinter | ProgressBars | None,
 ) -> Callable[[ProgressEvent], None] | None:
     """``progress``, without the checks' failures and errors once SIGTERM or SIGHUP came.
 
@@ -650,7 +651,8 @@ def _until_signalled(
         return None
 
     def report(event: ProgressEvent) -> None:
-        if signalled and isinstance(event, CheckResult) and event.status in ("failed", "error"):
+        failed = isinstance(event, CheckResult) and event.status in ("failed", "error")
+        if failed and interrupts.asked():
             return
         progress(event)
 
