@@ -8,6 +8,7 @@ release that changes one fails loudly there instead of silently changing a verdi
 
 from __future__ import annotations
 
+import enum
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -144,7 +145,10 @@ def commit_between_steps(
             if before_commit is not None:
                 before_commit(conn)
             conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
-    elif driver_in_transaction(conn.connection.dbapi_connection):
+    elif driver_transaction(conn.connection.dbapi_connection) in (
+        DriverTransaction.IN_TRANSACTION,
+        DriverTransaction.FAILED,  # its commit ends it (a rollback on the server)
+    ):
         if before_commit is not None:
             before_commit(conn)
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
@@ -174,13 +178,72 @@ def on_version_apply(ctx: MigrationContext, callback: Callable[[], None]) -> Non
     ctx.on_version_apply_callbacks = (*ctx.on_version_apply_callbacks, applied)
 
 
-def driver_in_transaction(dbapi: Any) -> bool:
-    """Whether the driver's connection has a transaction open on the server (psycopg 3 or
-    psycopg2; SQLAlchemy's asyncpg adapter: only SQLAlchemy begins one there)."""
-    if isinstance(dbapi, psycopg.Connection):
-        return dbapi.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-    status = getattr(dbapi, "get_transaction_status", None)  # psycopg2: INTRANS, INERROR
-    return bool(status is not None and status() in (2, 3))
+class DriverTransaction(enum.Enum):
+    """Where a driver's connection stands on the server, whatever SQLAlchemy believes
+    (:func:`driver_transaction`)."""
+
+    #: no transaction open: the next statement begins one (or commits by itself)
+    IDLE = "idle"
+    #: a transaction is open, or a command is in progress (see :func:`driver_transaction`)
+    IN_TRANSACTION = "in transaction"
+    #: a transaction is open and aborted: every statement fails until it ends, and its
+    #: commit rolls it back
+    FAILED = "failed"
+    #: cannot tell: the connection is broken or closed, or a driver not decoded here
+    UNKNOWN = "unknown"
+
+
+#: libpq's ``PGTransactionStatusType``, which psycopg 3 (``info.transaction_status``, a
+#: ``pq.TransactionStatus``) and psycopg2 (``info.transaction_status``, the same int as
+#: ``get_transaction_status()``) both pass on as it is: IDLE, ACTIVE, INTRANS, INERROR,
+#: UNKNOWN.
+_LIBPQ_TRANSACTION_STATUS = (
+    DriverTransaction.IDLE,
+    DriverTransaction.IN_TRANSACTION,  # ACTIVE: a command in progress, see below
+    DriverTransaction.IN_TRANSACTION,
+    DriverTransaction.FAILED,
+    DriverTransaction.UNKNOWN,
+)
+
+
+def driver_transaction(dbapi: Any) -> DriverTransaction:
+    """Whether the driver's connection ``dbapi`` (what SQLAlchemy calls the DBAPI
+    connection) has a transaction open on the server: the one decoding of the drivers'
+    status that the walks' commits between steps (:func:`commit_between_steps`) and the
+    outside guard (``outside.Link``) use.
+
+    psycopg 3 and psycopg2 report libpq's own status. SQLAlchemy's async adapters are
+    asked through their ``driver_connection``: psycopg 3's ``AsyncConnection`` alike,
+    asyncpg by ``is_in_transaction()``, the status its last ReadyForQuery gave; asyncpg
+    keeps an aborted transaction apart to itself, so there FAILED reads IN_TRANSACTION
+    (its next statement fails with SQLSTATE 25P02, which the guard tells apart).
+
+    libpq's ACTIVE (a command sent whose results are not all read: pipeline mode before its
+    sync, a COPY, a result being streamed) is IN_TRANSACTION, deliberately: a command
+    always runs in a transaction (its own at least, in autocommit mode), and whether one
+    is still open once it completes cannot be known before. A caller that acts on an open
+    transaction (commits it, reads in a savepoint in it) then meets the driver's "another
+    command is already in progress" error, loudly, instead of taking the connection for
+    idle: a transaction left open under the next step's DDL would silently give a wrong
+    snapshot (jupyterhub's case, see :func:`commit_between_steps`). In the walks it is
+    never seen (every statement of ours and of alembic is complete when it returns)."""
+    driver = getattr(dbapi, "driver_connection", None) or dbapi  # SQLAlchemy's adapters
+    try:
+        status = getattr(getattr(driver, "info", None), "transaction_status", None)
+        if status is not None:  # psycopg 3 (sync or async), psycopg2
+            code = int(status)
+            if 0 <= code < len(_LIBPQ_TRANSACTION_STATUS):
+                return _LIBPQ_TRANSACTION_STATUS[code]
+            return DriverTransaction.UNKNOWN
+        if callable(getattr(driver, "is_in_transaction", None)):  # asyncpg
+            if driver.is_closed():
+                return DriverTransaction.UNKNOWN
+            if driver.is_in_transaction():
+                return DriverTransaction.IN_TRANSACTION
+            return DriverTransaction.IDLE
+    except Exception:  # noqa: BLE001 - a closed psycopg2 connection raises on .info
+        return DriverTransaction.UNKNOWN
+    return DriverTransaction.UNKNOWN
 
 
 def guard_configure(
@@ -325,7 +388,8 @@ __all__: Sequence[str] = (
     "offline_step",
     "all_down_revisions",
     "commit_between_steps",
-    "driver_in_transaction",
+    "DriverTransaction",
+    "driver_transaction",
     "constraint_name",
     "convention_template",
     "emitted",

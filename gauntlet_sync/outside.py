@@ -45,10 +45,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
+from ._compat import DriverTransaction, driver_transaction
 from ._compat import holds_prepared_statements as _holds_psycopg_prepared
 from .errors import IsolationEscapeError, OutsideGuardError
 from .handover import MARK as _TARGET_MARK
@@ -782,10 +782,7 @@ class Link:
     def failed(self) -> bool:
         """The transaction is aborted: its commit commits nothing. (asyncpg does not say:
         there the first query fails with SQLSTATE 25P02, see :func:`_aborted`.)"""
-        if self.psycopg is not None:
-            return self.psycopg.info.transaction_status == TransactionStatus.INERROR
-        status = getattr(self.dbapi, "get_transaction_status", None)  # psycopg2
-        return bool(status is not None and status() == 3)  # TRANSACTION_STATUS_INERROR
+        return driver_transaction(self.dbapi) is DriverTransaction.FAILED
 
     def fetch(self, query: str | sql.Composed | sql.SQL) -> list[tuple[Any, ...]]:
         if self.psycopg is not None:
@@ -804,13 +801,14 @@ class Link:
         self.dbapi.rollback()
 
     def in_transaction(self) -> bool:
-        """A transaction is open (and not failed): a read runs in a savepoint in it."""
-        if self.psycopg is not None:
-            return self.psycopg.info.transaction_status == TransactionStatus.INTRANS
-        status = getattr(self.dbapi, "get_transaction_status", None)  # psycopg2
-        if status is not None:
-            return bool(status() == 2)  # TRANSACTION_STATUS_INTRANS
-        return not self.autocommit  # asyncpg's adapter: its first query began one
+        """The next statement runs in a transaction (not a failed one): one is open, or
+        the driver begins one before it (not in autocommit mode, psycopg, psycopg2 and
+        asyncpg's adapter alike). A read runs in a savepoint there, so that a failed
+        attempt leaves the transaction usable."""
+        state = driver_transaction(self.dbapi)
+        return state is DriverTransaction.IN_TRANSACTION or (
+            state is DriverTransaction.IDLE and not self.autocommit
+        )
 
 
 def _aborted(exc: BaseException) -> bool:

@@ -186,16 +186,18 @@ def test_a_transaction_only_the_driver_knows_of_is_committed_between_steps(
 ) -> None:
     """alembic committed the step itself (``transaction_per_migration``); the walk checks'
     reads on the psycopg connection underneath then began a transaction SQLAlchemy never
-    saw: ``driver_in_transaction`` sees it, and the walk commits it before the next step."""
+    saw: ``driver_transaction`` sees it, and the walk commits it before the next step.
+    (Every driver, and each state: tests/test_driver_transaction.py.)"""
     ctx = MigrationContext.configure(connection=connection)
     raw = connection.connection.driver_connection
-    assert not connection.in_transaction() and not _compat.driver_in_transaction(raw)
+    idle, in_transaction = _compat.DriverTransaction.IDLE, _compat.DriverTransaction.IN_TRANSACTION
+    assert not connection.in_transaction() and _compat.driver_transaction(raw) is idle
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute("SELECT pg_current_xact_id()")
         (xact,) = cur.fetchone()
-    assert not connection.in_transaction() and _compat.driver_in_transaction(raw)
+    assert not connection.in_transaction() and _compat.driver_transaction(raw) is in_transaction
     _compat.commit_between_steps(ctx)
-    assert not _compat.driver_in_transaction(raw)
+    assert _compat.driver_transaction(raw) is idle
     assert connection.execute(text("SELECT pg_xact_status(:x)"), {"x": str(xact)}).scalar() == (
         "committed"
     )
