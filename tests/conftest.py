@@ -17,9 +17,11 @@ from sqlalchemy.pool import NullPool
 
 from gauntlet_sync import EmbeddedPostgres
 from gauntlet_sync.janitor import _drop_database, _drop_schema
+from gauntlet_sync.server.watchdog import MARK
 from tests.reliability import child_pids, leftovers
 
 SUITES = Path(__file__).resolve().parent / "suites"
+WATCHDOG_ARGUMENT = b"\0" + MARK.encode() + b"\0"  # the last in /proc/<pid>/cmdline
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,17 +68,29 @@ def no_python_child_outlives_its_test() -> Iterator[None]:
     A command is a child that ran another program: a forked child (same command line as
     this process) is left to the code that forked it, which joins or stops it (``run_all``'s
     walk beside its own; the mixin's shared run outlives a class's first test on purpose:
-    the class's other tests read its results, and its teardown stops it)."""
+    the class's other tests read its results, and its teardown stops it). Nor is the
+    watchdog of a server this process started (the shared one outlives the test that
+    started it): killed, it would leave that server running once the worker is SIGKILLed
+    (a suite killed by a timeout or by hand)."""
     before = child_pids()
     yield
+    for pid in commands_started_since(before):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def commands_started_since(before: set[int]) -> set[int]:
+    """This process's Python children not in ``before``, but for forked ones and server
+    watchdogs."""
     ours = _command_line(os.getpid())
+    found = set()
     for pid in child_pids() - before:
         command = _command_line(pid)
-        if command is None or command == ours:
+        if command is None or command == ours or command.endswith(WATCHDOG_ARGUMENT):
             continue
         if command.split(b"\0")[0].decode(errors="replace") == sys.executable:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            found.add(pid)
+    return found
 
 
 def _command_line(pid: int) -> bytes | None:

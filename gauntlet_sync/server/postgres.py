@@ -225,6 +225,22 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         with self._lock:
             super().stop(_signal)
 
+    def keep_watched(self) -> None:
+        """Start another watchdog if this running server's was killed (a test suite's
+        cleanup, ``pkill``): without one, a SIGKILL of this process would leave the server
+        running. Cheap (one ``waitpid``); only the owner watches."""
+        with self._lock:
+            watchdog = self._watchdog
+            process = self.child_process
+            if os.getpid() != _compat.server_owner_pid(self) or watchdog is None:
+                return
+            if watchdog.running() or process is None or not self.is_running():
+                return
+            log.debug("the watchdog of %r is gone; starting another", self)
+            watchdog.abandon()
+            self._watchdog = Watchdog(Path(self.base_dir))
+            self._watchdog.watch(process.pid)
+
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
@@ -357,8 +373,11 @@ class EmbeddedPostgres(testing.postgresql.Postgresql):
         return base_dir
 
     def _ensure_base_dir(self) -> None:
-        if self._watchdog is not None and os.path.isdir(self.base_dir):
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog.running() and os.path.isdir(self.base_dir):
             return
+        if watchdog is not None:  # killed, or watching a dir that is gone
+            watchdog.abandon()
         if not os.path.isdir(self.base_dir):
             self.base_dir = str(self._new_base_dir())
         _compat.remove_base_dir_on_cleanup(self)  # ours: testing.postgresql's cleanup() removes it
@@ -496,15 +515,6 @@ def _children(pid: int) -> set[int]:
                     if int(fields[1]) == pid:
                         found.add(int(entry))
     return found
-
-
-def _forget_watchdogs_in_child() -> None:
-    for server in list(_live_servers):
-        if server._watchdog is not None:
-            server._watchdog.forget_in_child()
-
-
-os.register_at_fork(after_in_child=_forget_watchdogs_in_child)
 
 
 @atexit.register

@@ -13,12 +13,13 @@ _server: EmbeddedPostgres | None = None
 
 
 def instance(cls: type[EmbeddedPostgres]) -> EmbeddedPostgres:
-    """The shared server: started on first use, replaced if it died (stopped at exit with
-    every other server)."""
+    """The shared server: started on first use, replaced if it died, its watchdog restarted
+    if that was killed (stopped at exit with every other server)."""
     global _server
     with _lock:
         server = _server
         if server is not None and server.is_running():
+            server.keep_watched()
             return server
         if server is not None:
             server.stop()
