@@ -127,12 +127,18 @@ def commit_between_steps(
     ``before_commit`` runs right before that driver-level commit (SQLAlchemy's own
     commits run the ``commit`` event): the outside guard's check.
 
-    A transaction only the driver knows of is committed too: when alembic committed the
-    step itself (``transaction_per_migration=True``; the walk's step end runs before that
-    commit, from :func:`on_version_apply`, but a read after it, on the psycopg connection
-    underneath, would begin one SQLAlchemy never saw). Left open, the next
-    step's DDL would run in it, after the end-of-step lock read that incremental catalog
-    reads take for that transaction's last word (jupyterhub's env.py).
+    A transaction only the driver knows of (:func:`driver_transaction`) is committed too,
+    as a safety net. It arises when alembic committed the step itself and a read on the
+    driver's connection came after that commit: SQLAlchemy never saw the transaction the
+    read began. Left open, the next step's DDL would run in it, after the end-of-step lock
+    read that incremental catalog reads take for that transaction's last word (jupyterhub's
+    env.py, ``1057322``: a silently wrong snapshot). The walk's own step end no longer
+    comes after alembic's commit: it runs inside the revision's transaction, from
+    :func:`on_version_apply`, on every shape :func:`per_migration` names (tests hold
+    ``COUNTS["driver_only_commits"]`` at zero there). It is kept because it costs no round
+    trip when nothing is open (a status the driver already holds), while an env.py shape
+    not foreseen here (``transactional_ddl=False`` was one, found only after the first
+    fix) would otherwise bring back a silently wrong snapshot rather than an error.
     """
     conn = ctx.connection
     assert conn is not None
@@ -149,21 +155,27 @@ def commit_between_steps(
         DriverTransaction.IN_TRANSACTION,
         DriverTransaction.FAILED,  # its commit ends it (a rollback on the server)
     ):
+        COUNTS["driver_only_commits"] += 1
         if before_commit is not None:
             before_commit(conn)
         conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 
+#: how often :func:`commit_between_steps` committed a transaction only the driver knew of
+#: (in this process): tests hold it at zero for every env.py shape alembic has.
+COUNTS: dict[str, int] = {"driver_only_commits": 0}
+
+
 def per_migration(ctx: MigrationContext) -> bool:
-    """Whether alembic begins and commits a transaction of its own around each revision
-    (``transaction_per_migration=True`` in env.py's ``configure``, online, transactional
-    DDL, no transaction env.py began before ``configure``: ``begin_transaction``'s rule)."""
-    return bool(
-        ctx._transaction_per_migration
-        and not ctx.as_sql
-        and ctx.impl.transactional_ddl
-        and not ctx._in_external_transaction
-    )
+    """Whether alembic begins and commits a transaction of its own around each revision:
+    ``begin_transaction(_per_migration=True)``'s rule. Online, with no transaction env.py
+    began before ``configure``, it does so with transactional DDL when env.py set
+    ``transaction_per_migration=True`` (jupyterhub), and without transactional DDL
+    (``transactional_ddl=False`` in ``configure``) always, whatever
+    ``transaction_per_migration`` says."""
+    if ctx.as_sql or ctx._in_external_transaction:
+        return False
+    return bool(ctx._transaction_per_migration) if ctx.impl.transactional_ddl else True
 
 
 def on_version_apply(ctx: MigrationContext, callback: Callable[[], None]) -> None:

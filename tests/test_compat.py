@@ -198,6 +198,7 @@ def test_a_transaction_only_the_driver_knows_of_is_committed_between_steps(
     assert not connection.in_transaction() and _compat.driver_transaction(raw) is in_transaction
     _compat.commit_between_steps(ctx)
     assert _compat.driver_transaction(raw) is idle
+    assert _compat.COUNTS["driver_only_commits"] > 0
     assert connection.execute(text("SELECT pg_xact_status(:x)"), {"x": str(xact)}).scalar() == (
         "committed"
     )
@@ -232,6 +233,10 @@ def test_on_version_apply_runs_inside_the_revisions_own_transaction(
         )
         assert _compat.per_migration(ctx)
         assert not _compat.per_migration(MigrationContext.configure(connection=connection))
+        no_transactional_ddl = {"transactional_ddl": False}  # alembic wraps each revision
+        assert _compat.per_migration(
+            MigrationContext.configure(connection=connection, opts=no_transactional_ddl)
+        )
         _compat.on_version_apply(ctx, applied)
         from alembic.operations import Operations
 

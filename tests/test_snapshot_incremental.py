@@ -75,9 +75,9 @@ def test_the_walk_snapshots_equal_the_whole_query_on_every_catalog_history(histo
 #: end did not show it: JupyterHub's env.py shape (``transaction_per_migration=True``: alembic
 #: committed each revision before the walk checks' ``after``; the checks' reads then began a
 #: transaction SQLAlchemy did not see, which the walk left open into the next step's DDL; the
-#: step end now runs from ``on_version_apply``, inside the revision's transaction), and a
-#: migration's DDL committed on an engine of its own.
-ELSEWHERE = ["per_migration", "other_connection"]
+#: step end now runs from ``on_version_apply``, inside the revision's transaction; the same
+#: with ``transactional_ddl=False``), and a migration's DDL committed on an engine of its own.
+ELSEWHERE = ["per_migration", "no_transactional_ddl", "other_connection"]
 
 
 @pytest.mark.parametrize("history", ELSEWHERE)
