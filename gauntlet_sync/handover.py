@@ -226,10 +226,12 @@ class Redirect:
         self.connect_timeout = connect_timeout
         self.token = secrets.token_hex(8)
         self.records: weakref.WeakSet[Any] = weakref.WeakSet()
-        #: connections env.py's engines opened or checked out for this target: a step
-        #: during which it grows worked on a connection of its own too (safety's reads
+        #: connections env.py's engines opened or checked out for this target, and those
+        #: env.py took from the session's own engines (:meth:`follow`): a step during which
+        #: it grows worked on a connection of its own too (no_trace's and safety's reads
         #: then cannot rely on the migration connection's locks)
         self.checkouts = 0
+        self._own_opening = 0  # > 0 while the session opens a connection of its own
 
     def connect_args(self, dialect: Dialect) -> tuple[list[Any], dict[str, Any]]:
         driver = dialect.driver
@@ -267,6 +269,27 @@ class Redirect:
     def mark(self, connection: Connection) -> None:
         """Count ``connection`` (gauntlet-sync's hand-over) as opened for this target."""
         connection.info[_MARK] = (os.getpid(), self.token)
+
+    def follow(self, engine: Engine) -> None:
+        """Count in :attr:`checkouts` the connections taken from ``engine``, the session's
+        own (the hand-over's ``.engine``), while env.py runs here: the redirect leaves that
+        engine alone (its URL is the target's already), and a migration may take another
+        connection from it (``op.get_bind().engine.connect()``) and commit DDL there.
+        The session's own connections (:meth:`own_connection`) are not counted."""
+        event.listen(engine, "checkout", self._on_followed_checkout)
+
+    @contextlib.contextmanager
+    def own_connection(self) -> Iterator[None]:
+        """The session opens its own connection (the hand-over, its catalog connection)."""
+        self._own_opening += 1
+        try:
+            yield
+        finally:
+            self._own_opening -= 1
+
+    def _on_followed_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if not self._own_opening and _current() is self:
+            self.checkouts += 1
 
     def release(self) -> None:
         """At the end of the session: close what env.py's engines keep pooled for it."""

@@ -289,6 +289,8 @@ class MigrationSession:
             ),
             connect_timeout,
         )
+        for engine in {self.engine, self.handover_engine}:
+            self.redirect.follow(engine)
         self._conn: HandOver | None = None
         self._own: Connection | None = None
         self.env_metadata: Any = None
@@ -324,7 +326,8 @@ class MigrationSession:
 
     def _connect(self, connect: Callable[[], Any]) -> Any:
         try:
-            return connect()
+            with self.redirect.own_connection():
+                return connect()
         except DBAPIError as exc:
             raise DatabaseUnavailableError(
                 f"Cannot connect to the isolated target: {redact(str(exc.orig), self.url)}"
