@@ -162,12 +162,20 @@ def cmd_run(name: str, out: str, parallel: bool) -> int:
 
     t0 = time.monotonic()
     import gauntlet_sync
+    from gauntlet_sync.dsn import mask
 
     data: dict[str, Any] = {
         "project": name,
         "shape": shape,
         "parallel": parallel,
         "library": str(Path(gauntlet_sync.__file__).resolve().parent),
+        # the settings that change what a run does or checks (verification, thresholds),
+        # as this process had them; DSNs with their password masked
+        "environment": {
+            key: mask(value) if "DSN" in key else value
+            for key, value in sorted(os.environ.items())
+            if key.startswith("GAUNTLET_")
+        },
     }
     data["versions"] = {
         d: version(d)
