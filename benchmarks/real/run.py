@@ -80,14 +80,19 @@ def library_env() -> dict[str, str]:
 
 
 def describe_checkout() -> str:
-    """``git describe`` of the checkout the runs import (:func:`library_env`), ``-dirty``
-    when its working tree differs from that commit."""
-    out = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=10"],
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip() or f"unknown ({out.stderr.strip()})"
+    """``git describe`` of the checkout the runs import (:func:`library_env`), with
+    ``-dirty`` when its ``gauntlet_sync/`` differs from that commit (uncommitted or
+    untracked files; the corpus's own results files, which every run rewrites, do not
+    count)."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("describe", "--always", "--abbrev=10")
+    if not commit:
+        return "unknown (not a git checkout)"
+    return commit + ("-dirty" if git("status", "--porcelain", "--", "gauntlet_sync") else "")
 
 
 def check_library(name: str, data: dict[str, Any]) -> None:
