@@ -10,7 +10,9 @@ costs what the server's lock table is big, not what this backend holds (it goes 
 every backend's fast-path slots and the whole shared lock table: ~0.6 ms at the embedded
 server's settings), so the walk reads it once per step (:class:`gauntlet_sync.walks.Hooks`)
 and hands the same :class:`StepLocks` to every hook that asked for it, each taking the rows
-it needs: none is read when no hook asks.
+it needs: none is read when no hook asks. Where safety wants them at the step itself, its
+after-step statement reads them (:data:`CTE`), in the same round trip as its own catalog
+read, and the walk hands those to the others (:meth:`.walks.CheckHooks.read_locks`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ FROM pg_locks
 WHERE pid = pg_backend_pid()
   AND (locktype IN ('virtualxid', 'object')
        OR (locktype = 'relation' AND relation >= {FIRST_NORMAL_OID}))"""
+
+#: The read as a CTE named ``step_locks`` (its columns: pg_backend_pid, locktype, relation,
+#: classid, objid, mode, granted, virtualxid), for a walk check that reads the step's locks
+#: in the same statement as its own end-of-step read (:meth:`.walks.CheckHooks.read_locks`):
+#: :data:`ROWS` gives them back as JSON for :meth:`StepLocks.of`.
+CTE = f"WITH step_locks AS MATERIALIZED (\n{_SQL})\n"
+ROWS = """(SELECT coalesce(json_agg(json_build_array(
+     l.pg_backend_pid, l.locktype, l.relation, l.classid, l.objid, l.mode, l.granted,
+     l.virtualxid)), '[]'::json)
+   FROM step_locks l)"""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,13 +119,23 @@ class CheckHooks(StepHooks):
         """Whether :meth:`end_of_step` needs the locks ``conn``'s backend holds in this
         step's transaction, and where (asked after every hook's ``after``). The walk reads
         them once per point for every hook that wants them, and not at all when none does:
-        a hook never reads ``pg_locks`` itself."""
+        a hook reads ``pg_locks`` itself only when the walk asks it to (:meth:`read_locks`)."""
         return None
 
     def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
         """The last look at the step's transaction, once per step: at the point
         :meth:`wants_locks` named, with the locks read there; else just before the commit,
         with ``None``."""
+
+    def read_locks(self, step: Step, conn: Connection) -> StepLocks | None:
+        """For the first walk check that wants the locks at ``"step"``: its
+        :meth:`end_of_step` with the locks read in its own statement (one round trip where
+        the walk's read and the check's statement made two), returning them for the other
+        checks; ``None``: it did nothing (the walk reads them and calls end_of_step). Only
+        for a statement that reads system catalogs alone: its own locks must not be in
+        the read's rows (:mod:`.step_locks` leaves out relations below
+        FirstNormalObjectId), so that every check gets what the walk's read would give."""
+        return None
 
 
 class Hooks(StepHooks):
@@ -148,9 +158,13 @@ class Hooks(StepHooks):
         for hook in self.hooks:
             hook.after(step, conn)
         points = [(hook, hook.wants_locks(step, conn)) for hook in self.checks]
-        locks = _read_locks(step, conn) if any(p == "step" for _, p in points) else None
+        at_step = [hook for hook, point in points if point == "step"]
+        locks = at_step[0].read_locks(step, conn) if at_step else None
+        done = at_step[0] if locks is not None else None  # its end_of_step ran with them
+        if at_step and locks is None:
+            locks = _read_locks(step, conn)
         for hook, point in points:
-            if point == "step":
+            if point == "step" and hook is not done:
                 hook.end_of_step(step, conn, locks)
         if self.data is not None and self.data.inserts(step):
             self.data.after(step, conn)

@@ -264,16 +264,32 @@ class SafetyWatch(walks.CheckHooks):
         return "step" if ending is not None and self.catalog.wants_locks(judged) else None
 
     def end_of_step(self, step: Step, conn: Connection, locks: StepLocks | None) -> None:
-        ending, self.ending = self.ending, None
-        if ending is None or locks is None:
+        if locks is None:
+            self.ending = None
             return
+        self._end(step, conn, locks)
+
+    def read_locks(self, step: Step, conn: Connection) -> StepLocks | None:
+        # its after-step read and the walk's lock read in one statement (one round trip)
+        return self._end(step, conn, None)
+
+    def _end(self, step: Step, conn: Connection, locks: StepLocks | None) -> StepLocks | None:
+        """The step's end: the tracker's after-step read, given the walk's ``locks`` or
+        reading them itself (then returned)."""
+        ending, self.ending = self.ending, None
+        if ending is None:
+            return None
         before = ending.before
         try:
-            found = self.catalog.after(
-                conn, before.catalog if before else None, locks, ending.more, ending.elsewhere
-            )
+            catalog = before.catalog if before else None
+            if locks is None:
+                locks, found = self.catalog.after_with_locks(
+                    conn, catalog, ending.more, ending.elsewhere
+                )
+            else:
+                found = self.catalog.after(conn, catalog, locks, ending.more, ending.elsewhere)
             if before is None or found is None:
-                return
+                return locks
             summary = self._observe(step.revision, before.catalog, found, ending.seconds)
         except CatalogMismatch:
             raise
@@ -283,6 +299,7 @@ class SafetyWatch(walks.CheckHooks):
                 f"{step.revision}: {describe(exc)}"
             ) from exc
         self.revisions[step.revision] = summary
+        return locks
 
     def _observe(
         self, revision: str, before: State, found: After, seconds: float

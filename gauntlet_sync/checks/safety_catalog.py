@@ -62,6 +62,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection
 
 from .. import _compat
+from .. import step_locks as _step_locks
 from ..errors import GauntletError
 from ..step_locks import FIRST_NORMAL_OID as _FIRST_NORMAL_OID
 from ..step_locks import StepLocks
@@ -311,6 +312,23 @@ _MARKS_AFTER_SQL = "SELECT" + _MARKS + ",\n  now()::text = :started AS same"
 _MARKS_AFTER_TEXT = text(_MARKS_AFTER_SQL)
 
 
+#: The two after-step reads with the step's locks read in the same statement (the walk's
+#: read, :mod:`...step_locks`, as a CTE): one round trip at a step's end instead of two. The
+#: judged read takes the relations from those rows (granted, from FirstNormalObjectId on:
+#: what :meth:`CatalogTracker.after` computes from the walk's read) instead of :rels.
+_RELS_PARAMETER = "CAST(:rels AS bigint[])::oid[]"
+_RELS_LOCKED = (
+    "ARRAY(SELECT DISTINCT l.relation FROM step_locks l"
+    " WHERE l.locktype = 'relation' AND l.granted)::oid[]"
+)
+assert _PARTIAL_AFTER_SQL.count(_RELS_PARAMETER) == 1
+_WITH_LOCKS = _step_locks.CTE + "SELECT\n  " + _step_locks.ROWS + " AS step_locks,"
+_PARTIAL_AFTER_LOCKS_SQL = _WITH_LOCKS + _PARTIAL_AFTER_SQL.removeprefix("SELECT").replace(
+    _RELS_PARAMETER, _RELS_LOCKED
+)
+_MARKS_AFTER_LOCKS_SQL = _WITH_LOCKS + _MARKS_AFTER_SQL.removeprefix("SELECT")
+
+
 class _Statement:
     """One of the tracker's per-step statements, prepared in SQL once per psycopg
     connection (as :class:`..snapshot.Snapshotter` does, for the same reason: planning
@@ -371,6 +389,14 @@ _PARTIAL_AFTER = _Statement(
 )
 _MARKS_ONLY = _Statement(_MARKS_ONLY_SQL, _MARKS_ONLY_TEXT, ())
 _MARKS_AFTER = _Statement(_MARKS_AFTER_SQL, _MARKS_AFTER_TEXT, (("started", "text"),))
+_PARTIAL_AFTER_LOCKS = _Statement(
+    _PARTIAL_AFTER_LOCKS_SQL,
+    text(_PARTIAL_AFTER_LOCKS_SQL),
+    (("schema", "text"), ("started", "text"), ("enum_writes", "bigint")),
+)
+_MARKS_AFTER_LOCKS = _Statement(
+    _MARKS_AFTER_LOCKS_SQL, text(_MARKS_AFTER_LOCKS_SQL), (("started", "text"),)
+)
 
 
 def _row(conn: Connection, query: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -552,6 +578,38 @@ class CatalogTracker:
             found = _MARKS_AFTER.run(conn, params)
         else:
             found = _PARTIAL_AFTER.run(conn, {**params, "rels": locked})
+        return self._after(conn, before, found, held, locked, changed_more, elsewhere)
+
+    def after_with_locks(
+        self,
+        conn: Connection,
+        before: State | None,
+        changed_more: bool = False,
+        elsewhere: bool = False,
+    ) -> tuple[StepLocks, After | None]:
+        """:meth:`after`, with the step's locks read in the same statement (one round trip
+        instead of the walk's read and then this one); the locks are returned for the
+        walk's other checks. The same rows as the walk's read: this statement reads only
+        system catalogs, whose locks (below FirstNormalObjectId) the read leaves out."""
+        params = {"schema": self.schema, "started": self.started, "enum_writes": self.enum_writes}
+        statement = _MARKS_AFTER_LOCKS if before is None else _PARTIAL_AFTER_LOCKS
+        found = statement.run(conn, params)
+        _step_locks.COUNTS["reads"] += 1
+        locks = StepLocks.of(found["step_locks"])
+        held = [(oid, mode) for oid, mode, granted in locks.relations if granted]
+        locked = sorted({oid for oid, _mode in held if oid >= _FIRST_NORMAL_OID})
+        return locks, self._after(conn, before, found, held, locked, changed_more, elsewhere)
+
+    def _after(
+        self,
+        conn: Connection,
+        before: State | None,
+        found: dict[str, Any],
+        held: list[tuple[int, str]],
+        locked: list[int],
+        changed_more: bool,
+        elsewhere: bool,
+    ) -> After | None:
         enums = not found["counted"] or (found["enum_writes"] or 0) > self.enum_writes
         if not found["same"] or changed_more or elsewhere:
             self.invalidate()
