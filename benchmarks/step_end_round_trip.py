@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """What one round trip at a walk step's end costs: the walk's shared lock read
 (``step_locks.read``) and safety's own statement after it (``_MARKS_AFTER`` for a step
-safety does not judge, ``_PARTIAL_AFTER`` for a judged one), sent as today (two
-``execute`` calls, two round trips) or together (one ``execute`` of both prepared
-statements: one round trip, the server doing the same work). The difference per step
-bounds what sharing the round trip could save.
+safety does not judge, ``_PARTIAL_AFTER`` for a judged one), sent apart (two ``execute``
+calls, two round trips: safety before 0f3b4d5), together (one ``execute`` of both prepared
+statements: one round trip, the server doing the same work), or as one statement (safety's
+read with the lock read as a CTE, ``_MARKS_AFTER_LOCKS`` / ``_PARTIAL_AFTER_LOCKS``: what
+safety sends now).
 
     python benchmarks/step_end_round_trip.py [--steps 3000] [--blocks 4]
 
@@ -111,10 +112,28 @@ def measure(conn: Any, steps: int, blocks: int) -> None:
             cur.nextset()
             dict(cur.fetchone() or {})
 
+    def one_statement(kind: str) -> None:
+        """What safety sends now: its read with the locks as a CTE (one statement)."""
+        statement = (
+            safety_catalog._PARTIAL_AFTER_LOCKS
+            if kind == "judged"
+            else safety_catalog._MARKS_AFTER_LOCKS
+        )
+        found = statement.run(conn, params)
+        found_locks = step_locks.StepLocks.of(found["step_locks"])
+        sorted({oid for oid, _mode, granted in found_locks.relations if granted})
+
+    one_statement("judged")  # prepares both
+    one_statement("not judged")
+
     results: dict[tuple[str, str], list[float]] = {}
     for block in range(blocks):
         for kind in ("not judged", "judged"):
-            variants = [("two round trips", apart), ("one round trip", one_trip)]
+            variants = [
+                ("two round trips", apart),
+                ("one round trip", one_trip),
+                ("one statement", one_statement),
+            ]
             if block % 2:
                 variants.reverse()
             for name, fn in variants:
@@ -132,9 +151,11 @@ def measure(conn: Any, steps: int, blocks: int) -> None:
     for kind in ("not judged", "judged"):
         two = statistics.median(results[(kind, "two round trips")])
         one = statistics.median(results[(kind, "one round trip")])
+        cte = statistics.median(results[(kind, "one statement")])
         print(
-            f"{kind}: median {two:.1f} us (two) vs {one:.1f} us (one): "
-            f"{two - one:.1f} us saved per step end"
+            f"{kind}: median {two:.1f} us (two) vs {one:.1f} us (one round trip): "
+            f"{two - one:.1f} us saved per step end; one statement (the CTE, as landed) "
+            f"{cte:.1f} us: {two - cte:.1f} us saved"
         )
 
 
