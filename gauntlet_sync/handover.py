@@ -271,11 +271,13 @@ class Redirect:
         connection.info[_MARK] = (os.getpid(), self.token)
 
     def follow(self, engine: Engine) -> None:
-        """Count in :attr:`checkouts` the connections taken from ``engine``, the session's
-        own (the hand-over's ``.engine``), while env.py runs here: the redirect leaves that
-        engine alone (its URL is the target's already), and a migration may take another
-        connection from it (``op.get_bind().engine.connect()``) and commit DDL there.
-        The session's own connections (:meth:`own_connection`) are not counted."""
+        """Treat a connection env.py takes from ``engine``, the session's own (the
+        hand-over's ``.engine``), while it runs here as one the redirect opened: marked
+        (the outside guard checks its commits) and counted in :attr:`checkouts`. The
+        redirect leaves that engine alone (its URL is the target's already), and a
+        migration may take another connection from it (``op.get_bind().engine.connect()``)
+        and commit there. The session's own connections (:meth:`own_connection`) are not
+        env.py's."""
         event.listen(engine, "checkout", self._on_followed_checkout)
 
     @contextlib.contextmanager
@@ -289,6 +291,7 @@ class Redirect:
 
     def _on_followed_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if not self._own_opening and _current() is self:
+            record.info[_MARK] = (os.getpid(), self.token)
             self.checkouts += 1
 
     def release(self) -> None:
