@@ -330,6 +330,7 @@ def _load_alembic_config(cfg: GauntletConfig) -> Config:
         )
         for key, value in _main_options(source).items():
             config.set_main_option(key, value)  # raw: already escaped
+        _copy_own_attributes(source, config)
     else:
         ini = Path(os.fspath(cfg.alembic_ini or "alembic.ini"))
         if not ini.is_file():
@@ -361,6 +362,19 @@ def _load_alembic_config(cfg: GauntletConfig) -> Config:
             )
         config.set_main_option("script_location", str(default).replace("%", "%%"))
     return config
+
+
+def _copy_own_attributes(source: Config, config: Config) -> None:
+    """The Python attributes the user's code set on ``source`` itself, on ``config`` too.
+
+    OpenStack's neutron and octavia hand env.py their settings that way
+    (``config.octavia_config = CONF``), not through ``attributes``, and their env.py exits
+    without it. What ``Config`` itself keeps in the instance (the ini's file names and
+    parser, ``attributes``, the cached properties) stays the copy's own."""
+    own = vars(config)
+    for key, value in vars(source).items():
+        if key not in own and not hasattr(type(source), key):
+            setattr(config, key, value)
 
 
 def default_script_location(config: Config) -> Path:
