@@ -813,6 +813,23 @@ SELECT '#role', current_setting('role') WHERE current_setting('role') <> 'none'
 UNION ALL
 SELECT '#session_authorization', session_user::text WHERE session_user::text <> (
     SELECT usename::text FROM pg_stat_activity WHERE pid = pg_backend_pid())"""
+# The step probe's: pg_stat_activity copies every backend slot's status (max_connections
+# of them, each with its query text) once per transaction, which after a committed step
+# made it most of the probe's cost. The user that logged in is the backend's for life
+# (pg_stat_activity's usename is set once, at connection start): read once per walk
+# (_LOGIN_SQL) and compared here, together with the backend's pid: a '#backend' row says
+# the connection is another backend's now, and the login is read again there.
+_STEP_ROLE_SQL = """
+SELECT '#role', current_setting('role') WHERE current_setting('role') <> 'none'
+UNION ALL
+SELECT '#session_authorization', session_user::text
+    WHERE session_user::text <> CAST(:login AS text)
+UNION ALL
+SELECT '#backend', pg_backend_pid()::text WHERE pg_backend_pid() <> CAST(:pid AS integer)"""
+_LOGIN_SQL = text(
+    "SELECT pg_backend_pid(),"
+    " (SELECT usename::text FROM pg_stat_activity WHERE pid = pg_backend_pid())"
+)
 # Constant SQL only (no identifier or value is pasted in): joined once, at import.
 _SESSION_STATE_SQL = text(
     "\nUNION ALL\n".join((_SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL, _ADVISORY_SQL))
@@ -826,8 +843,8 @@ _SESSION_STATE_SQL = text(
 # them alone, as the full probe's equal '#advisory' entries did. The void function is
 # volatile: the Result's qual calls it exactly once, and it returns no row.
 _STEP_STATE_SQL = {
-    False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
-    True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _ROLE_SQL, _TEMP_SQL))),
+    False: text("\nUNION ALL\n".join((_UNLOCK_SQL, _SETTINGS_SQL, _STEP_ROLE_SQL, _TEMP_SQL))),
+    True: text("\nUNION ALL\n".join((_SETTINGS_SQL, _STEP_ROLE_SQL, _TEMP_SQL))),
 }
 
 
@@ -846,18 +863,31 @@ def session_state(conn: Connection) -> dict[str, str]:
     return {str(name): str(value) for name, value in conn.execute(_SESSION_STATE_SQL)}
 
 
-def _step_state(conn: Connection, baseline: dict[str, str]) -> dict[str, str]:
+def _step_state(conn: Connection, state: dict[str, Any]) -> dict[str, str]:
     """``session_state(conn)`` as ``_restore_session`` needs it, without reading pg_locks
     (see ``_STEP_STATE_SQL``): its '#advisory' entry is the baseline's. When env.py left a
     temporary table before the walk, the full probe: any difference there drops it
-    (DISCARD TEMP), a lock a step took included, and only pg_locks shows that one."""
+    (DISCARD TEMP), a lock a step took included, and only pg_locks shows that one.
+    Nor pg_stat_activity: the user that logged in is read once per walk into ``state``
+    (see ``_STEP_ROLE_SQL``), and again should the connection be another backend's."""
+    baseline: dict[str, str] = state["session"]
     if "#temp" in baseline:
         return session_state(conn)
     held = "#advisory" in baseline
-    now = {str(name): str(value) for name, value in conn.execute(_STEP_STATE_SQL[held])}
+    if "#login" not in state:
+        state["#backend"], state["#login"] = conn.execute(_LOGIN_SQL).one()
+    now = _step_rows(conn, held, state)
+    if "#backend" in now:  # another backend than the login's: read it there, probe again
+        state["#backend"], state["#login"] = conn.execute(_LOGIN_SQL).one()
+        now = _step_rows(conn, held, state)
     if held:
         now["#advisory"] = baseline["#advisory"]
     return now
+
+
+def _step_rows(conn: Connection, held: bool, state: dict[str, Any]) -> dict[str, str]:
+    rows = conn.execute(_STEP_STATE_SQL[held], {"login": state["#login"], "pid": state["#backend"]})
+    return {str(name): str(value) for name, value in rows}
 
 
 def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
@@ -873,7 +903,7 @@ def _restore_session(ctx: MigrationContext, state: dict[str, Any]) -> None:
     conn = ctx.connection
     assert conn is not None
     baseline: dict[str, str] = state["session"]
-    now = _step_state(conn, baseline)
+    now = _step_state(conn, state)
     if now == baseline:
         return
     _restore_role(conn, now, baseline)

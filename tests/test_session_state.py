@@ -129,13 +129,17 @@ def test_the_step_probe_reads_neither_pg_locks_nor_pg_class_on_a_plain_session(
     temporary schema."""
     for held in (False, True):
         with engine.connect() as conn:
+            pid, login = conn.execute(session_module._LOGIN_SQL).one()
             plan = "\n".join(
                 str(row[0])
                 for row in conn.execute(
-                    text("EXPLAIN (ANALYZE, COSTS OFF) " + str(STEP_STATE_SQL[held]))
+                    text("EXPLAIN (ANALYZE, COSTS OFF) " + str(STEP_STATE_SQL[held])),
+                    {"login": login, "pid": pid},
                 )
             )
         assert "pg_lock_status" not in plan
+        # nor every backend's status (pg_stat_activity), once per transaction
+        assert "pg_stat_get_activity" not in plan
         # the scan type depends on the server's pg_class statistics (each xdist worker
         # has its own server): whatever it is, it must never run
         on_pg_class = [line for line in plan.splitlines() if " on pg_class" in line]
@@ -192,5 +196,31 @@ def test_a_role_a_step_set_is_set_back(
         conn.rollback()
         assert (role, session_user, current_user) == expected
         assert work_mem != "5MB"  # the other settings are still set back after the role
+        conn.execute(text("SET SESSION AUTHORIZATION DEFAULT"))
+        conn.commit()
+
+
+@pytest.mark.parametrize("step", [[], ["SET SESSION AUTHORIZATION pg_write_all_data"]])
+def test_the_login_the_step_probe_compares_with_is_read_again_on_another_backend(
+    engine: Engine, step: list[str]
+) -> None:
+    """The step probe compares session_user with the login read once per walk (not with
+    pg_stat_activity at every step): a login read on another backend (a stale one, here
+    a made-up one) is read again on this one, and the session is restored as ever."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT current_user")).scalar() != "postgres":
+            pytest.skip("needs the embedded server's superuser")
+        ctx = MigrationContext.configure(connection=conn)
+        state: dict[str, Any] = {"session": session_module.session_state(conn)}
+        state["#backend"], state["#login"] = 0, "someone_else"
+        for statement in step:
+            conn.execute(text(statement))
+        _compat.commit_between_steps(ctx)
+        session_module._restore_session(ctx, state)
+        assert conn.execute(text("SELECT session_user::text")).scalar() == "postgres"
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert (state["#backend"], state["#login"]) == (backend, "postgres")
+        assert session_module._step_state(conn, state) == state["session"]
+        conn.rollback()
         conn.execute(text("SET SESSION AUTHORIZATION DEFAULT"))
         conn.commit()
