@@ -8,12 +8,14 @@ release that changes one fails loudly there instead of silently changing a verdi
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib.util
 import re
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
 
 import psycopg
@@ -22,6 +24,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
+from alembic.util import pyfiles
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect, RootTransaction
 from sqlalchemy.sql.base import _NONE_NAME
@@ -419,6 +422,7 @@ __all__: Sequence[str] = (
     "remove_base_dir_on_cleanup",
     "renew_impl",
     "reload_revision_module",
+    "codes_kept",
     "server_owner_pid",
     "revision_step",
     "upgrade_steps",
@@ -445,7 +449,12 @@ def reload_revision_module(script: Script) -> None:
 
         script.module = load_python_file(path.parent, path.name)
         return
-    module_id = re.sub(r"\W", "_", path.name)  # as alembic names it
+    script.module = _load_revision_file(re.sub(r"\W", "_", path.name), path)  # alembic's name
+
+
+def _load_revision_file(module_id: str, path: Path) -> ModuleType:
+    """alembic's ``load_module_py`` for a ``.py`` file, its code object compiled once per
+    file and version (see :func:`reload_revision_module`)."""
     spec = importlib.util.spec_from_file_location(module_id, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -458,8 +467,34 @@ def reload_revision_module(script: Script) -> None:
         code = spec.loader.get_code(module_id)  # type: ignore[attr-defined]
         _REVISION_CODE[str(path)] = (version, code)
     exec(code, module.__dict__)  # noqa: S102 - the revision file, as its import runs it
-    script.module = module
+    return module
 
 
 #: revision file -> ((mtime_ns, size), code object): see reload_revision_module.
 _REVISION_CODE: dict[str, tuple[tuple[int, int], CodeType]] = {}
+#: one history loading at a time keeps the codes (see :func:`codes_kept`)
+_LOADING = threading.RLock()
+
+
+@contextlib.contextmanager
+def codes_kept() -> Iterator[None]:
+    """While a history loads: alembic's loader of revision files
+    (``alembic.util.pyfiles.load_module_py``, which ``load_python_file`` calls) keeps each
+    ``.py`` file's code object for :func:`reload_revision_module`, whose first reload of
+    a file would otherwise compile it a second time (a downgrade_to_base of N revisions
+    after the head upgrade: N compilations). It loads as alembic's does
+    (``spec_from_file_location``, ``module_from_spec``, the loader's code executed in the
+    new module); other paths (``.pyc``) are alembic's own."""
+    with _LOADING:
+        alembics = pyfiles.load_module_py
+
+        def load_module_py(module_id: str, path: Any) -> ModuleType:
+            if Path(path).suffix == ".py":
+                return _load_revision_file(module_id, Path(path))
+            return alembics(module_id, path)
+
+        pyfiles.load_module_py = load_module_py
+        try:
+            yield
+        finally:
+            pyfiles.load_module_py = alembics

@@ -36,7 +36,8 @@ class History:
                 self.script = script = ScriptDirectory.from_config(config)
                 _check_locations(script)
                 # Force the whole map now so a broken file fails here, not mid-walk.
-                ordered = list(self.script.walk_revisions("base", "heads"))
+                with _compat.codes_kept():
+                    ordered = list(self.script.walk_revisions("base", "heads"))
                 self.heads: tuple[str, ...] = tuple(sorted(self.script.get_heads()))
             except CommandError as exc:
                 raise _from_warnings(script, caught) or HistoryError(_explain(exc)) from exc

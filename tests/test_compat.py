@@ -7,6 +7,7 @@ Also ``compare_server_default=True``, which goes through alembic's public API.""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import types
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from alembic.runtime.migration import MigrationContext, RevisionStep
+from alembic.util import load_python_file, pyfiles
 from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
@@ -116,6 +118,39 @@ def test_a_reloaded_revision_module_is_alembics_own_load_with_its_code_compiled_
     revision.write_text("revision = 'a1'\nSEEN = ['changed on disk']\n")
     _compat.reload_revision_module(script)  # type: ignore[arg-type]
     assert script.module.SEEN == ["changed on disk"]
+
+
+def test_codes_kept_compiles_each_revision_file_once_from_the_load_to_its_reloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history's load (alembic's loader, under ``_compat.codes_kept``) keeps each
+    file's code object: importing the file anew later (``History.before_run``, as each
+    command of a walk would) runs the same code instead of compiling the file again."""
+    project = tmp_path / "clean"
+    shutil.copytree(catalog.HISTORIES / "clean", project)
+    shutil.copytree(catalog.HISTORIES / "_envs", tmp_path / "_envs")
+    compiled: list[str] = []
+    real_compile = compile
+
+    def counting(source: object, filename: str, *args: object, **kwargs: object) -> object:
+        compiled.append(str(filename))
+        return real_compile(source, filename, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.compile", counting)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ to read from
+    alembics = pyfiles.load_module_py
+    history = History(load_alembic_config(GauntletConfig(alembic_ini=project / "alembic.ini")))
+    assert pyfiles.load_module_py is alembics  # alembic's loader is alembic's again
+    files = [str(history.get(rev).path) for rev in history.ids]
+    assert files and all(compiled.count(f) == 1 for f in files)
+    for rev in history.ids:
+        loaded = history.before_run(rev)  # the first run: the module as loaded
+        again = history.before_run(rev)  # a later one: imported anew, not compiled
+        assert again is not loaded
+        as_alembic = load_python_file(Path(files[0]).parent, Path(history.get(rev).path).name)
+        for name in ("__name__", "__file__", "revision", "down_revision"):
+            assert getattr(again, name) == getattr(loaded, name) == getattr(as_alembic, name)
+    assert all(compiled.count(f) == 2 for f in files)  # once more: alembic's own load above
 
 
 def test_version_locations_are_the_resolved_directories() -> None:
