@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import io
@@ -67,11 +68,14 @@ def alembic_config(project: Any, url: str | None) -> Any:
         )
         ini = filled
     cfg = Config(str(ini)) if ini is not None else Config()
-    cfg.set_main_option("script_location", str(pkg / project.script_location))
+    if project.script_location is not None:
+        cfg.set_main_option("script_location", str(pkg / project.script_location))
     for key, value in project.ini_options.items():
         cfg.set_main_option(key, value.replace("{pkg}", str(pkg)).replace("%", "%%"))
     if url is not None and project.url_env is None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if project.config_hook:
+        hook(project.config_hook)(cfg)
     return cfg
 
 
@@ -225,11 +229,15 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
     log = logging.getLogger("alembic.runtime.migration")
     result: dict[str, Any] = {"ok": True, "error": "", "last_step": ""}
     sink = io.StringIO()
+    connection = contextlib.ExitStack()
     try:
         cfg = alembic_config(project, url)
         cfg.stdout = sink
         log.addHandler(steps)
         log.setLevel(logging.INFO)
+        if project.connection_hook and command_name != "prepare":
+            connect = hook(project.connection_hook)
+            cfg.attributes["connection"] = connection.enter_context(connect(url))
         if command_name == "upgrade":
             command.upgrade(cfg, target)
         elif command_name == "downgrade":
@@ -249,6 +257,8 @@ def cmd_alembic(name: str, url: str, command_name: str, target: str) -> int:
         result["ok"] = False
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()[-4000:]
+    finally:
+        connection.close()
     result["last_step"] = steps.last
     result["process"] = os.environ.get("CORPUS_PROCESS", "new interpreter")
     print(json.dumps(result))

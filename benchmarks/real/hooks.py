@@ -133,3 +133,66 @@ def ironic_inspector_conf() -> None:
 
     if getattr(cfg.CONF, "_args", None) is None:  # not yet called in this process
         cfg.CONF([], project="ironic-inspector", default_config_files=[])
+
+
+def octavia_config(config: Any) -> None:
+    """octavia-db-manage's dressing of the alembic Config (octavia.db.migration.cli.main):
+    oslo.db's options on CONF, CONF parsed (no files: ``[database] connection`` comes from
+    OS_DATABASE__CONNECTION), and CONF as a plain attribute of the Config, which env.py
+    reads (``config.octavia_config``) and exits without. The cli module itself is not
+    imported: it registers a required sub-command and sets up logging."""
+    from oslo_config import cfg
+    from oslo_db import options
+
+    if getattr(cfg.CONF, "_args", None) is None:  # not yet called in this process
+        options.set_defaults(cfg.CONF)
+        cfg.CONF([], project="octavia", default_config_files=[])
+    config.octavia_config = cfg.CONF
+
+
+def dagster_connection(url: str) -> Any:
+    """What dagster-postgres's storages hand env.py (``run_alembic_upgrade(config, conn)``):
+    a connection of an AUTOCOMMIT, NullPool engine on the storage's URL, in
+    ``config.attributes["connection"]``; env.py raises without one."""
+    import contextlib
+
+    from sqlalchemy import create_engine, pool
+
+    @contextlib.contextmanager
+    def connect() -> Any:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
+
+    return connect()
+
+
+def dagster_instance() -> None:
+    """What ``DagsterInstance.upgrade()`` (``dagster instance migrate``) sets around the
+    storages' alembic upgrades: the module-global "currently upgrading instance" that
+    revision 5c18fd3c2957 asks for (``instance.scheduler.wipe``), else it raises
+    ``CheckError: currently upgrading instance not set``. An ephemeral instance (no
+    scheduler), set for the whole process as ``upgrading_instance`` does for the upgrade."""
+    from dagster import DagsterInstance
+    from dagster._core.storage.migration import utils
+
+    if utils._UPGRADING_INSTANCE is None:
+        utils._UPGRADING_INSTANCE = DagsterInstance.ephemeral()
+
+
+def dagster_tables(connection: Connection) -> None:
+    """What dagster-postgres's storages do on a database without their tables (each
+    storage's ``_init_db``): ``create_all`` of the run, event log and schedule MetaData
+    (then they stamp head). dagster never runs its history from an empty database (958a9495162d
+    references ``event_logs``, which no revision creates); every revision guards on what
+    exists (``has_table`` / ``has_column`` / ``has_index``), for databases that were not
+    stamped, so here the whole history runs over the current tables."""
+    from dagster._core.storage.event_log import SqlEventLogStorageMetadata
+    from dagster._core.storage.runs import RunStorageSqlMetadata
+    from dagster._core.storage.schedules import ScheduleStorageSqlMetadata
+
+    for metadata in (RunStorageSqlMetadata, SqlEventLogStorageMetadata, ScheduleStorageSqlMetadata):
+        metadata.create_all(connection)

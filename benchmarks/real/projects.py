@@ -22,7 +22,7 @@ class Project:
     name: str
     pip: tuple[str, ...]  # pip install arguments (the project, pinned by run.py's lock)
     package: str  # the import name whose directory holds the history
-    script_location: str  # relative to the package directory
+    script_location: str | None  # relative to the package directory (None: the ini's own)
     ini: str | None = None  # alembic.ini relative to the package directory (None: none used)
     ini_template: bool = False  # the ini holds {alembic_dir} / {db_url} placeholders
     metadata: str | None = None  # "module:attr"; None uses env.py's target_metadata
@@ -35,6 +35,13 @@ class Project:
     metadata_hook: str | None = None  # a function of hooks.py returning the MetaData
     in_worker_thread: bool = False  # run everything in an anyio worker thread, as the project does
     setup: str | None = None  # a function of hooks.py called once the environment is set
+    # a function of hooks.py called with each fresh alembic Config, as the project's own
+    # command dresses it (octavia: ``config.octavia_config = CONF``)
+    config_hook: str | None = None
+    # a function of hooks.py: (url) -> context manager of the connection the project's own
+    # tooling puts in config.attributes["connection"] for each reference command (env.py
+    # takes no URL); None: the reference gives env.py none
+    connection_hook: str | None = None
     needed: tuple[str, ...] = ()
 
 
@@ -243,6 +250,64 @@ PROJECTS: dict[str, Project] = {
                 "OS_DATABASE__CONNECTION (`[database] connection`): env.py ignores"
                 " config.attributes and sqlalchemy.url and takes oslo.db's global"
                 " enginefacade.writer.get_engine(); psycopg2 for it",
+            ),
+        ),
+        Project(
+            name="dagster",
+            pip=("dagster", "dagster-postgres"),
+            package="dagster_postgres",
+            ini="alembic/alembic.ini",
+            script_location=None,
+            connection_hook="dagster_connection",
+            setup="dagster_instance",
+            prepare="dagster_tables",
+            needed=(
+                "a prepare hook doing what dagster-postgres's storages do on a database"
+                " without their tables: create_all of the run, event log and schedule"
+                " MetaData. From an empty database the history fails at 958a9495162d"
+                ' (`relation "event_logs" does not exist`: no revision creates it; alembic'
+                " upgrade heads agrees); dagster never runs it that way (new databases are"
+                " created with create_all and stamped), and every revision guards on what"
+                " exists, so the history runs over the current tables",
+                "a setup hook setting dagster's 'currently upgrading instance' (an ephemeral"
+                " DagsterInstance) for the process, as `dagster instance migrate`"
+                " (DagsterInstance.upgrade) does around the alembic upgrade: revision"
+                " 5c18fd3c2957 asks for it and raises CheckError without it (gauntlet-sync"
+                " and `alembic upgrade heads` alike)",
+                "dagster-postgres's alembic.ini as shipped: its script_location is the"
+                " package resource `dagster:_core/storage/alembic` (one history for the run,"
+                " event log and schedule storages)",
+                "for the reference's separate alembic commands, a connection in"
+                " config.attributes['connection'] as dagster-postgres's storages give it"
+                " (run_alembic_upgrade: an AUTOCOMMIT NullPool engine's connection): env.py"
+                " raises 'No connection set in alembic config' without one and never reads"
+                " sqlalchemy.url; gauntlet-sync's run needs nothing (it hands env.py its"
+                " connection there)",
+            ),
+        ),
+        Project(
+            name="octavia",
+            pip=("octavia", "psycopg2-binary"),
+            package="octavia.db.migration",
+            ini="alembic.ini",
+            script_location="alembic_migrations",
+            url_env="OS_DATABASE__CONNECTION",
+            url_driver="+psycopg2",
+            config_hook="octavia_config",
+            metadata="octavia.db.models:base_models.BASE.metadata",
+            needed=(
+                "the models' MetaData named (octavia.db.models on base_models.BASE, what"
+                " octavia's own ModelsMigrationsSync test compares): env.py's"
+                " target_metadata is None, so `alembic check` cannot compare",
+                "a config hook dressing each alembic Config as octavia-db-manage does:"
+                " oslo.db's options set on CONF, CONF parsed, and"
+                " `config.octavia_config = CONF`, a plain Python attribute of the Config"
+                " that env.py reads and `sys.exit(1)`s without",
+                "gauntlet-sync whose private copy of the Config keeps such attributes"
+                " (before 8510a2f every command's env.py exited)",
+                "OS_DATABASE__CONNECTION (`[database] connection`): env.py ignores"
+                " config.attributes and sqlalchemy.url and builds its own engine from"
+                " `octavia_config.database.connection`; psycopg2 for it; the #12 redirect",
             ),
         ),
     ]
