@@ -343,6 +343,89 @@ UNION ALL
 SELECT 'language', l.lanname,
        'owner ' || pg_get_userbyid(l.lanowner) || coalesce(' grants ' || l.lanacl::text, '')
 FROM pg_catalog.pg_language l
+UNION ALL
+SELECT 'foreign-data wrapper', w.fdwname,
+       'owner ' || pg_get_userbyid(w.fdwowner) || coalesce(' grants ' || w.fdwacl::text, '')
+       || ' handler ' || w.fdwhandler::regproc || ' validator ' || w.fdwvalidator::regproc
+       || coalesce(' options ' || pg_catalog.md5(w.fdwoptions::text), '')
+FROM pg_catalog.pg_foreign_data_wrapper w
+UNION ALL
+SELECT 'user mapping',
+       CASE WHEN u.umuser = 0 THEN 'public' ELSE pg_get_userbyid(u.umuser) END
+       || ' for server ' || s.srvname,
+       coalesce('options ' || pg_catalog.md5(u.umoptions::text), '')
+FROM pg_catalog.pg_user_mapping u JOIN pg_catalog.pg_foreign_server s ON s.oid = u.umserver
+UNION ALL
+SELECT 'publication table', p.pubname || ' ' || pr.prrelid::regclass::text, ''
+FROM pg_catalog.pg_publication_rel pr JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
+UNION ALL  -- casts and transforms of the database's own (the built-in ones are older)
+SELECT 'cast', c.castsource::regtype::text || ' as ' || c.casttarget::regtype::text,
+       c.castcontext::text || ' ' || c.castmethod::text || ' ' || c.castfunc::regproc
+FROM pg_catalog.pg_cast c WHERE c.oid >= 16384
+UNION ALL
+SELECT 'transform', t.trftype::regtype::text || ' language ' || l.lanname,
+       t.trffromsql::regproc || ' ' || t.trftosql::regproc
+FROM pg_catalog.pg_transform t JOIN pg_catalog.pg_language l ON l.oid = t.trflang
+UNION ALL  -- the other objects a schema outside holds
+SELECT 'operator', o.nspname || '.' || op.oprname || '(' || op.oprleft::regtype::text || ', '
+       || op.oprright::regtype::text || ')',
+       'owner ' || pg_get_userbyid(op.oprowner) || ' ' || op.oprcode::regproc
+       || ' ' || op.oprcom::regoper || ' ' || op.oprnegate::regoper
+FROM pg_catalog.pg_operator op JOIN outside o ON o.oid = op.oprnamespace
+UNION ALL
+SELECT 'operator class', o.nspname || '.' || c.opcname || ' using ' || am.amname,
+       'owner ' || pg_get_userbyid(c.opcowner) || ' for ' || c.opcintype::regtype::text
+       || CASE WHEN c.opcdefault THEN ' default' ELSE '' END
+FROM pg_catalog.pg_opclass c JOIN outside o ON o.oid = c.opcnamespace
+JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod
+UNION ALL
+SELECT 'operator family', o.nspname || '.' || f.opfname || ' using ' || am.amname,
+       'owner ' || pg_get_userbyid(f.opfowner)
+FROM pg_catalog.pg_opfamily f JOIN outside o ON o.oid = f.opfnamespace
+JOIN pg_catalog.pg_am am ON am.oid = f.opfmethod
+UNION ALL
+SELECT 'collation', o.nspname || '.' || c.collname || ' encoding ' || c.collencoding,
+       'owner ' || pg_get_userbyid(c.collowner) || ' ' || c.collprovider::text
+       || ' ' || coalesce(c.collcollate, '') || ' ' || coalesce(c.collctype, '')
+FROM pg_catalog.pg_collation c JOIN outside o ON o.oid = c.collnamespace
+UNION ALL
+SELECT 'conversion', o.nspname || '.' || c.conname,
+       'owner ' || pg_get_userbyid(c.conowner) || ' ' || c.conproc::regproc
+FROM pg_catalog.pg_conversion c JOIN outside o ON o.oid = c.connamespace
+UNION ALL
+SELECT 'text search configuration', o.nspname || '.' || c.cfgname,
+       'owner ' || pg_get_userbyid(c.cfgowner) || ' parser ' || c.cfgparser::text || ' '
+       || (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(m.maptokentype || ':'
+                  || m.mapseqno || ':' || m.mapdict, ',' ORDER BY m.maptokentype, m.mapseqno),
+                  '')) FROM pg_catalog.pg_ts_config_map m WHERE m.mapcfg = c.oid)
+FROM pg_catalog.pg_ts_config c JOIN outside o ON o.oid = c.cfgnamespace
+UNION ALL
+SELECT 'text search dictionary', o.nspname || '.' || d.dictname,
+       'owner ' || pg_get_userbyid(d.dictowner) || ' template ' || d.dicttemplate::text
+       || coalesce(' options ' || pg_catalog.md5(d.dictinitoption), '')
+FROM pg_catalog.pg_ts_dict d JOIN outside o ON o.oid = d.dictnamespace
+UNION ALL
+SELECT 'text search parser', o.nspname || '.' || p.prsname, p.prsstart::regproc::text
+FROM pg_catalog.pg_ts_parser p JOIN outside o ON o.oid = p.prsnamespace
+UNION ALL
+SELECT 'text search template', o.nspname || '.' || t.tmplname, t.tmpllexize::regproc::text
+FROM pg_catalog.pg_ts_template t JOIN outside o ON o.oid = t.tmplnamespace
+UNION ALL
+SELECT 'statistics', o.nspname || '.' || x.stxname,
+       'owner ' || pg_get_userbyid(x.stxowner) || ' on ' || x.stxrelid::regclass::text
+       || ' ' || x.stxkeys::text || ' ' || x.stxkind::text
+FROM pg_catalog.pg_statistic_ext x JOIN outside o ON o.oid = x.stxnamespace
+UNION ALL  -- large objects belong to no schema: each one, and their data written
+SELECT 'large object', m.oid::text,
+       'owner ' || pg_get_userbyid(m.lomowner) || coalesce(' grants ' || m.lomacl::text, '')
+FROM pg_catalog.pg_largeobject_metadata m
+UNION ALL
+SELECT 'large object data', 'pg_largeobject', w.written::text
+FROM (SELECT pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_largeobject'::regclass)
+             + pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_largeobject'::regclass)
+             + pg_catalog.pg_stat_get_xact_tuples_deleted('pg_catalog.pg_largeobject'::regclass)
+             AS written) w
+WHERE w.written > 0
 """
 
 # ALTER SYSTEM cannot run in a transaction: only read where nothing else is (the start and
@@ -575,6 +658,17 @@ def _query(
     return sql.SQL(text).format(own=names, not_current=sql.SQL(not_current))
 
 
+def _system_settings(link: Link) -> Snapshot | None:
+    """postgresql.auto.conf's settings (``ALTER SYSTEM``), where the role may read them."""
+    readable = link.fetch(
+        "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_file_settings', 'SELECT')"
+    )
+    if not readable or not readable[0][0]:
+        return None
+    rows = link.fetch(_SYSTEM_PART.replace("UNION ALL", "", 1))
+    return frozenset((str(k), str(n), str(d)) for k, n, d in rows)
+
+
 def _can_read_file_settings(raw: psycopg.Connection[Any]) -> bool:
     row = raw.execute(
         "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_file_settings', 'SELECT')"
@@ -688,6 +782,12 @@ def describe(
         elif kind == "rows":
             if new is not None:
                 lines[key] = f"rows of table {name} changed outside the isolated schema ({new})"
+        elif kind == "large object data":
+            if new is not None:
+                lines[key] = (
+                    f"large object data written outside the isolated schema ({new} pages "
+                    "inserted, updated or deleted: large objects belong to no schema)"
+                )
         elif kind == "lock":
             if new is not None:
                 lines[key] = (
@@ -892,7 +992,7 @@ _LISTENING = False
 #: a false match costs one cheap check, nothing more)
 _ENDS_TRANSACTION = re.compile(
     r"(?:^|;)(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
-    r"(?:COMMIT|END|CALL|DO|PREPARE\s+TRANSACTION)\b",
+    r"(COMMIT|END|CALL|DO|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -934,7 +1034,26 @@ def before_commit(conn: Connection) -> None:
 
 
 def _before_prepare(conn: Connection, xid: Any) -> None:
-    before_commit(conn)  # PREPARE TRANSACTION: committed by whoever runs COMMIT PREPARED
+    guard = _guard_of(conn)
+    if guard is not None:
+        raise _prepare_refused(guard)
+
+
+def _prepare_refused(guard: OutsideGuard) -> IsolationEscapeError:
+    """A prepared transaction outlives the session: it holds its locks (the isolated
+    schema's too, so the run could not drop it) until someone runs ``COMMIT PREPARED``
+    or ``ROLLBACK PREPARED``, and commits then, unchecked. Refused before it is sent."""
+    what, revision = guard.where
+    step = what.split(" of ")[0] if " of " in what else None
+    return IsolationEscapeError.listing(
+        f"A migration asked to prepare its transaction for two-phase commit during {what} "
+        "(PREPARE TRANSACTION): a prepared transaction outlives the run, holding its locks "
+        "until someone commits it, unchecked, or rolls it back. gauntlet-sync does not "
+        "send it on your database; nothing of the transaction was committed",
+        ["PREPARE TRANSACTION refused: a prepared transaction would be left on the server"],
+        revision=revision,
+        step=step,
+    )
 
 
 def _on_begin(conn: Connection) -> None:
@@ -950,8 +1069,11 @@ def _before_execute(
     if guard is None:
         return
     guard.adopt(conn)
-    if _ENDS_TRANSACTION.search(statement):
-        guard.before_commit(conn)
+    ends = [m.group(1).upper() for m in _ENDS_TRANSACTION.finditer(statement)]
+    if any(word.startswith("PREPARE") for word in ends):
+        raise _prepare_refused(guard)
+    if ends:
+        guard.before_commit(conn, ending=any(word in ("COMMIT", "END") for word in ends))
 
 
 #: kinds of change PostgreSQL cannot roll back (nextval/setval, terminated sessions,
@@ -992,6 +1114,8 @@ class OutsideGuard:
         #: began (or, with dblink/postgres_fdw, when the transaction began)
         self._counted: dict[str, tuple[int, int, int, int]] | None = None
         self._adopted: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        #: postgresql.auto.conf's settings when an autocommit_block began
+        self._system: Snapshot | None = None
         self._touched = _Prepared(lambda own: _touched_query(own, self.server_version))
         self._snapshot = _Prepared(lambda own: _query(own, database=self.database, system=False))
 
@@ -1022,13 +1146,20 @@ class OutsideGuard:
 
     # -- the checks ---------------------------------------------------------------------
 
-    def before_commit(self, conn: Connection) -> None:
+    def before_commit(self, conn: Connection, *, ending: bool = True) -> None:
         """Before ``conn`` commits. Whatever goes wrong here, the transaction is rolled
         back: nothing unchecked is committed. The guard's own failure is an
-        :class:`OutsideGuardError`, not the migration's."""
+        :class:`OutsideGuardError`, not the migration's. ``ending``: the transaction ends
+        here (not a DO block or CALL that might commit)."""
         if self.committed is None:
             return
         link = Link(conn.connection.dbapi_connection)
+        try:
+            if ending:
+                self._fire_deferred(link)
+        except Exception:
+            self._rollback(link)
+            raise  # a deferred constraint or trigger of the migration's failed: its error
         try:
             self._check(link)
         except IsolationEscapeError:
@@ -1051,6 +1182,18 @@ class OutsideGuard:
             raise
 
     @staticmethod
+    def _fire_deferred(link: Link) -> None:
+        """Deferred triggers and constraints run at COMMIT, after any check: a
+        ``DEFERRABLE INITIALLY DEFERRED`` constraint trigger on an own table could write
+        outside then. ``SET CONSTRAINTS ALL IMMEDIATE`` runs what is pending now, inside
+        the transaction the check reads (the commit follows at once: nothing else runs
+        under the changed mode)."""
+        state = driver_transaction(link.dbapi)
+        if link.autocommit or state is not DriverTransaction.IN_TRANSACTION:
+            return
+        link.fetch("SET CONSTRAINTS ALL IMMEDIATE")
+
+    @staticmethod
     def _rollback(link: Link) -> None:
         if not link.autocommit:
             with contextlib.suppress(Exception):
@@ -1067,6 +1210,7 @@ class OutsideGuard:
             return
         try:
             self._counted = _counters(link, frozenset(self.own))
+            self._system = _system_settings(link)
         except Exception as exc:  # noqa: BLE001 - reported at the block's end instead
             self._counted = None
             raise OutsideGuardError(
@@ -1103,6 +1247,10 @@ class OutsideGuard:
         if autocommit:
             killed = _killed(link, frozenset(self.own), self.server_version)
             self._terminated(killed)
+            system = _system_settings(link)  # ALTER SYSTEM runs only outside a transaction
+            if self._system is not None and system is not None:
+                lines.update(describe(self._system, system))
+            self._system = system
         if not lines:
             self.committed = now
             self.objects.update(seen.objects)
