@@ -47,6 +47,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ._compat import DriverTransaction, driver_transaction
 from ._compat import holds_prepared_statements as _holds_psycopg_prepared
@@ -1069,11 +1070,15 @@ def _before_execute(
     if guard is None:
         return
     guard.adopt(conn)
-    ends = [m.group(1).upper() for m in _ENDS_TRANSACTION.finditer(statement)]
-    if any(word.startswith("PREPARE") for word in ends):
+    ends = [m for m in _ENDS_TRANSACTION.finditer(statement)]
+    if any(m.group(1).upper().startswith("PREPARE") for m in ends):
         raise _prepare_refused(guard)
     if ends:
-        guard.before_commit(conn, ending=any(word in ("COMMIT", "END") for word in ends))
+        # deferred triggers are fired only before a statement that is a COMMIT or END
+        # itself: "; END" also closes every PL/pgSQL body, where the transaction goes on
+        first = ends[0]
+        ending = first.start() == 0 and first.group(1).upper() in ("COMMIT", "END")
+        guard.before_commit(conn, ending=ending)
 
 
 #: kinds of change PostgreSQL cannot roll back (nextval/setval, terminated sessions,
@@ -1157,9 +1162,14 @@ class OutsideGuard:
         try:
             if ending:
                 self._fire_deferred(link)
-        except Exception:
-            self._rollback(link)
-            raise  # a deferred constraint or trigger of the migration's failed: its error
+        except Exception as exc:  # a deferred constraint or trigger of the migration's
+            self._rollback(link)  # failed: its error, as SQLAlchemy's commit raises it
+            dbapi = conn.dialect.loaded_dbapi
+            if isinstance(exc, dbapi.Error):
+                raise DBAPIError.instance(
+                    "COMMIT", None, exc, dbapi.Error, dialect=conn.dialect
+                ) from exc
+            raise
         try:
             self._check(link)
         except IsolationEscapeError:

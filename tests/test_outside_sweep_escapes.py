@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy.exc
 
 from gauntlet_sync import EmbeddedPostgres, Gauntlet, IsolationEscapeError
 from tests.reliability import child_pids, wait_gone
@@ -162,3 +163,32 @@ def test_alter_system_in_an_autocommit_block_is_reported(dsn: str, tmp_path: Pat
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM RESET work_mem")
+
+
+DEFERRED_FK = (
+    'op.execute("CREATE TABLE parent (id int PRIMARY KEY)")\n'
+    'op.execute("CREATE TABLE child (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED)")\n'
+    'op.execute("INSERT INTO child VALUES (1)")\n'
+    'op.execute("CREATE FUNCTION g() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$")\n'
+)
+
+
+def test_deferred_constraints_stay_deferred_until_the_commit(dsn: str, tmp_path: Path) -> None:
+    """The guard fires deferred work only at the commit itself: a PL/pgSQL body's
+    '; END' (a statement that might end the transaction, checked first) does not make
+    the migration's deferred foreign key immediate (the child row comes first)."""
+    config = project(tmp_path, DEFERRED_FK + 'op.execute("INSERT INTO parent VALUES (1)")')
+    with Gauntlet(dsn, config) as gauntlet:
+        gauntlet.check_upgrade()
+
+
+def test_a_deferred_constraint_failing_at_the_commit_is_the_migrations_error(
+    dsn: str, tmp_path: Path
+) -> None:
+    """Fired by the guard before the commit, it fails as the commit itself would
+    (SQLAlchemy's IntegrityError, as before the guard fired deferred work), never as the
+    guard's error."""
+    config = project(tmp_path, DEFERRED_FK)
+    with Gauntlet(dsn, config) as gauntlet, pytest.raises(sqlalchemy.exc.IntegrityError) as info:
+        gauntlet.check_upgrade()
+    assert "child_p_fkey" in str(info.value)
