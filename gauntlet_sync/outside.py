@@ -351,11 +351,9 @@ SELECT 'foreign-data wrapper', w.fdwname,
        || coalesce(' options ' || pg_catalog.md5(w.fdwoptions::text), '')
 FROM pg_catalog.pg_foreign_data_wrapper w
 UNION ALL
-SELECT 'user mapping',
-       CASE WHEN u.umuser = 0 THEN 'public' ELSE pg_get_userbyid(u.umuser) END
-       || ' for server ' || s.srvname,
-       coalesce('options ' || pg_catalog.md5(u.umoptions::text), '')
-FROM pg_catalog.pg_user_mapping u JOIN pg_catalog.pg_foreign_server s ON s.oid = u.umserver
+SELECT 'user mapping', u.usename || ' for server ' || u.srvname,  -- the view: any role
+       coalesce('options ' || pg_catalog.md5(u.umoptions::text), '')  -- may read it
+FROM pg_catalog.pg_user_mappings u
 UNION ALL
 SELECT 'publication table', p.pubname || ' ' || pr.prrelid::regclass::text, ''
 FROM pg_catalog.pg_publication_rel pr JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
