@@ -5,7 +5,9 @@ OpenStack's neutron and octavia (benchmarks/real: octavia) hand their settings t
 exits (``sys.exit(1)``) without it. gauntlet-sync runs on a private copy of the Config given
 as ``alembic_config=`` (load_alembic_config), which copied the ini file, the main options and
 ``attributes`` but not such attributes: every command's env.py exited. History:
-tests/histories/config_attribute (its env.py reads the version table from the attribute).
+tests/histories/config_attribute (its env.py reads the version table from the attribute;
+its revisions are in revisions/, out of the catalog-wide tests, which run a history from its
+ini alone).
 """
 
 from __future__ import annotations
