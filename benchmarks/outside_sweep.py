@@ -125,6 +125,13 @@ WAYS: dict[str, str] = {
         "op.execute(\"INSERT INTO things VALUES (7)\")\n"
         "op.execute(\"PREPARE TRANSACTION 'gy'\")"
     ),
+    "begin_twophase() prepare on engine.connect()": (
+        "with op.get_bind().engine.connect() as c:\n"
+        "    t = c.begin_twophase()\n"
+        "    c.exec_driver_sql('DELETE FROM public.users WHERE id = 1')\n"
+        "    t.prepare()\n"
+        "    t.commit()"
+    ),
     "CREATE PUBLICATION": 'op.execute("CREATE PUBLICATION p FOR TABLE public.users")',
     "ALTER PUBLICATION ADD TABLE (user's)": (
         'op.execute("ALTER PUBLICATION userpub ADD TABLE public.users")'
