@@ -490,6 +490,11 @@ class _StartBeside:
 #: Whether shard 1 of a sharded run gives ``downgrade_to_base`` a head state of its own
 #: (:class:`_HeadBeside`); off, it runs after the reads on theirs (tests compare both).
 OWN_HEAD_STATE = True
+#: ... only when shard 1 walks fewer revisions than this beside its head state: on two
+#: CPUs a longer walk beside takes back what the earlier start gives (benchmarks/
+#: RESULTS.md, issue 18: 1,200 revisions, shard 1 alone, 45 walked: 19.1 s -> 19.3 s;
+#: 1 walked: 19.3 s -> 18.2 s).
+OWN_HEAD_STATE_WALK_BELOW = 10
 #: ``session.memo`` key: the session holds a head state of its own for the consumers.
 HEAD_BUILT = "own head state built"
 
@@ -501,10 +506,11 @@ class _HeadBeside(_StartBeside):
     process upgrades the shared one. The consumers then need not wait for the reads: they
     run in a forked child of their own beside them (and beside the walk).
 
-    Only in shard 1 of a sharded run: its path is the head state's (upgrade, reads,
-    downgrade one after the other) with a short walk beside, so the sharded run's
-    slowest shard ends sooner; in a whole run the walk beside is the long path and a
-    third process would only slow it. The child upgrades quietly: the serial run reports
+    Only in shard 1 of a sharded run, and only with a short walk beside
+    (:data:`OWN_HEAD_STATE_WALK_BELOW`): its path is then the head state's (upgrade,
+    reads, downgrade one after the other), so the sharded run's slowest shard ends
+    sooner; in a whole run the walk beside is the long path and a third process would
+    only slow it. The child upgrades quietly: the serial run reports
     one upgrade. It is thrown away, as the start state is, when either upgrade reached
     outside its schema (then the group runs again serially)."""
 
@@ -521,6 +527,7 @@ class _HeadBeside(_StartBeside):
             and scope.shard is not None
             and scope.shard[1] > 1
             and not scope.head_checks_elsewhere
+            and len(scope.walked) < OWN_HEAD_STATE_WALK_BELOW
             and any(c.stage == "consume" for c in checks)
             and any(c.stage == "read" for c in checks)
         ):
