@@ -272,13 +272,9 @@ class Relay:
         self.progress: Callable[[Any], None] | None = self._relaying if user else None
 
     def _relaying(self, event: Any) -> None:
-        self.take()
+        self._deliver(self.child.poll())
         assert self.user is not None
         self.user(event)
-
-    def take(self) -> None:
-        """Take in what the child sent so far, without waiting."""
-        self._deliver(self.child.poll())
 
     def finish(self) -> None:
         """Take in everything the child sends, as it comes, until it is done; an

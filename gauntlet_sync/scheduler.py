@@ -356,15 +356,10 @@ def _head_group_once(
     guards = [c for c in ordered if c.stage == "guard"]
     rest = [c for c in ordered if c.stage in ("read", "consume")]
     start: MigrationSession | None = None
-    own_head: MigrationSession | None = None
     with ctx.session() as session:
         may_fork = bool(walk) and _may_fork(ctx)
         database_wide = _database_wide(ctx) if may_fork else None
-        beside = (
-            (_StartBeside.begin(ctx, later) or _HeadBeside.begin(ctx, later, rest))
-            if early and may_fork
-            else None
-        )
+        beside = _StartBeside.begin(ctx, later) if early and may_fork else None
         upgrading = ctx if beside is None else ctx.with_progress(beside.relay.progress)
         with beside.stopped_on_error() if beside is not None else contextlib.nullcontext():
             upgrade_failed = run.one(
@@ -388,10 +383,7 @@ def _head_group_once(
                     warnings.simplefilter("ignore")
                     later.close()
                 return False
-            if isinstance(beside, _HeadBeside):
-                own_head = beside.session if beside.built else None
-            else:
-                start = beside.session if beside.built else None
+            start = beside.session if beside.built else None
         if upgrade_failed is not None:
             escaped = isinstance(upgrade_failed, IsolationEscapeError)
             for check in ordered:
@@ -410,7 +402,7 @@ def _head_group_once(
             # reach outside the schema, or make objects that live in no schema
             # (extensions), would meet their own objects there.
             if may_fork and not ctx.escapes(session) and _database_wide(ctx) == database_wide:
-                _walk_beside_child(ctx, run, session, rest, walk, start, own_head)
+                _walk_beside_child(ctx, run, session, rest, walk, start)
                 return True
             for check in rest:
                 run.one(check.name, functools.partial(check.run, ctx, session))
@@ -427,9 +419,6 @@ class _StartBeside:
     :attr:`relay`; once :meth:`finish` returns, :attr:`built` says whether the state is
     there, committed, for this process to walk from on :attr:`session`."""
 
-    #: ``session.memo`` key set once the state is there.
-    memo_key = START_BUILT
-
     def __init__(self, ctx: RunContext, session: MigrationSession, child: forked.Child) -> None:
         self.ctx = ctx
         self.session = session
@@ -444,27 +433,13 @@ class _StartBeside:
         revisions = ctx.start_revisions()
         if not revisions:
             return None
-        return cls._fork(ctx, later, start_steps(revisions), "start state", quiet=False)
-
-    @classmethod
-    def _fork(
-        cls,
-        ctx: RunContext,
-        later: contextlib.ExitStack,
-        steps: Sequence[Step],
-        name: str,
-        *,
-        quiet: bool,
-    ) -> _StartBeside | None:
-        """A child walking ``steps`` in one transaction on a new session (made here: the
-        run's own schema, held by ``later``); ``quiet``: no progress events."""
-        session = later.enter_context(ctx.session())
+        session = later.enter_context(ctx.session())  # made here: the run's own schema
 
         def child_body(send: forked.Send) -> None:
             child_ctx = become_child(ctx, send, session)
-            if quiet:
-                child_ctx = child_ctx.with_progress(None)
-            built = child_ctx.walk(session, steps, name, one_transaction=True)
+            built = child_ctx.walk(
+                session, start_steps(revisions), "start state", one_transaction=True
+            )
             session.close()
             send(forked.WalkDone(built))
 
@@ -480,59 +455,11 @@ class _StartBeside:
         outcome = self.relay.walk.outcome if self.relay.walk is not None else None
         self.built = not self.relay.raised and outcome is not None and outcome.failure is None
         if self.built:
-            self.session.memo[self.memo_key] = True
+            self.session.memo[START_BUILT] = True
 
     def escaped(self) -> bool:
         """Whether building the start state changed anything outside its schema."""
         return bool(self.ctx.workspace.escapes(self.session))
-
-
-#: Whether shard 1 of a sharded run gives ``downgrade_to_base`` a head state of its own
-#: (:class:`_HeadBeside`); off, it runs after the reads on theirs (tests compare both).
-OWN_HEAD_STATE = True
-#: ... only when shard 1 walks fewer revisions than this beside its head state: on two
-#: CPUs a longer walk beside takes back what the earlier start gives (benchmarks/
-#: RESULTS.md, issue 18: 1,200 revisions, shard 1 alone, 45 walked: 19.1 s -> 19.3 s;
-#: 1 walked: 19.3 s -> 18.2 s).
-OWN_HEAD_STATE_WALK_BELOW = 10
-#: ``session.memo`` key: the session holds a head state of its own for the consumers.
-HEAD_BUILT = "own head state built"
-
-
-class _HeadBeside(_StartBeside):
-    """A second head state, for the consumers (``downgrade_to_base``) alone: upgraded from
-    base to the heads in one transaction exactly as the shared one (``alembic upgrade
-    heads`` on a fresh database), on a session of its own, by a forked child while this
-    process upgrades the shared one. The consumers then need not wait for the reads: they
-    run in a forked child of their own beside them (and beside the walk).
-
-    Only in shard 1 of a sharded run, and only with a short walk beside
-    (:data:`OWN_HEAD_STATE_WALK_BELOW`): its path is then the head state's (upgrade,
-    reads, downgrade one after the other), so the sharded run's slowest shard ends
-    sooner; in a whole run the walk beside is the long path and a third process would
-    only slow it. The child upgrades quietly: the serial run reports
-    one upgrade. It is thrown away, as the start state is, when either upgrade reached
-    outside its schema (then the group runs again serially)."""
-
-    memo_key = HEAD_BUILT
-
-    @classmethod
-    def begin(  # type: ignore[override]
-        cls, ctx: RunContext, later: contextlib.ExitStack, checks: Sequence[HeadCheck]
-    ) -> _StartBeside | None:
-        scope = ctx.scope
-        if not (
-            OWN_HEAD_STATE
-            and scope is not None
-            and scope.shard is not None
-            and scope.shard[1] > 1
-            and not scope.head_checks_elsewhere
-            and len(scope.walked) < OWN_HEAD_STATE_WALK_BELOW
-            and any(c.stage == "consume" for c in checks)
-            and any(c.stage == "read" for c in checks)
-        ):
-            return None
-        return cls._fork(ctx, later, walks.upgrade_plan(ctx.history), "upgrade", quiet=True)
 
 
 def _may_fork(ctx: RunContext) -> bool:
@@ -574,57 +501,10 @@ def _walk_beside_child(
     checks: Sequence[HeadCheck],
     walk: Sequence[WalkCheck],
     start: MigrationSession | None = None,
-    own_head: MigrationSession | None = None,
 ) -> None:
     """The walk group here (from ``start``, a session holding the walk's start state, if
     given), ``checks`` in a forked child on ``session``'s schema (which this process
-    keeps, and drops once the child is done). Given ``own_head`` (a head state of their
-    own, :class:`_HeadBeside`), the consumers run on it in a second child, beside the
-    reads; their progress is passed on after the reads', as the serial run reports it."""
-    moved = [c for c in checks if c.stage == "consume"] if own_head is not None else []
-    second = _checks_child(ctx, own_head, moved) if own_head is not None and moved else None
-    if second is None:  # no second child: the consumers wait for the reads, on theirs
-        moved = []
-    with forked.stopped_on_error(second) if second is not None else contextlib.nullcontext():
-        child = _checks_child(ctx, session, [c for c in checks if c not in moved])
-    if child is None:  # no fork to be had: one after the other
-        if second is not None:
-            second.stop()
-        for check in checks:
-            run.one(check.name, functools.partial(check.run, ctx, session))
-        _run_walk_group(ctx, run, walk, may_split=True, start=start)
-        return
-    relay = forked.Relay(child, ctx.progress, on_results=run.results.update)
-    held: list[Any] = []
-    second_relay = (
-        forked.Relay(second, held.append if ctx.progress else None, on_results=run.results.update)
-        if second is not None
-        else None
-    )
-    relayed = ctx.with_progress(_taking(relay, second_relay))
-    with contextlib.ExitStack() as stops:
-        if second is not None:
-            stops.enter_context(forked.stopped_on_error(second))
-        stops.enter_context(forked.stopped_on_error(child))
-        _run_walk_group(
-            relayed, Recorder(relayed, run.results), walk, may_split=True, start=start
-        )
-        relay.finish()
-        if second_relay is not None:
-            for event in held:
-                ctx.emit(event)
-            held.clear()
-            second_relay.user = ctx.progress
-            second_relay.finish()
-    for done in (relay, second_relay):
-        if done is not None and done.raised:
-            raise done.raised[0]
-
-
-def _checks_child(
-    ctx: RunContext, session: MigrationSession, checks: Sequence[HeadCheck]
-) -> forked.Child | None:
-    """A forked child running ``checks`` on ``session`` (``None``: no fork to be had)."""
+    keeps, and drops once the child is done)."""
 
     def child_body(send: forked.Send) -> None:
         child_ctx = become_child(ctx, send, session)
@@ -635,23 +515,21 @@ def _checks_child(
         session.close()
         send(forked.Results(results))
 
-    return forked.start(child_body)
-
-
-def _taking(
-    relay: forked.Relay, later: forked.Relay | None
-) -> Callable[[Any], None] | None:
-    """The walk's progress: passes on the first child's events as they come, and takes in
-    the second's (held until the first is done), so that neither pipe fills."""
-    if relay.progress is None or later is None:
-        return relay.progress
-    passing = relay.progress
-
-    def progress(event: Any) -> None:
-        later.take()
-        passing(event)
-
-    return progress
+    child = forked.start(child_body)
+    if child is None:  # no fork to be had: one after the other
+        for check in checks:
+            run.one(check.name, functools.partial(check.run, ctx, session))
+        _run_walk_group(ctx, run, walk, may_split=True, start=start)
+        return
+    relay = forked.Relay(child, ctx.progress, on_results=run.results.update)
+    relayed = ctx.with_progress(relay.progress)
+    with forked.stopped_on_error(child):
+        _run_walk_group(
+            relayed, Recorder(relayed, run.results), walk, may_split=True, start=start
+        )
+        relay.finish()
+    if relay.raised:
+        raise relay.raised[0]
 
 
 def _run_walk_group(
