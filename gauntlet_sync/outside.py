@@ -1038,12 +1038,17 @@ def _before_prepare(conn: Connection, xid: Any) -> None:
         raise _prepare_refused(guard)
 
 
+def _step_of(what: str) -> str | None:
+    """The step of a guard's ``where`` ("upgrade of r1" -> "upgrade"), for its errors."""
+    return what.split(" of ")[0] if " of " in what else None
+
+
 def _prepare_refused(guard: OutsideGuard) -> IsolationEscapeError:
     """A prepared transaction outlives the session: it holds its locks (the isolated
     schema's too, so the run could not drop it) until someone runs ``COMMIT PREPARED``
     or ``ROLLBACK PREPARED``, and commits then, unchecked. Refused before it is sent."""
     what, revision = guard.where
-    step = what.split(" of ")[0] if " of " in what else None
+    step = _step_of(what)
     return IsolationEscapeError.listing(
         f"A migration asked to prepare its transaction for two-phase commit during {what} "
         "(PREPARE TRANSACTION): a prepared transaction outlives the run, holding its locks "
@@ -1489,7 +1494,7 @@ class OutsideGuard:
                 "schema, or give them a database of their own (isolation='database', or no "
                 "DSN for the embedded server)"
             )
-        step = what.split(" of ")[0] if " of " in what else None
+        step = _step_of(what)
         return IsolationEscapeError.listing(headline, lines, revision=revision, step=step)
 
 
